@@ -1,0 +1,3 @@
+from edge_deblur.cli import main
+
+main()

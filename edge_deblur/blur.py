@@ -1,0 +1,140 @@
+"""Physically based defocus blur for making training and benchmark pairs.
+
+A defocused lens spreads each point into a uniform disc (the circle of confusion). We blur in *linear* light
+(sRGB decode -> convolve -> sRGB encode), because that is where light adds up, then add sensor noise, round to
+8 bits and optionally re-compress as JPEG, as a phone would.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def disc_psf(radius: float, oversample: int = 16) -> np.ndarray:
+    """Anti-aliased uniform disc point-spread function.
+
+    Each tap holds the fraction of its pixel square covered by a disc of `radius` pixels (estimated on an
+    `oversample` x `oversample` sub-grid), normalised so the taps sum to 1.
+
+    Args:
+        radius: disc radius in pixels; 0 gives the identity kernel [[1]].
+        oversample: sub-samples per pixel side for the coverage estimate.
+
+    Returns:
+        Square float64 kernel of odd size, just large enough to hold the disc.
+
+    Raises:
+        ValueError: negative radius.
+    """
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0, got {radius}")
+    if radius < 1e-6:
+        return np.ones((1, 1))
+    half = max(1, math.ceil(radius + 0.5) - 1)  # pixel k's square starts at k - 0.5
+    offsets = (np.arange(oversample) + 0.5) / oversample - 0.5
+    grid = np.arange(-half, half + 1)
+    sub = (grid[:, None] + offsets[None, :]).ravel()
+    yy, xx = np.meshgrid(sub, sub, indexing="ij")
+    inside = (yy**2 + xx**2 <= radius**2).astype(np.float64)
+    n = 2 * half + 1
+    cover = inside.reshape(n, oversample, n, oversample).mean(axis=(1, 3))
+    return cover / cover.sum()
+
+
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    """Decode sRGB values in [0, 1] to linear light (IEC 61966-2-1)."""
+    x = np.clip(x, 0.0, 1.0)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    """Encode linear light in [0, 1] to sRGB (IEC 61966-2-1)."""
+    x = np.clip(x, 0.0, 1.0)
+    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
+
+
+def convolve(img: np.ndarray, psf: np.ndarray) -> np.ndarray:
+    """Convolve each channel of an HxWxC image with `psf` (FFT, reflected borders, same size out)."""
+    if psf.shape == (1, 1):
+        return img.astype(np.float32, copy=True)
+    ph, pw = psf.shape[0] // 2, psf.shape[1] // 2
+    h, w = img.shape[:2]
+    padded = np.pad(img, ((ph, ph), (pw, pw), (0, 0)), mode="reflect")
+    H, W = padded.shape[:2]
+    kernel = np.zeros((H, W))
+    kernel[: psf.shape[0], : psf.shape[1]] = psf
+    kernel = np.roll(kernel, (-ph, -pw), axis=(0, 1))
+    out = np.fft.irfft2(np.fft.rfft2(padded, axes=(0, 1)) * np.fft.rfft2(kernel)[..., None], s=(H, W), axes=(0, 1))
+    return out[ph : ph + h, pw : pw + w].astype(np.float32)
+
+
+def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
+    """Encode a float [0, 1] RGB image as JPEG at `quality` and decode it again."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)).save(buf, format="JPEG", quality=int(quality))
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def defocus(
+    img: np.ndarray,
+    radius: float,
+    noise_sigma: float = 0.0,
+    jpeg_quality: int | None = None,
+    rng: np.random.Generator | int | None = None,
+    quantize: bool = True,
+) -> np.ndarray:
+    """Blur a sharp sRGB image with a defocus disc in linear light, then add noise, 8-bit rounding and JPEG.
+
+    Args:
+        img: float32 HxWx3 sRGB in [0, 1].
+        radius: disc radius in pixels (0 = no blur).
+        noise_sigma: standard deviation of additive Gaussian noise, in [0, 1] units of the sRGB image.
+        jpeg_quality: re-compress as JPEG at this quality; None to skip.
+        rng: numpy Generator or seed for the noise.
+        quantize: round to 8-bit levels (as any saved photo is).
+
+    Returns:
+        The blurred image, float32 HxWx3 in [0, 1].
+    """
+    out = linear_to_srgb(convolve(srgb_to_linear(img), disc_psf(radius)))
+    if noise_sigma > 0:
+        rng = np.random.default_rng(rng)
+        out = out + rng.normal(0.0, noise_sigma, out.shape).astype(np.float32)
+    out = np.clip(out, 0.0, 1.0)
+    if quantize:
+        out = np.round(out * 255.0) / 255.0
+    if jpeg_quality is not None:
+        out = jpeg_roundtrip(out, jpeg_quality)
+    return out.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class BlurConfig:
+    """Random degradation used to synthesise training pairs.
+
+    Attributes:
+        radius: (min, max) disc radius in pixels, drawn uniformly.
+        noise: (min, max) Gaussian noise sigma in [0, 1] units, drawn uniformly.
+        jpeg_prob: probability of a JPEG re-compression.
+        jpeg_quality: (min, max) JPEG quality when re-compressing.
+    """
+
+    radius: tuple[float, float] = (1.0, 5.0)
+    noise: tuple[float, float] = (0.0, 2.0 / 255.0)
+    jpeg_prob: float = 0.0
+    jpeg_quality: tuple[int, int] = (75, 95)
+
+    def sample(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Degrade `img` with parameters drawn from `rng`."""
+        radius = rng.uniform(*self.radius)
+        sigma = rng.uniform(*self.noise)
+        quality = int(rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1)) if rng.random() < self.jpeg_prob else None
+        return defocus(img, radius, noise_sigma=sigma, jpeg_quality=quality, rng=rng)

@@ -1,0 +1,21 @@
+"""Exceptions raised by edge-deblur. The CLI turns any `EdgeDeblurError` into one line and exit code 2."""
+
+
+class EdgeDeblurError(Exception):
+    """Base class for errors caused by user input (files, options, data); never by a bug."""
+
+
+class ImageError(EdgeDeblurError):
+    """An image file that cannot be read or written, or an array that is not an image."""
+
+
+class DataError(EdgeDeblurError):
+    """A dataset folder that is missing, empty, mislaid out or has no usable pairs."""
+
+
+class ModelError(EdgeDeblurError):
+    """A model file or name that cannot be used: unknown name, corrupt or foreign file, wrong signature."""
+
+
+class TrainingError(EdgeDeblurError):
+    """Training stopped for a reason the user must act on (e.g. the loss became NaN)."""

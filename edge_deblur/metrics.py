@@ -1,0 +1,64 @@
+"""PSNR and SSIM on numpy arrays: the one definition used by training reports, export checks and benchmarks.
+
+Both take RGB images in [0, 1] (data_range=1). SSIM follows Wang et al. (2004) with the conventions of
+`skimage.metrics.structural_similarity(..., channel_axis=-1, data_range=1)`: 7x7 uniform window, sample
+covariance, K1=0.01, K2=0.03, mean over the valid interior and over channels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _check(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"images differ in shape: {a.shape} vs {b.shape}")
+    return a, b
+
+
+def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB between two images of equal shape (inf when identical)."""
+    a, b = _check(a, b)
+    mse = float(np.mean((a - b) ** 2))
+    if mse == 0.0:
+        return float("inf")
+    return float(10.0 * np.log10(data_range**2 / mse))
+
+
+def _box(x: np.ndarray, win: int) -> np.ndarray:
+    """Mean over every win x win window of the first two axes ('valid' region only)."""
+    c = np.cumsum(np.cumsum(x, axis=0), axis=1)
+    c = np.pad(c, ((1, 0), (1, 0)) + ((0, 0),) * (x.ndim - 2))
+    s = c[win:, win:] - c[:-win, win:] - c[win:, :-win] + c[:-win, :-win]
+    return s / (win * win)
+
+
+def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0, win_size: int = 7) -> float:
+    """Structural similarity of two images (HxW or HxWxC), averaged over channels.
+
+    Raises:
+        ValueError: shapes differ or the image is smaller than the window.
+    """
+    a, b = _check(a, b)
+    if min(a.shape[:2]) < win_size:
+        raise ValueError(f"image {a.shape[:2]} is smaller than the {win_size}x{win_size} SSIM window")
+    if a.ndim == 2:
+        a, b = a[..., None], b[..., None]
+    n = win_size * win_size
+    cov_norm = n / (n - 1.0)
+    ux, uy = _box(a, win_size), _box(b, win_size)
+    uxx, uyy, uxy = _box(a * a, win_size), _box(b * b, win_size), _box(a * b, win_size)
+    vx = cov_norm * (uxx - ux * ux)
+    vy = cov_norm * (uyy - uy * uy)
+    vxy = cov_norm * (uxy - ux * uy)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
+    # skimage averages the map with a border of (win_size-1)//2 removed; our 'valid' box map is exactly that.
+    return float(s.mean(axis=(0, 1)).mean())
+
+
+def psnr_ssim(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(PSNR, SSIM) of `a` against reference `b`, both float RGB in [0, 1]."""
+    return psnr(a, b), ssim(a, b)

@@ -1,0 +1,218 @@
+"""Model registry: the paper's baseline network, efficient int8-friendly U-Nets, and a tiny test net.
+
+Every model maps a float32 NHWC batch in [0, 1] to a batch of the same shape. `build_model(name)` builds one
+with a dynamic spatial size; `with_input_size(model, h, w)` fixes the size (export needs static shapes).
+
+Example:
+    >>> from edge_deblur.models import build_model, count_params, gflops
+    >>> m = build_model("unet_s")
+    >>> count_params(m), round(gflops(m, 224, 224), 2)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from edge_deblur.errors import ModelError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a model is trained by default (each field can be overridden on the command line)."""
+
+    loss: str = "l1"
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    schedule: str = "cosine"  # "cosine" decay to 1% over the run, or "plateau" (ReduceLROnPlateau)
+    batch_size: int = 16
+    epochs: int = 30
+    size: int = 128  # square training crop
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered architecture: its builder, default arguments, stride and training recipe."""
+
+    name: str
+    builder: Callable
+    kwargs: dict = field(default_factory=dict)
+    stride: int = 1  # input height/width must be a multiple of this
+    recipe: Recipe = Recipe()
+    description: str = ""
+
+
+def _paper(leak: float = 0.2):
+    """The paper's network: Conv2D 64/128/256, Conv2DTranspose 256/128/64/32/3; all 3x3, stride 1."""
+    import keras
+    from keras import layers
+
+    inp = keras.Input((None, None, 3), name="blurred")
+    x = inp
+    for i, f in enumerate((64, 128, 256)):
+        x = layers.Conv2D(f, 3, padding="same", name=f"conv{i + 1}")(x)
+        x = layers.LeakyReLU(leak, name=f"lrelu{i + 1}")(x)
+    for i, f in enumerate((256, 128, 64, 32)):
+        x = layers.Conv2DTranspose(f, 3, padding="same", name=f"deconv{i + 1}")(x)
+        x = layers.LeakyReLU(leak, name=f"lrelu{i + 4}")(x)
+    out = layers.Conv2DTranspose(3, 3, padding="same", name="deconv5")(x)
+    return keras.Model(inp, out, name="paper")
+
+
+def res_block(x, filters: int, name: str):
+    """conv3x3-ReLU-conv3x3 plus identity (no normalisation: it folds badly into int8)."""
+    from keras import layers
+
+    y = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_c1")(x)
+    y = layers.Conv2D(filters, 3, padding="same", name=f"{name}_c2")(y)
+    return layers.Add(name=f"{name}_add")([x, y])
+
+
+def _unet(name: str, widths: tuple[int, ...] = (24, 48, 96), blocks: tuple[int, ...] = (1, 2, 2)):
+    """Residual U-Net for phones: stride-2 stem, len(widths) levels, transposed-conv upsampling, additive skips.
+
+    Every op (CONV_2D, TRANSPOSE_CONV, ADD, ReLU, MINIMUM/MAXIMUM) is XNNPACK-friendly in float and int8. The net
+    predicts a correction that is added to the input; the sum is clipped to [0, 1].
+    """
+    import keras
+    from keras import layers
+
+    if len(widths) != len(blocks):
+        raise ModelError(f"{name}: widths {widths} and blocks {blocks} must have the same length")
+    inp = keras.Input((None, None, 3), name="blurred")
+    x = layers.Conv2D(widths[0], 3, strides=2, padding="same", activation="relu", name="stem")(inp)
+    skips = []
+    for level, (w, n) in enumerate(zip(widths, blocks)):
+        if level:
+            skips.append(x)
+            x = layers.Conv2D(w, 3, strides=2, padding="same", activation="relu", name=f"down{level}")(x)
+        for b in range(n):
+            x = res_block(x, w, name=f"enc{level}_{b}")
+    for level in reversed(range(len(widths) - 1)):
+        w = widths[level]
+        x = layers.Conv2DTranspose(w, 2, strides=2, padding="same", name=f"up{level}")(x)
+        x = layers.Add(name=f"skip{level}")([x, skips[level]])
+        x = layers.ReLU(name=f"skip{level}_relu")(x)
+        x = res_block(x, w, name=f"dec{level}")
+    residual = layers.Conv2DTranspose(3, 2, strides=2, padding="same", name="head")(x)
+    out = layers.Add(name="residual")([inp, residual])
+    out = layers.ReLU(max_value=1.0, name="clip01")(out)
+    return keras.Model(inp, out, name=name)
+
+
+_PAPER_RECIPE = Recipe(loss="mse", lr=1e-3, schedule="plateau", batch_size=32, epochs=70, size=224)
+
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("paper", _paper, {}, 1, _PAPER_RECIPE,
+                  "the paper's 1.35M-parameter stride-1 conv autoencoder (~135 GFLOP at 224x224)"),
+        ModelSpec("unet_xs", _unet, {"widths": (16, 32, 64), "blocks": (1, 1, 2)}, 8, Recipe(),
+                  "3-level residual U-Net, 16-64 channels"),
+        ModelSpec("unet_s", _unet, {"widths": (24, 48, 96), "blocks": (1, 2, 2)}, 8, Recipe(),
+                  "3-level residual U-Net, 24-96 channels (the default)"),
+        ModelSpec("unet_m", _unet, {"widths": (32, 64, 128), "blocks": (1, 2, 3)}, 8, Recipe(),
+                  "3-level residual U-Net, 32-128 channels"),
+        ModelSpec("tiny", _unet, {"widths": (4, 8), "blocks": (1, 1)}, 4, Recipe(epochs=1, size=32, batch_size=4),
+                  "2-level U-Net with 4-8 channels, for tests"),
+    )
+}
+
+DEFAULT_MODEL = "unet_s"
+
+
+def list_models() -> list[str]:
+    """Names of the registered models."""
+    return list(REGISTRY)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The registry entry for `name`.
+
+    Raises:
+        ModelError: unknown name; the message lists the valid ones.
+    """
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ModelError(f"unknown model '{name}'; choose one of: {', '.join(REGISTRY)}") from None
+
+
+def build_model(name: str, **overrides):
+    """Build a registered model with dynamic spatial size.
+
+    Args:
+        name: a name from `list_models()`.
+        **overrides: builder arguments to change (e.g. `widths=(8, 16, 32)`); a value of None keeps the default.
+
+    Returns:
+        An uncompiled `keras.Model`.
+
+    Raises:
+        ModelError: unknown name or bad override.
+    """
+    spec = get_spec(name)
+    kwargs = dict(spec.kwargs)
+    kwargs.update({k: v for k, v in overrides.items() if v is not None})
+    if spec.builder is _unet:
+        kwargs.setdefault("name", name)
+    try:
+        return spec.builder(**kwargs)
+    except TypeError as e:
+        raise ModelError(f"model '{name}': bad override ({e})") from None
+
+
+def model_stride(model) -> int:
+    """The factor input sizes must be a multiple of: the product of the strides of its strided convolutions."""
+    stride = 1
+    for layer in model.layers:
+        s = getattr(layer, "strides", None)
+        if s and type(layer).__name__ == "Conv2D":
+            stride *= int(s[0])
+    return stride
+
+
+def with_input_size(model, height: int, width: int):
+    """A copy of a functional model whose input is fixed to (1, height, width, 3), sharing no state.
+
+    Raises:
+        ModelError: the size is not a multiple of the model's stride.
+    """
+    import keras
+
+    stride = model_stride(model)
+    if height % stride or width % stride:
+        raise ModelError(f"{model.name}: input size {height}x{width} must be a multiple of {stride}")
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] == "InputLayer":
+            layer["config"]["batch_shape"] = (1, height, width, 3)
+    fixed = keras.Model.from_config(config)
+    fixed.set_weights(model.get_weights())
+    return fixed
+
+
+def count_params(model) -> int:
+    """Number of weights in the model."""
+    return int(model.count_params())
+
+
+def gflops(model, height: int, width: int) -> float:
+    """Multiply-adds x 2 of the convolutions for one height x width frame, in GFLOP (elementwise ops excluded)."""
+    fixed = with_input_size(model, height, width) if model.inputs[0].shape[1] != height else model
+    total = 0
+    for layer in fixed.layers:
+        kind = type(layer).__name__
+        if kind not in ("Conv2D", "Conv2DTranspose"):
+            continue
+        kh, kw = layer.kernel_size
+        cin = layer.input.shape[-1]
+        cout = layer.filters
+        grid = layer.output.shape if kind == "Conv2D" else layer.input.shape
+        total += 2 * grid[1] * grid[2] * kh * kw * cin * cout
+    return total / 1e9
+
+
+def recipe_for(name: str, **overrides) -> Recipe:
+    """The model's training recipe with non-None overrides applied."""
+    return replace(get_spec(name).recipe, **{k: v for k, v in overrides.items() if v is not None})
