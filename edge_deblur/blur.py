@@ -61,6 +61,14 @@ def convolve(img: np.ndarray, psf: np.ndarray) -> np.ndarray:
     """Convolve each channel of an HxWxC image with `psf` (FFT, reflected borders, same size out)."""
     if psf.shape == (1, 1):
         return img.astype(np.float32, copy=True)
+    try:
+        import cv2  # ~50x faster than the FFT for small kernels; optional ([train] extra)
+    except ImportError:
+        cv2 = None
+    if cv2 is not None:
+        # filter2D correlates; flipping the kernel makes it a true convolution. REFLECT_101 == numpy 'reflect'.
+        return cv2.filter2D(np.ascontiguousarray(img, dtype=np.float32), -1, psf[::-1, ::-1].astype(np.float32),
+                            borderType=cv2.BORDER_REFLECT_101)
     ph, pw = psf.shape[0] // 2, psf.shape[1] // 2
     h, w = img.shape[:2]
     padded = np.pad(img, ((ph, ph), (pw, pw), (0, 0)), mode="reflect")

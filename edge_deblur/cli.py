@@ -79,6 +79,55 @@ def models_cmd(size: int = typer.Option(224, help="Square frame size for the GFL
 # --- commands below are added by their modules' owners; keep each a thin wrapper ---
 
 
+@app.command("train")
+@_user_errors
+def train_cmd(
+    data: List[Path] = typer.Option(None, "--data", help="Dataset folder (repeat for several synthetic photo folders). "
+                                    "Default: the shared training photos, if present."),
+    model: str = typer.Option("unet_s", help="Model name (see `edge-deblur models`)."),
+    dataset: str = typer.Option("synthetic", help="kwentar | pairs | synthetic."),
+    out: Path = typer.Option(Path("runs/train"), help="Output folder."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs (default: the model's recipe)."),
+    batch_size: Optional[int] = typer.Option(None, help="Crops per batch (default: the model's recipe)."),
+    size: Optional[int] = typer.Option(None, help="Square crop size in pixels (default: the model's recipe)."),
+    lr: Optional[float] = typer.Option(None, help="Initial learning rate (default: the model's recipe)."),
+    loss: Optional[str] = typer.Option(None, help="l1 | mse (default: the model's recipe)."),
+    schedule: Optional[str] = typer.Option(None, help="cosine | plateau (default: the model's recipe)."),
+    seed: int = typer.Option(0, help="Seed for the split, crops, blur and weights."),
+    blur: str = typer.Option("defocus", help="kwentar blur folder: defocus | motion."),
+    radius: str = typer.Option("1,5", help="Synthetic defocus radius range in px, 'MIN,MAX'."),
+    noise: float = typer.Option(2.0, help="Synthetic noise: sigma drawn from [0, NOISE]/255."),
+    jpeg_prob: float = typer.Option(0.0, help="Synthetic: probability of a JPEG re-compression."),
+    steps_per_epoch: Optional[int] = typer.Option(None, help="Batches per epoch (default: ~4 crops per train image)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    devices: Optional[str] = typer.Option(None, help="Comma-separated devices for MirroredStrategy, e.g. "
+                                          "/cpu:0,/cpu:1 (default: all GPUs if several, else one device)."),
+):
+    """Train a deblurring model; writes model.keras, history.csv, loss_curve.png, predictions.png, card.json."""
+    from edge_deblur.data import default_data_root
+    from edge_deblur.models import recipe_for
+    from edge_deblur.train import TrainConfig, train
+
+    if not data:
+        root = default_data_root()
+        if root is None or dataset != "synthetic":
+            raise EdgeDeblurError("--data is required (no shared data folder found; set EDGE_DEBLUR_DATA)")
+        data = [root / "photos" / n for n in ("cbsd68", "mcmaster18", "sunhays80")]
+    try:
+        lo, hi = (float(v) for v in radius.split(","))
+    except ValueError:
+        raise EdgeDeblurError(f"--radius: expected MIN,MAX, got '{radius}'") from None
+    r = recipe_for(model, epochs=epochs, batch_size=batch_size, size=size, lr=lr, loss=loss, schedule=schedule)
+    cfg = TrainConfig(data=[str(d) for d in data], model=model, dataset=dataset, out=str(out), epochs=r.epochs,
+                      batch_size=r.batch_size, size=r.size, lr=r.lr, loss=r.loss, schedule=r.schedule, seed=seed,
+                      blur=blur, radius=(lo, hi), noise=(0.0, noise / 255.0), jpeg_prob=jpeg_prob,
+                      steps_per_epoch=steps_per_epoch, resume=resume,
+                      devices=devices.split(",") if devices else None)
+    train(cfg)
+
+
+
+
 def main() -> None:  # pragma: no cover - entry point for `python -m edge_deblur`
     app()
 

@@ -192,3 +192,202 @@ def split(pairs: Sequence[Pair], seed: int = 0, fractions: tuple[float, float, f
     parts = {"train": set(scenes[:n_train]), "val": set(scenes[n_train:n_train + n_val]),
              "test": set(scenes[n_train + n_val:])}
     return {k: [p for p in pairs if p.scene in v] for k, v in parts.items()}
+
+
+# --- pixels: crops for training and calibration, full images for evaluation --------------------------------------
+
+# Margin read around a synthetic crop so the blur sees real pixels, not padding, at the crop border.
+_BLUR_MARGIN = 8
+EVAL_RADII = (2.0, 3.0, 4.0)
+EVAL_NOISE = 1.0 / 255.0
+
+
+class ImageCache:
+    """Decoded images kept as uint8 (a quarter of the float size), read on first use."""
+
+    def __init__(self) -> None:
+        self._store: dict[Path, np.ndarray] = {}
+
+    def get(self, path: Path) -> np.ndarray:
+        """The image at `path` as float32 [0, 1] RGB."""
+        from edge_deblur.images import read_image, to_uint8
+
+        if path not in self._store:
+            self._store[path] = to_uint8(read_image(path))
+        return self._store[path].astype(np.float32) / 255.0
+
+
+def _augment(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """The same random flip / 90-degree rotation applied to every array."""
+    k = int(rng.integers(4))
+    flip = bool(rng.integers(2))
+    out = []
+    for a in arrays:
+        a = np.rot90(a, k)
+        out.append(np.ascontiguousarray(a[:, ::-1] if flip else a))
+    return out
+
+
+class CropSampler:
+    """Random (blurred, sharp) crops from a list of pairs; synthetic pairs are blurred on the fly.
+
+    Args:
+        pairs: pairs from one split.
+        size: crop side in pixels.
+        blur: `BlurConfig` used when a pair has no blurred file.
+        seed: makes the crop sequence reproducible.
+        augment: random flips and 90-degree rotations.
+
+    Raises:
+        DataError: a pair's image is smaller than the crop (names the file and the sizes).
+    """
+
+    def __init__(self, pairs: Sequence[Pair], size: int, blur=None, seed: int = 0, augment: bool = True,
+                 cache: ImageCache | None = None) -> None:
+        from edge_deblur.blur import BlurConfig
+
+        if not pairs:
+            raise DataError("no pairs to sample crops from")
+        self.pairs = list(pairs)
+        self.size = int(size)
+        self.blur = blur or BlurConfig()
+        self.rng = np.random.default_rng(seed)
+        self.augment = augment
+        self.cache = cache or ImageCache()
+
+    def _load(self, pair: Pair) -> tuple[np.ndarray | None, np.ndarray]:
+        from edge_deblur.images import resize
+
+        sharp = self.cache.get(pair.sharp)
+        need = self.size + (2 * _BLUR_MARGIN if pair.blurred is None else 0)
+        if min(sharp.shape[:2]) < self.size:
+            raise DataError(f"{pair.sharp}: image is {sharp.shape[1]}x{sharp.shape[0]}, smaller than the "
+                            f"{self.size}x{self.size} crop; use a smaller --size")
+        if pair.blurred is None:
+            if min(sharp.shape[:2]) < need:
+                sharp = np.pad(sharp, ((_BLUR_MARGIN,) * 2, (_BLUR_MARGIN,) * 2, (0, 0)), mode="reflect")
+            return None, sharp
+        blurred = self.cache.get(pair.blurred)
+        if blurred.shape != sharp.shape:
+            blurred = resize(blurred, *sharp.shape[:2])
+        return blurred, sharp
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+        """One (blurred, sharp) crop pair, float32 (size, size, 3)."""
+        pair = self.pairs[int(self.rng.integers(len(self.pairs)))]
+        blurred, sharp = self._load(pair)
+        s, m = self.size, (_BLUR_MARGIN if blurred is None else 0)
+        h, w = sharp.shape[:2]
+        y = int(self.rng.integers(0, h - s - 2 * m + 1))
+        x = int(self.rng.integers(0, w - s - 2 * m + 1))
+        region = sharp[y : y + s + 2 * m, x : x + s + 2 * m]
+        if blurred is None:
+            degraded = self.blur.sample(region, self.rng)
+            crops = [degraded[m : m + s, m : m + s], region[m : m + s, m : m + s]]
+        else:
+            crops = [blurred[y : y + s, x : x + s], region]
+        if self.augment:
+            crops = _augment(crops, self.rng)
+        return crops[0], crops[1]
+
+    def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """`n` crops stacked as (n, size, size, 3) arrays (blurred, sharp)."""
+        xs, ys = zip(*(self.sample() for _ in range(n)))
+        return np.stack(xs), np.stack(ys)
+
+
+def load_split(data, dataset: str, part: str, seed: int = 0, blur: str = "defocus") -> list[Pair]:
+    """Scan `data` and return one part ('train', 'val', 'test' or 'all') of its scene split.
+
+    Raises:
+        DataError: unknown part, or the part is empty.
+    """
+    pairs = scan(data, dataset, blur).pairs
+    if part == "all":
+        return pairs
+    parts = split(pairs, seed)
+    if part not in parts:
+        raise DataError(f"unknown split '{part}'; choose train, val, test or all")
+    if not parts[part]:
+        raise DataError(f"{data}: the {part} split is empty ({len(pairs)} pairs in all; need at least 3 scenes)")
+    return parts[part]
+
+
+def calibration_crops(data, dataset: str, n: int, size: int | tuple[int, int], seed: int = 0,
+                      blur: str = "defocus") -> np.ndarray:
+    """Blurred crops from the TRAIN split, for int8 calibration (the representative set).
+
+    Args:
+        data: dataset path (or list of paths for 'synthetic').
+        dataset: 'kwentar', 'pairs' or 'synthetic'.
+        n: number of crops.
+        size: crop side, or (h, w); non-square crops are cut from square ones.
+        seed: crop/blur randomness.
+        blur: kwentar blur kind.
+
+    Returns:
+        float32 array (n, h, w, 3) in [0, 1].
+    """
+    h, w = (size, size) if isinstance(size, int) else size
+    sampler = CropSampler(load_split(data, dataset, "train", seed, blur), max(h, w), seed=seed + 1)
+    return np.ascontiguousarray(sampler.batch(n)[0][:, :h, :w])
+
+
+def degrade_for_eval(sharp: np.ndarray, index: int, seed: int = 0, radii: Sequence[float] = EVAL_RADII):
+    """The fixed synthetic degradation of the `index`-th evaluation image: radius cycles through `radii`."""
+    from edge_deblur.blur import defocus
+
+    radius = radii[index % len(radii)]
+    return defocus(sharp, radius, noise_sigma=EVAL_NOISE, rng=seed * 100003 + index), radius
+
+
+def eval_pairs(data, dataset: str, split: str = "test", seed: int = 0, blur: str = "defocus"
+               ) -> Iterator[tuple[np.ndarray, np.ndarray, str]]:
+    """Full-size (blurred, sharp, name) images of one split; synthetic blur is fixed by `seed`.
+
+    Real pairs of different sizes get the blurred image resized to the sharp one's size.
+    """
+    from edge_deblur.images import read_image, resize
+
+    for i, pair in enumerate(load_split(data, dataset, split, seed, blur)):
+        sharp = read_image(pair.sharp)
+        if pair.blurred is None:
+            blurred, radius = degrade_for_eval(sharp, i, seed)
+            yield blurred, sharp, f"{pair.sharp.stem}@r{radius:g}"
+        else:
+            blurred = read_image(pair.blurred)
+            if blurred.shape != sharp.shape:
+                blurred = resize(blurred, *sharp.shape[:2])
+            yield blurred, sharp, pair.sharp.stem
+
+
+def validation_crops(pairs: Sequence[Pair], size: int, per_image: int = 2, seed: int = 0
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed validation set: `per_image` crops of each pair, synthetic blur radius cycling 2, 3, 4 px."""
+    from edge_deblur.blur import BlurConfig
+
+    xs, ys = [], []
+    cache = ImageCache()
+    for i, pair in enumerate(pairs):
+        for j in range(per_image):
+            r = EVAL_RADII[(i * per_image + j) % len(EVAL_RADII)]
+            cfg = BlurConfig(radius=(r, r), noise=(EVAL_NOISE, EVAL_NOISE))
+            x, y = CropSampler([pair], size, cfg, seed=seed * 7919 + i * 31 + j, augment=False, cache=cache).sample()
+            xs.append(x)
+            ys.append(y)
+    return np.stack(xs), np.stack(ys)
+
+
+def tf_dataset(sampler: CropSampler, batch_size: int):
+    """An endless, batched, prefetched `tf.data.Dataset` of (blurred, sharp) crops drawn from `sampler`."""
+    import tensorflow as tf
+
+    s = sampler.size
+    spec = (tf.TensorSpec((s, s, 3), tf.float32), tf.TensorSpec((s, s, 3), tf.float32))
+
+    def gen():
+        while True:
+            yield sampler.sample()
+
+    ds = tf.data.Dataset.from_generator(gen, output_signature=spec)
+    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)

@@ -94,7 +94,8 @@ def _unet(name: str, widths: tuple[int, ...] = (24, 48, 96), blocks: tuple[int, 
         x = layers.Add(name=f"skip{level}")([x, skips[level]])
         x = layers.ReLU(name=f"skip{level}_relu")(x)
         x = res_block(x, w, name=f"dec{level}")
-    residual = layers.Conv2DTranspose(3, 2, strides=2, padding="same", name="head")(x)
+    # Zero-initialised head: the untrained net is the identity, so training starts from "do no harm".
+    residual = layers.Conv2DTranspose(3, 2, strides=2, padding="same", kernel_initializer="zeros", name="head")(x)
     out = layers.Add(name="residual")([inp, residual])
     out = layers.ReLU(max_value=1.0, name="clip01")(out)
     return keras.Model(inp, out, name=name)

@@ -1,0 +1,384 @@
+"""Training: Keras `fit` on random crops, under a `tf.distribute` strategy, with atomic checkpoints and resume.
+
+`train()` writes into its output folder:
+- `model.keras`: best checkpoint by validation PSNR; `last.keras` + `state.json`: for `--resume`;
+- `history.csv`: per-epoch loss, PSNR, SSIM (train and val) and learning rate;
+- `loss_curve.png`, `predictions.png`: the paper's figures 3 and 2/4 for this run;
+- `card.json`: what was trained on what, and how well it did against doing nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from edge_deblur import __version__
+from edge_deblur._io import atomic_path, write_json, write_text
+from edge_deblur.errors import DataError, TrainingError
+
+# Custom objects saved inside .keras files: registered so `keras.models.load_model` finds them.
+_CUSTOM: dict = {}
+
+
+def _register_metrics():
+    """Define (once) the PSNR/SSIM Keras metrics, registered for (de)serialisation."""
+    if _CUSTOM:
+        return _CUSTOM
+    import keras
+    import tensorflow as tf
+
+    @keras.saving.register_keras_serializable(package="edge_deblur")
+    def psnr(y_true, y_pred):
+        return tf.image.psnr(tf.clip_by_value(y_pred, 0.0, 1.0), y_true, max_val=1.0)
+
+    @keras.saving.register_keras_serializable(package="edge_deblur")
+    def ssim(y_true, y_pred):
+        return tf.image.ssim(tf.clip_by_value(y_pred, 0.0, 1.0), y_true, max_val=1.0)
+
+    _CUSTOM.update(psnr=psnr, ssim=ssim)
+    return _CUSTOM
+
+
+def load_keras(path: str | os.PathLike):
+    """Load a .keras model saved by this toolkit (custom metrics known), without compiling it.
+
+    Raises:
+        ModelError: the file is missing or not a Keras model.
+    """
+    import keras
+
+    from edge_deblur.errors import ModelError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    _register_metrics()
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as e:  # keras raises many types for a foreign/corrupt file
+        raise ModelError(f"{path}: not a loadable Keras model ({type(e).__name__}: {str(e)[:200]})") from None
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (stored in card.json)."""
+
+    data: list[str]
+    model: str = "unet_s"
+    dataset: str = "synthetic"
+    out: str = "runs/train"
+    epochs: int = 30
+    batch_size: int = 16
+    size: int = 128
+    lr: float = 1e-3
+    loss: str = "l1"
+    schedule: str = "cosine"
+    seed: int = 0
+    blur: str = "defocus"
+    radius: tuple[float, float] = (1.0, 5.0)
+    noise: tuple[float, float] = (0.0, 2.0 / 255.0)
+    jpeg_prob: float = 0.0
+    steps_per_epoch: int | None = None
+    val_crops_per_image: int = 2
+    resume: bool = False
+    devices: list[str] | None = None
+
+
+def make_strategy(devices: Sequence[str] | None = None):
+    """MirroredStrategy over `devices` (or over all GPUs when several are visible), else the default strategy."""
+    import tensorflow as tf
+
+    if devices:
+        return tf.distribute.MirroredStrategy(list(devices))
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+class _Checkpointer:
+    """Keras callback factory: atomic `last.keras` + `state.json` each epoch, `model.keras` when val PSNR improves."""
+
+    @staticmethod
+    def make(out: Path, best: float, best_epoch: int):
+        import keras
+
+        class Checkpointer(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.best, self.best_epoch = best, best_epoch
+
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs or {}
+                if not all(math.isfinite(float(v)) for v in logs.values() if np.ndim(v) == 0):
+                    return  # never overwrite a good checkpoint with NaN weights
+                score = float(logs.get("val_psnr", -logs.get("val_loss", np.inf)))
+                if score > self.best:
+                    self.best, self.best_epoch = score, epoch
+                    with atomic_path(out / "model.keras") as tmp:
+                        self.model.save(tmp)
+                with atomic_path(out / "last.keras") as tmp:
+                    self.model.save(tmp)
+                write_json(out / "state.json", {"epoch": epoch, "best": self.best, "best_epoch": self.best_epoch})
+
+        return Checkpointer()
+
+
+class _AtomicCSVLogger:
+    """Keras callback factory: append one row per epoch to history.csv, rewriting the file atomically."""
+
+    @staticmethod
+    def make(path: Path):
+        import keras
+
+        class Logger(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                logs = dict(logs or {})
+                lr = self.model.optimizer.learning_rate
+                logs["lr"] = float(lr.numpy() if hasattr(lr, "numpy") else lr)
+                rows = read_history(path)
+                rows = [r for r in rows if int(r["epoch"]) < epoch + 1]
+                rows.append({"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}})
+                keys = list(dict.fromkeys(k for r in rows for k in r))
+                lines = [",".join(keys)] + [",".join(str(r.get(k, "")) for k in keys) for r in rows]
+                write_text(path, "\n".join(lines) + "\n")
+
+        return Logger()
+
+
+def read_history(path: str | os.PathLike) -> list[dict]:
+    """Rows of a history.csv as dicts (values as strings); [] if the file does not exist."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _compile(model, cfg: TrainConfig, total_steps: int):
+    import keras
+
+    metrics = _register_metrics()
+    if cfg.schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=max(total_steps, 1), alpha=0.01)
+    elif cfg.schedule == "plateau":
+        lr = cfg.lr
+    else:
+        raise DataError(f"unknown schedule '{cfg.schedule}'; choose cosine or plateau")
+    losses = {"l1": "mean_absolute_error", "mse": "mean_squared_error"}
+    if cfg.loss not in losses:
+        raise DataError(f"unknown loss '{cfg.loss}'; choose one of: {', '.join(losses)}")
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=losses[cfg.loss],
+                  metrics=[metrics["psnr"], metrics["ssim"]])
+
+
+def _predict(model, x: np.ndarray, batch: int = 8) -> np.ndarray:
+    return np.clip(model.predict(x, batch_size=batch, verbose=0), 0.0, 1.0)
+
+
+def _quality(pred: np.ndarray, ref: np.ndarray) -> dict:
+    from edge_deblur.metrics import psnr, ssim
+
+    p = [psnr(a, b) for a, b in zip(pred, ref)]
+    s = [ssim(a, b) for a, b in zip(pred, ref)]
+    return {"psnr": float(np.mean(p)), "ssim": float(np.mean(s)), "per_image_psnr": p, "per_image_ssim": s}
+
+
+def train(cfg: TrainConfig, console=None) -> dict:
+    """Train `cfg.model` on `cfg.data` and write the run folder (see module docstring).
+
+    Args:
+        cfg: the run definition; `cfg.resume` continues from `out/last.keras`.
+        console: a rich Console for the summary (None: a new one).
+
+    Returns:
+        The model card (also written to `out/card.json`).
+
+    Raises:
+        DataError: bad data, sizes or options. ModelError: unknown model. TrainingError: the loss became NaN.
+    """
+    import keras
+    import tensorflow as tf
+    from rich.console import Console
+
+    from edge_deblur.blur import BlurConfig
+    from edge_deblur.data import CropSampler, scan, split, tf_dataset, validation_crops
+    from edge_deblur.models import build_model, count_params, get_spec, gflops
+
+    console = console or Console()
+    out = Path(cfg.out)
+    spec = get_spec(cfg.model)  # validates the name before any work
+    if cfg.size % spec.stride:
+        raise DataError(f"--size {cfg.size} must be a multiple of {spec.stride} for model '{cfg.model}'")
+    if cfg.epochs < 1 or cfg.batch_size < 1:
+        raise DataError("--epochs and --batch-size must be at least 1")
+    data = cfg.data if cfg.dataset == "synthetic" else cfg.data[0]
+    found = scan(data, cfg.dataset, cfg.blur)
+    console.print(found.describe())
+    parts = split(found.pairs, cfg.seed)
+    if not parts["train"] or not parts["val"]:
+        raise DataError(f"{cfg.data}: need at least 2 scenes to train with a validation split, "
+                        f"found {len(found.pairs)} pair(s)")
+
+    state_path = out / "state.json"
+    start_epoch, best, best_epoch = 0, -np.inf, -1
+    if cfg.resume:
+        if not (out / "last.keras").is_file() or not state_path.is_file():
+            raise DataError(f"{out}: nothing to resume (no last.keras/state.json); run without --resume")
+        state = json.loads(state_path.read_text())
+        start_epoch, best, best_epoch = state["epoch"] + 1, state["best"], state["best_epoch"]
+        if start_epoch >= cfg.epochs:
+            raise DataError(f"{out}: already trained {start_epoch} of {cfg.epochs} epochs; raise --epochs to continue")
+    elif (out / "last.keras").exists():
+        raise DataError(f"{out}: holds a previous run; pass --resume to continue it or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+
+    keras.utils.set_random_seed(cfg.seed)
+    blur_cfg = BlurConfig(radius=tuple(cfg.radius), noise=tuple(cfg.noise), jpeg_prob=cfg.jpeg_prob)
+    sampler = CropSampler(parts["train"], cfg.size, blur_cfg, seed=cfg.seed + start_epoch * 1009)
+    sampler.sample()  # surface unreadable / too-small images before the model is built
+    x_val, y_val = validation_crops(parts["val"], cfg.size, cfg.val_crops_per_image, cfg.seed)
+    steps = cfg.steps_per_epoch or max(1, math.ceil(len(parts["train"]) * 4 / cfg.batch_size))
+
+    strategy = make_strategy(cfg.devices)
+    with strategy.scope():
+        if cfg.resume:
+            model = load_keras(out / "last.keras")
+        else:
+            model = build_model(cfg.model)
+        _compile(model, cfg, steps * cfg.epochs)
+        if cfg.resume:  # restore optimizer slots and step count from the checkpoint
+            saved = keras.models.load_model(out / "last.keras", compile=True)
+            model.optimizer.build(model.trainable_variables)
+            for v, s in zip(model.optimizer.variables, saved.optimizer.variables):
+                v.assign(s)
+            del saved
+    n_params = count_params(model)
+    flops = gflops(model, cfg.size, cfg.size)
+    console.print(f"model {cfg.model}: {n_params:,} params, {flops:.2f} GFLOP per {cfg.size}x{cfg.size} frame; "
+                  f"{len(parts['train'])} train / {len(parts['val'])} val / {len(parts['test'])} test scenes; "
+                  f"{steps} steps x {cfg.batch_size} crops per epoch; strategy {type(strategy).__name__} "
+                  f"({strategy.num_replicas_in_sync} replica(s))")
+
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        _Checkpointer.make(out, best, best_epoch),
+        _AtomicCSVLogger.make(out / "history.csv"),
+    ]
+    if cfg.schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, verbose=1))
+
+    t0 = time.time()
+    history = model.fit(tf_dataset(sampler, cfg.batch_size), epochs=cfg.epochs, initial_epoch=start_epoch,
+                        steps_per_epoch=steps, validation_data=(x_val, y_val), validation_batch_size=cfg.batch_size,
+                        callbacks=callbacks, verbose=1 if console.is_terminal else 2)
+    seconds = time.time() - t0
+    epochs_run = len(history.history.get("loss", []))
+    losses = history.history.get("loss", [])
+    if any(not math.isfinite(v) for v in losses):
+        kept = "model.keras" if (out / "model.keras").exists() else "no checkpoint (NaN in the first epoch)"
+        raise TrainingError(f"loss became NaN in epoch {start_epoch + len(losses)}; training stopped, kept {kept} in "
+                            f"{out}; try a lower --lr")
+
+    best_model = load_keras(out / "model.keras")
+    pred = _predict(best_model, x_val)
+    card = {
+        "model": cfg.model,
+        "params": n_params,
+        "gflop_per_frame": {f"{cfg.size}x{cfg.size}": round(flops, 4), "224x224": round(gflops(best_model, 224, 224), 4)},
+        "data": {"paths": [str(p) for p in cfg.data], "dataset": cfg.dataset, "blur": cfg.blur,
+                 "pairs": len(found.pairs), "unpaired": [str(p) for p in found.unpaired]},
+        "split": {k: len(v) for k, v in parts.items()} | {"by": "scene", "seed": cfg.seed,
+                                                          "val_scenes": sorted({p.scene for p in parts["val"]})},
+        "config": asdict(cfg),
+        "epochs_run": start_epoch + epochs_run,
+        "seconds_per_epoch": round(seconds / max(epochs_run, 1), 2),
+        "best_epoch": None,
+        "val": {"crops": len(x_val), "size": cfg.size},
+        "metrics": {k: v for k, v in _quality(pred, y_val).items() if not k.startswith("per_")},
+        "identity_baseline": {k: v for k, v in _quality(x_val, y_val).items() if not k.startswith("per_")},
+        "versions": {"edge_deblur": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+                     "numpy": np.__version__, "python": platform.python_version()},
+    }
+    card["best_epoch"] = json.loads(state_path.read_text())["best_epoch"] + 1
+    write_json(out / "card.json", card)
+    plot_history(out / "history.csv", out / "loss_curve.png", title=f"{cfg.model} on {cfg.dataset}")
+    plot_predictions(x_val[:4], y_val[:4], pred[:4], out / "predictions.png")
+    _summary(console, card, out)
+    return card
+
+
+def plot_history(history_csv: Path, path: Path, title: str = "") -> Path:
+    """Train vs val loss and val PSNR per epoch (the paper's Figure 3), saved atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_history(history_csv)
+    ep = [int(r["epoch"]) for r in rows]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    a1.plot(ep, [float(r["loss"]) for r in rows], "o-", label="train loss")
+    if rows and "val_loss" in rows[0]:
+        a1.plot(ep, [float(r["val_loss"]) for r in rows], "s-", label="val loss")
+    a1.set_xlabel("epoch"), a1.set_ylabel("loss"), a1.legend(), a1.grid(alpha=0.3)
+    if rows and "val_psnr" in rows[0]:
+        a2.plot(ep, [float(r["val_psnr"]) for r in rows], "s-", color="C2", label="val PSNR")
+        a2.plot(ep, [float(r["psnr"]) for r in rows], "o--", color="C1", label="train PSNR")
+    a2.set_xlabel("epoch"), a2.set_ylabel("PSNR (dB)"), a2.legend(), a2.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
+    return path
+
+
+def plot_predictions(x: np.ndarray, y: np.ndarray, pred: np.ndarray, path: Path) -> Path:
+    """Rows of input | ground truth | output, each titled with its PSNR/SSIM against the ground truth."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from edge_deblur.metrics import psnr, ssim
+
+    n = len(x)
+    fig, axes = plt.subplots(n, 3, figsize=(9, 3 * n), squeeze=False)
+    for i in range(n):
+        for j, (img, name) in enumerate(((x[i], "input"), (y[i], "ground truth"), (pred[i], "output"))):
+            ax = axes[i, j]
+            ax.imshow(np.clip(img, 0, 1))
+            ax.set_xticks([]), ax.set_yticks([])
+            if j != 1:
+                ax.set_title(f"{name}: {psnr(img, y[i]):.2f} dB / {ssim(img, y[i]):.3f}", fontsize=9)
+            else:
+                ax.set_title(name, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)
+    return path
+
+
+def _summary(console, card: dict, out: Path) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"{card['model']} trained {card['epochs_run']} epochs ({card['seconds_per_epoch']} s/epoch)")
+    for c in ("", "PSNR (dB)", "SSIM"):
+        t.add_column(c)
+    t.add_row("identity (blurred input)", f"{card['identity_baseline']['psnr']:.2f}", f"{card['identity_baseline']['ssim']:.4f}")
+    t.add_row(f"{card['model']} (best epoch {card['best_epoch']})", f"{card['metrics']['psnr']:.2f}",
+              f"{card['metrics']['ssim']:.4f}")
+    console.print(t)
+    console.print(f"val: {card['val']['crops']} crops of {card['val']['size']}px; wrote {out}/model.keras, "
+                  "history.csv, loss_curve.png, predictions.png, card.json")
