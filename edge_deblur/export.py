@@ -1,0 +1,474 @@
+"""Keras -> TFLite export in float32, float16 and full-integer int8, with embedded metadata and verification.
+
+`convert()` turns a fixed-size Keras model into .tflite bytes (one small function per precision); `export_model()`
+loads a .keras file, converts each precision, stamps the metadata, writes `<model>_<precision>.tflite` atomically,
+then runs every new file through the runtime on held-out images and reports what it cost.
+
+int8 model input/output default to float32 (`io_dtype="float32"`): the graph inside is int8 either way, and with
+float I/O the entry QUANTIZE and exit DEQUANTIZE are taken by XNNPACK, so the whole graph is delegated. uint8 I/O
+(camera bytes in and out) is available, but TFLite then adds uint8<->int8 QUANTIZE ops that XNNPACK does not take
+(they run on the reference kernels); int8 I/O is delegated too but makes callers shift bytes by 128.
+
+Example:
+    >>> from edge_deblur.export import export_model
+    >>> for r in export_model("runs/unet_s/best.keras", ["float16", "int8"], data="photos/", out="export"):
+    ...     print(r.path, r.size_bytes, r.psnr_vs_keras, r.delta_psnr)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from edge_deblur.errors import DataError, ModelError
+
+PRECISIONS = ("float32", "float16", "int8")
+IO_DTYPES = ("float32", "uint8", "int8")
+DEFAULT_CALIBRATION_SAMPLES = 300
+MIN_CALIBRATION_SAMPLES = 100
+TRAIN_PHOTO_SETS = ("cbsd68", "mcmaster18", "sunhays80")
+
+
+class CalibrationWarning(UserWarning):
+    """The int8 representative set is small enough that the quantization ranges may be poor."""
+
+
+@dataclass
+class ExportResult:
+    """One exported file and what the conversion cost, measured on held-out images.
+
+    `psnr_vs_keras` compares the TFLite output with the Keras output on the same tiles; `delta_psnr`/`delta_ssim`
+    are (TFLite - Keras) against the ground truth. `error` says why a precision could not be exported.
+    """
+
+    precision: str
+    path: Path | None = None
+    size_bytes: int = 0
+    io_dtype: str = "float32"
+    psnr_vs_keras: float = math.nan
+    max_abs_diff: float = math.nan
+    psnr_keras: float = math.nan
+    ssim_keras: float = math.nan
+    psnr_tflite: float = math.nan
+    ssim_tflite: float = math.nan
+    delta_psnr: float = math.nan
+    delta_ssim: float = math.nan
+    fully_delegated: bool | None = None
+    not_delegated: list[str] = field(default_factory=list)
+    verified_on: str = ""
+    seconds: float = 0.0
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-friendly dict: path as a string; NaN (not measured) and inf (identical outputs) as None."""
+        d = asdict(self)
+        d["path"] = str(self.path) if self.path else None
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+
+
+@contextlib.contextmanager
+def _quiet_native():
+    """Send the converter's stdout/stderr chatter (C++ and Python) to a temp file; yield a reader for it."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        captured = {"text": ""}
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            yield captured
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            sink.seek(0)
+            captured["text"] = sink.read().decode("utf-8", errors="replace")
+
+
+def _tf():
+    """TensorFlow, imported quietly (its start-up chatter on stderr is dropped)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" not in sys.modules:
+        with _quiet_native():
+            import tensorflow  # noqa: F401
+    import tensorflow as tf
+
+    return tf
+
+
+def _converter(model):
+    """A TFLiteConverter for a fixed-size Keras model."""
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 4 or shape[3] != 3 or any(d is None for d in shape):
+        raise ModelError(f"{model.name}: export needs a fixed input shape (1, h, w, 3), got {shape}; "
+                         "use edge_deblur.models.with_input_size first")
+    return _tf().lite.TFLiteConverter.from_keras_model(model)
+
+
+def _float32(model, representative=None, io_dtype="float32"):
+    """Plain float32 conversion."""
+    return _converter(model)
+
+
+def _float16(model, representative=None, io_dtype="float32"):
+    """float16 weights; activations stay float32 (XNNPACK computes fp32 on x86, fp16 where the CPU has it)."""
+    tf = _tf()
+    c = _converter(model)
+    c.optimizations = [tf.lite.Optimize.DEFAULT]
+    c.target_spec.supported_types = [tf.float16]
+    return c
+
+
+def _int8(model, representative=None, io_dtype="float32"):
+    """Full-integer int8: every op int8, ranges from the representative set; I/O dtype as asked."""
+    tf = _tf()
+    if representative is None or len(representative) == 0:
+        raise ModelError("int8 export needs a representative set (calibration crops from the training data)")
+    reps = np.asarray(representative, dtype=np.float32)
+    h, w = model.inputs[0].shape[1:3]
+    if reps.ndim != 4 or reps.shape[1:] != (h, w, 3):
+        raise ModelError(f"representative set has shape {reps.shape}; expected (n, {h}, {w}, 3)")
+    ramp = np.broadcast_to(np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :, None], (h, w, 3))
+
+    def samples():
+        # A 0->1 ramp pins the input range to exactly [0, 1], so uint8 input is the camera byte (scale 1/255).
+        yield [ramp[None].copy()]
+        for x in reps:
+            yield [x[None]]
+
+    c = _converter(model)
+    c.optimizations = [tf.lite.Optimize.DEFAULT]
+    c.representative_dataset = samples
+    c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if io_dtype != "float32":
+        c.inference_input_type = getattr(tf, io_dtype)
+        c.inference_output_type = getattr(tf, io_dtype)
+    return c
+
+
+_CONVERTERS: dict[str, Callable] = {"float32": _float32, "float16": _float16, "int8": _int8}
+
+
+def convert(model, precision: str, representative: np.ndarray | None = None, io_dtype: str = "float32") -> bytes:
+    """Convert a fixed-size Keras model to .tflite bytes in one precision.
+
+    Args:
+        model: a `keras.Model` with input shape (1, h, w, 3) (see `edge_deblur.models.with_input_size`).
+        precision: one of `PRECISIONS`.
+        representative: float32 (n, h, w, 3) crops in [0, 1] from the training data; required for int8.
+        io_dtype: int8 only: model input/output dtype, one of `IO_DTYPES` (default float32, see module docs).
+
+    Returns:
+        The .tflite flatbuffer (no edge-deblur metadata yet; see `edge_deblur.tflite_meta.with_metadata`).
+
+    Raises:
+        ModelError: unknown precision or io_dtype, missing representative set, or the converter failed (the
+            message says why).
+    """
+    if precision not in _CONVERTERS:
+        raise ModelError(f"unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
+    if io_dtype not in IO_DTYPES:
+        raise ModelError(f"unknown io dtype '{io_dtype}'; choose one of: {', '.join(IO_DTYPES)}")
+    converter = _CONVERTERS[precision](_xnnpack_friendly(model) if precision == "int8" else model,
+                                       representative, io_dtype)
+    with _quiet_native() as log:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return bytes(converter.convert())
+        except Exception as e:  # the converter raises ConverterError, RuntimeError, ValueError, ...
+            failure = e
+    lines = [ln for ln in (str(failure) + "\n" + log["text"]).splitlines() if "error" in ln.lower()]
+    why = (lines[0] if lines else str(failure).splitlines()[0] if str(failure) else type(failure).__name__)
+    raise ModelError(f"{model.name}: {precision} conversion failed: {why.strip()[:300]}")
+
+
+def _xnnpack_friendly(model):
+    """Rewrite a final ReLU(max_value=1) clip as x6 -> ReLU6 -> /6, which int8 XNNPACK delegates.
+
+    int8 MINIMUM (what TFLite makes of ReLU(max_value=1)) and the RELU after it are not supported by the XNNPACK
+    delegate and would fall back to reference kernels; RELU6 fused into MUL is. The result is the same function.
+    """
+    import keras
+
+    last = model.layers[-1]
+    cfg = last.get_config() if type(last).__name__ == "ReLU" else {}
+    if not cfg or cfg.get("max_value") != 1.0 or cfg.get("threshold", 0.0) != 0.0 or cfg.get("negative_slope"):
+        return model
+    x = keras.layers.Rescaling(6.0, name="clip01_x6")(last.input)
+    x = keras.layers.ReLU(max_value=6.0, name="clip01_relu6")(x)
+    x = keras.layers.Rescaling(1.0 / 6.0, name="clip01_div6")(x)
+    return keras.Model(model.inputs, x, name=model.name)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_keras(path: str | os.PathLike):
+    """Load a .keras model for export (no compile).
+
+    Raises:
+        ModelError: missing, corrupt or not a Keras model file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    _tf()
+    import keras
+
+    try:
+        with _quiet_native():  # TensorFlow's device probing chatter
+            return keras.models.load_model(path, compile=False)
+    except Exception as e:  # keras raises ValueError, OSError, zipfile errors, ...
+        raise ModelError(f"{path}: cannot load Keras model ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+                         ) from None
+
+
+def _bundled_keras() -> Path:
+    """The bundled default .keras named by export/manifest.json."""
+    import json
+
+    from edge_deblur.runtime import MANIFEST
+
+    here = Path(__file__).resolve().parent
+    for folder in (here / "_bundled", here.parent / "export"):
+        manifest = folder / MANIFEST
+        if manifest.is_file():
+            try:
+                keras_entry = json.loads(manifest.read_text(encoding="utf-8")).get("keras") or {}
+            except (OSError, ValueError, AttributeError) as e:
+                raise ModelError(f"{manifest}: unreadable manifest ({e})") from None
+            name = keras_entry.get("path") if isinstance(keras_entry, dict) else None
+            if name and (folder / name).is_file():
+                return folder / name
+            raise ModelError(f"{manifest}: names no existing .keras model; pass MODEL.keras explicitly")
+    raise ModelError("no bundled model yet (export/manifest.json is missing); pass MODEL.keras explicitly")
+
+
+def _default_data(data, dataset: str):
+    """(data, dataset): the given ones, or the shared training photos; None when there are none."""
+    if data is not None:
+        return data, dataset
+    from edge_deblur.data import default_data_root
+
+    root = default_data_root()
+    if root is None:
+        return None, dataset
+    sets = [root / "photos" / name for name in TRAIN_PHOTO_SETS if (root / "photos" / name).is_dir()]
+    return (sets, "synthetic") if sets else (None, dataset)
+
+
+def _describe_data(data) -> str:
+    """Short human description of a data argument (folder names, not full paths)."""
+    items = data if isinstance(data, (list, tuple)) else [data]
+    return "+".join(Path(p).name for p in items)
+
+
+def _verification_set(data, dataset: str, n: int, limit: tuple[int, int], stride: int, seed: int):
+    """Up to n held-out (blurred, sharp) pairs from the test split, centre-cropped to `limit` and to the stride."""
+    from edge_deblur.data import eval_pairs
+
+    pairs = []
+    for blurred, sharp, _ in eval_pairs(data, dataset, split="test", seed=seed):
+        h = min(blurred.shape[0], limit[0]) // stride * stride
+        w = min(blurred.shape[1], limit[1]) // stride * stride
+        if h == 0 or w == 0:
+            continue
+        y0, x0 = (blurred.shape[0] - h) // 2, (blurred.shape[1] - w) // 2
+        pairs.append((blurred[y0:y0 + h, x0:x0 + w], sharp[y0:y0 + h, x0:x0 + w]))
+        if len(pairs) >= n:
+            break
+    return pairs
+
+
+def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, dataset: str = "synthetic",
+                 out: str | os.PathLike | None = None, calibration_samples: int = DEFAULT_CALIBRATION_SAMPLES,
+                 size: tuple[int, int] = (224, 224), seed: int = 0, io_dtype: str = "float32",
+                 verify_images: int = 3, overlap: int = 32, command: str | None = None,
+                 log: Callable[[str], None] | None = None) -> list[ExportResult]:
+    """Export a Keras model to TFLite files with metadata, then verify each file on held-out images.
+
+    Args:
+        model: a .keras path, a `keras.Model`, or None for the bundled default (`export/manifest.json`).
+        precisions: any of `PRECISIONS`, or "all".
+        data: training data for int8 calibration and held-out verification images (its test split); None: the
+            shared photo training sets (`default_data_root()/photos/{cbsd68,mcmaster18,sunhays80}`) if present.
+        dataset: how to read `data`: 'synthetic', 'pairs' or 'kwentar'.
+        out: output folder (default: the folder of the .keras file, or `export/` for a model object).
+        calibration_samples: number of train-split crops for int8 calibration (warns below 100).
+        size: model input (h, w); a multiple of the model's stride.
+        seed: seed of the data split, the crops and the verification blur.
+        io_dtype: int8 input/output dtype (see module docs).
+        verify_images: number of held-out test images used to verify each file (centre crops of at most
+            2x the input size, so the tiling path is exercised).
+        overlap: tile overlap used for verification (and recorded as a hint in the metadata).
+        command: the command line that made the files, recorded in the manifest.
+        log: called with one-line progress messages.
+
+    Returns:
+        One `ExportResult` per precision, in order; failed precisions carry `error` and no path.
+
+    Raises:
+        ModelError: unusable model or size; DataError: int8 asked for with no training data found.
+
+    Warns:
+        CalibrationWarning: fewer than 100 calibration samples.
+    """
+    from edge_deblur import __version__
+    from edge_deblur._io import write_bytes
+    from edge_deblur.metrics import psnr, ssim
+    from edge_deblur.models import model_stride, with_input_size
+    from edge_deblur.runtime import Deblurrer, tile_apply
+    from edge_deblur.tflite_meta import FORMAT, with_metadata
+
+    say = log or (lambda msg: None)
+    precisions = list(PRECISIONS) if precisions == "all" or "all" in list(precisions) else list(precisions)
+    bad = [p for p in precisions if p not in PRECISIONS]
+    if bad or not precisions:
+        raise ModelError(f"unknown precision {', '.join(map(repr, bad)) or '(none given)'}; "
+                         f"choose from: {', '.join(PRECISIONS)} or all")
+    if io_dtype not in IO_DTYPES:
+        raise ModelError(f"unknown io dtype '{io_dtype}'; choose one of: {', '.join(IO_DTYPES)}")
+    if calibration_samples < 1:
+        raise DataError(f"--calibration-samples must be positive, got {calibration_samples}")
+
+    source = _bundled_keras() if model is None else model
+    if isinstance(source, (str, os.PathLike)):
+        source = Path(source)
+        keras_model, sha, src_name = load_keras(source), sha256_file(source), source.name
+        out = Path(out) if out is not None else source.parent
+    else:
+        _tf()
+        keras_model, sha, src_name = source, None, None
+        out = Path(out) if out is not None else Path("export")
+    name = keras_model.name
+    h, w = int(size[0]), int(size[1])
+    stride = model_stride(keras_model)
+    fixed = with_input_size(keras_model, h, w)
+
+    data, dataset = _default_data(data, dataset)
+    if data is None:
+        raise DataError("no training data found for int8 calibration and verification (the shared photos are "
+                        "absent): pass --data PATH")
+    reps, calib_desc = None, None
+    if "int8" in precisions:
+        if calibration_samples < MIN_CALIBRATION_SAMPLES:
+            warnings.warn(f"only {calibration_samples} calibration samples; int8 ranges from fewer than "
+                          f"{MIN_CALIBRATION_SAMPLES} crops can clip or waste precision (default "
+                          f"{DEFAULT_CALIBRATION_SAMPLES})", CalibrationWarning, stacklevel=2)
+        from edge_deblur.data import calibration_crops
+
+        say(f"sampling {calibration_samples} calibration crops from the train split of {_describe_data(data)}")
+        reps = calibration_crops(data, dataset, calibration_samples, (h, w), seed=seed)
+        calib_desc = (f"{len(reps)} defocus-blurred {h}x{w} crops from the train split of {dataset} data "
+                      f"{_describe_data(data)} (seed {seed}) plus one 0-1 ramp")
+
+    say(f"reading up to {verify_images} held-out test images of {_describe_data(data)}")
+    checks = _verification_set(data, dataset, verify_images, (2 * h, 2 * w), stride, seed)
+    if not checks:
+        raise DataError(f"{_describe_data(data)}: no held-out test images to verify the export on")
+    verified_on = (f"{len(checks)} test-split images of {dataset} data {_describe_data(data)}, centre crops "
+                   f"<= {2 * h}x{2 * w}")
+
+    def keras_tile(t: np.ndarray) -> np.ndarray:
+        return np.clip(np.asarray(fixed(t[None], training=False))[0], 0.0, 1.0)
+
+    say("running the Keras model on the held-out images")
+    reference = [tile_apply(b, keras_tile, (h, w), stride, overlap) for b, _ in checks]
+    base_psnr = float(np.mean([psnr(r, s) for r, (_, s) in zip(reference, checks)]))
+    base_ssim = float(np.mean([ssim(r, s) for r, (_, s) in zip(reference, checks)]))
+
+    results = []
+    for precision in precisions:
+        start = time.perf_counter()
+        io = io_dtype if precision == "int8" else "float32"
+        result = ExportResult(precision, io_dtype=io, psnr_keras=base_psnr, ssim_keras=base_ssim,
+                              verified_on=verified_on)
+        results.append(result)
+        say(f"converting {name} to {precision}")
+        try:
+            raw = convert(fixed, precision, reps if precision == "int8" else None, io)
+        except ModelError as e:
+            result.error = str(e)
+            continue
+        meta = {"format": FORMAT, "model": name, "precision": precision, "input_size": [h, w], "layout": "NHWC",
+                "channels": "RGB", "value_range": [0.0, 1.0], "io_dtype": io, "stride": stride,
+                "overlap": overlap, "source_file": src_name, "source_sha256": sha, "toolkit_version": __version__,
+                "tensorflow_version": _tf().__version__,
+                "calibration": calib_desc if precision == "int8" else None}
+        path = write_bytes(out / f"{name}_{precision}.tflite", with_metadata(raw, meta))
+        result.path, result.size_bytes = path, path.stat().st_size
+        say(f"verifying {path.name}")
+        runner = Deblurrer(path, overlap=overlap)
+        report = runner.op_report()
+        result.fully_delegated, result.not_delegated = report["fully_delegated"], report["not_delegated"]
+        outputs = [runner(b) for b, _ in checks]
+        result.psnr_vs_keras = float(np.mean([psnr(o, r) for o, r in zip(outputs, reference)]))
+        result.max_abs_diff = float(max(np.abs(o - r).max() for o, r in zip(outputs, reference)))
+        result.psnr_tflite = float(np.mean([psnr(o, s) for o, (_, s) in zip(outputs, checks)]))
+        result.ssim_tflite = float(np.mean([ssim(o, s) for o, (_, s) in zip(outputs, checks)]))
+        result.delta_psnr = result.psnr_tflite - base_psnr
+        result.delta_ssim = result.ssim_tflite - base_ssim
+        result.seconds = time.perf_counter() - start
+    write_manifest(out, name, results, src_name, sha, command)
+    return results
+
+
+def write_manifest(out: str | os.PathLike, model_name: str, results: Sequence[ExportResult],
+                   keras_file: str | None = None, keras_sha256: str | None = None,
+                   command: str | None = None) -> Path:
+    """Record the exported files in `out/manifest.json` (merged with earlier entries of the same model).
+
+    The runtime's bundled-model lookup reads this file: `files` lists {path, precision, sha256, size_bytes, ...}.
+    """
+    import json
+
+    from edge_deblur._io import write_json
+    from edge_deblur.runtime import MANIFEST
+
+    out = Path(out)
+    manifest_path = out / MANIFEST
+    old = {}
+    if manifest_path.is_file():
+        try:
+            old = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            old = {}
+    if not isinstance(old, dict) or old.get("model") != model_name:
+        old = {}
+    files = {e["path"]: e for e in old.get("files", []) if isinstance(e, dict) and "path" in e}
+    for r in results:
+        if r.path is None:
+            continue
+        entry = {k: v for k, v in r.to_dict().items() if k not in ("path", "error")}
+        entry = {"path": r.path.name, "sha256": sha256_file(r.path), **entry}
+        files[r.path.name] = entry
+    keras_entry = old.get("keras")
+    if keras_file and (out / keras_file).is_file():
+        keras_entry = {"path": keras_file, "sha256": keras_sha256}
+    manifest = {"model": model_name, "keras": keras_entry,
+                "files": sorted(files.values(), key=lambda e: PRECISIONS.index(e["precision"])
+                                if e.get("precision") in PRECISIONS else 9),
+                "command": command or old.get("command")}
+    return write_json(manifest_path, manifest)
