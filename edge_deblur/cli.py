@@ -128,6 +128,76 @@ def train_cmd(
 
 
 
+@app.command("export")
+@_user_errors
+def export_cmd(
+    model: Optional[Path] = typer.Argument(None, help="Trained MODEL.keras (default: the bundled model)."),
+    quantize: List[str] = typer.Option(["all"], "--quantize", "-q", help="float32 | float16 | int8 | all "
+                                       "(repeatable)."),
+    data: List[Path] = typer.Option(None, "--data", help="Training data for int8 calibration (train split) and "
+                                    "verification (test split); repeatable for photo folders. Default: the shared "
+                                    "training photos, if present."),
+    dataset: str = typer.Option("synthetic", help="How to read --data: kwentar | pairs | synthetic."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: beside MODEL.keras)."),
+    calibration_samples: int = typer.Option(300, help="int8 representative crops (warns below 100)."),
+    size: str = typer.Option("224", help="Model input size, N or HxW (a multiple of the model's stride)."),
+    io_dtype: str = typer.Option("float32", help="int8 model input/output: float32 (default, fully XNNPACK-"
+                                 "delegated) | uint8 (camera bytes; adds two undelegated QUANTIZE ops) | int8."),
+    verify_images: int = typer.Option(3, help="Held-out test images to verify each file on."),
+    seed: int = typer.Option(0, help="Seed of the split, the calibration crops and the verification blur."),
+):
+    """Export a Keras model to <model>_<precision>.tflite files with embedded metadata; report what each costs."""
+    import warnings
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from edge_deblur.export import export_model
+
+    console = Console()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = export_model(model, precisions=quantize, data=(list(data) if len(data) > 1 else data[0])
+                               if data else None, dataset=dataset, out=out, calibration_samples=calibration_samples,
+                               size=_parse_size(size), seed=seed, io_dtype=io_dtype, verify_images=verify_images,
+                               command=" ".join(["edge-deblur", *sys.argv[1:]]),
+                               log=lambda msg: console.print(f"[dim]{msg}[/dim]"))
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            typer.echo(f"warning: {w.message}", err=True)
+    folder = next((r.path.parent for r in results if r.path), out)
+    table = Table(title=f"export to {folder}; verified on {results[0].verified_on}")
+    for col in ("file", "bytes", "PSNR vs Keras", "max |diff|", "dPSNR vs GT", "dSSIM vs GT", "XNNPACK"):
+        table.add_column(col)
+    for r in results:
+        if r.error:
+            table.add_row(f"{r.precision}: FAILED", "", "", "", "", "", r.error)
+            continue
+        delegated = "all ops" if r.fully_delegated else "missing: " + ", ".join(r.not_delegated)
+        table.add_row(r.path.name, f"{r.size_bytes:,}", f"{r.psnr_vs_keras:.2f} dB", f"{r.max_abs_diff:.2g}",
+                      f"{r.delta_psnr:+.3f} dB", f"{r.delta_ssim:+.4f}", delegated)
+    console.print(table)
+    if any(r.error for r in results):
+        raise typer.Exit(1)
+
+
+@app.command("deblur")
+@_user_errors
+def deblur_cmd(
+    inputs: List[Path] = typer.Argument(..., help="Image files and/or folders."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: NAME_deblurred.EXT "
+                                       "beside each input; inputs are never overwritten)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="A .tflite model (default: the bundled one)."),
+    threads: Optional[int] = typer.Option(None, help="Interpreter threads (default: the backend's)."),
+    overlap: int = typer.Option(32, help="Tile overlap in pixels for images larger than the model input."),
+):
+    """Deblur photos with a TFLite model (any size; EXIF orientation kept; no TensorFlow needed)."""
+    from edge_deblur.runtime import deblur_files
+
+    written = deblur_files(inputs, out_dir=out, model=model, num_threads=threads, overlap=overlap)
+    typer.echo(f"wrote {len(written)} image(s)" + (f" to {out}" if out else ""))
+
+
 def main() -> None:  # pragma: no cover - entry point for `python -m edge_deblur`
     app()
 
