@@ -180,14 +180,16 @@ def split(pairs: Sequence[Pair], seed: int = 0, fractions: tuple[float, float, f
     """Split pairs 80/10/10 (by default) into train/val/test *by scene*, reproducibly from `seed`.
 
     Scenes are ordered by a seeded hash, so adding files to a folder does not reshuffle existing scenes. With few
-    scenes, val and test each get at least one scene when there are at least three.
+    scenes, val gets at least one scene when there are two or more, and test one when there are three or more.
     """
     scenes = sorted({p.scene for p in pairs}, key=lambda s: hashlib.sha256(f"{seed}:{s}".encode()).hexdigest())
     n = len(scenes)
     n_val = int(round(n * fractions[1]))
     n_test = int(round(n * fractions[2]))
+    if n >= 2:  # two scenes are enough to train with a validation scene
+        n_val = max(n_val, 1)
     if n >= 3:
-        n_val, n_test = max(n_val, 1), max(n_test, 1)
+        n_test = max(n_test, 1)
     n_train = max(n - n_val - n_test, 1 if n else 0)
     parts = {"train": set(scenes[:n_train]), "val": set(scenes[n_train:n_train + n_val]),
              "test": set(scenes[n_train + n_val:])}
