@@ -1,0 +1,230 @@
+"""The benchmark harness end to end on the `tiny` model: real TFLite exports, real interpreters, real photos."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from conftest import needs_shared
+from edge_deblur.bench import (
+    COLUMNS,
+    NOT_APPLICABLE,
+    BenchResult,
+    dataset_set,
+    kodak24_set,
+    load_eval_set,
+    run_bench,
+    sample_set,
+)
+from edge_deblur.cli import app
+from edge_deblur.errors import DataError, EdgeDeblurError, ModelError
+from edge_deblur.metrics import psnr, ssim
+
+ROWS = ("identity", "classical", "keras", "tflite-float32", "tflite-float16", "tflite-int8")
+LIMIT = 3  # one photo at radius 2, 3 and 4
+
+
+@pytest.fixture(scope="module")
+def tiny_keras(tmp_path_factory):
+    """The registry's `tiny` U-Net with random non-zero weights (untrained it starts as the identity), saved."""
+    from edge_deblur.models import build_model
+
+    model = build_model("tiny")
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(0.0, 0.15, w.shape).astype(np.float32) for w in model.get_weights()])
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cli_run(tiny_keras, tmp_path_factory):
+    """`edge-deblur bench` once on the sample photos, writing every output format."""
+    out = tmp_path_factory.mktemp("bench")
+    args = ["bench", "--model", str(tiny_keras), "--size", "32", "--runs", "3", "--warmup", "1",
+            "--limit", str(LIMIT), "--baseline", "wiener", "--threads", "1",
+            "--json", str(out / "r.json"), "--csv", str(out / "r.csv"), "--markdown", str(out / "r.md"),
+            "--plot", str(out / "r.png")]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "240"})  # wide enough for the whole table
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def _rows(out) -> dict[str, dict]:
+    doc = json.loads((out / "r.json").read_text())
+    return {r["kind"] if r["kind"] != "tflite" else r["name"]: r for r in doc["rows"]}
+
+
+def test_json_has_every_row_and_column_with_finite_values(cli_run):
+    out, _ = cli_run
+    doc = json.loads((out / "r.json").read_text())
+    assert doc["columns"] == list(COLUMNS)
+    rows = _rows(out)
+    assert list(rows) == list(ROWS)
+    for key, row in rows.items():
+        assert list(row) == list(COLUMNS)
+        for col in COLUMNS:
+            value = row[col]
+            if (row["kind"], col) in NOT_APPLICABLE:
+                assert value is None, f"{key}.{col} should be n/a, got {value}"
+                continue
+            assert value is not None, f"{key}.{col} is missing"
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                assert math.isfinite(value), f"{key}.{col} = {value}"
+        assert row["pairs"] == LIMIT
+        assert sorted(row["per_radius"]) == ["r2", "r3", "r4"]
+        assert row["latency_ms"] > 0 and row["latency_p90_ms"] >= row["latency_ms"]
+        assert row["fps"] == pytest.approx(1000.0 / row["latency_ms"])
+        assert row["threads"] >= 1
+    for key in ("tflite-float32", "tflite-float16", "tflite-int8"):
+        assert rows[key]["backend"] in ("ai_edge_litert", "tflite_runtime", "tf.lite")
+        assert rows[key]["threads"] == 1
+        assert rows[key]["size_mb"] > 0 and rows[key]["gflop"] > 0 and rows[key]["gflops_per_s"] > 0
+        assert rows[key]["xnnpack"] is True, f"{key}: XNNPACK did not take the whole graph"
+    header = doc["header"]
+    assert header["timing"] == {"size": [32, 32], "runs": 3, "warmup": 1, "threads_requested": 1, "interleaved": True}
+    assert header["machine"]["cpu"] and header["versions"]["numpy"] == np.__version__
+    assert "scikit-image sample photos" in header["data"]["description"]
+
+
+def test_identity_row_equals_the_metric_on_the_same_pairs(cli_run):
+    out, _ = cli_run
+    identity = _rows(out)["identity"]
+    pairs = list(sample_set(limit=LIMIT))
+    assert len(pairs) == LIMIT and [p.radius for p in pairs] == [2.0, 3.0, 4.0]
+    assert identity["psnr"] == pytest.approx(np.mean([psnr(p.blurred, p.sharp) for p in pairs]), abs=1e-9)
+    assert identity["ssim"] == pytest.approx(np.mean([ssim(p.blurred, p.sharp) for p in pairs]), abs=1e-9)
+    for p in pairs:
+        assert identity["per_radius"][f"r{p.radius:g}"]["psnr"] == pytest.approx(psnr(p.blurred, p.sharp), abs=1e-9)
+
+
+def test_variants_compare_sensibly_with_keras(cli_run):
+    rows = _rows(cli_run[0])
+    keras = rows["keras"]
+    assert keras["d_psnr"] == 0.0 and keras["d_ssim"] == 0.0
+    for key, row in rows.items():
+        assert row["d_psnr"] == pytest.approx(row["psnr"] - keras["psnr"])
+    # float32 TFLite computes the same function as Keras (up to 32x32 tiling seams); int8 loses more than float16
+    assert rows["tflite-float32"]["psnr_vs_keras"] > 50
+    assert abs(rows["tflite-float32"]["d_psnr"]) < 0.05
+    assert rows["tflite-float16"]["psnr_vs_keras"] > 35
+    assert rows["tflite-int8"]["psnr_vs_keras"] < rows["tflite-float16"]["psnr_vs_keras"]
+    # random weights do damage the image: the identity output is far from the Keras output
+    assert rows["identity"]["psnr_vs_keras"] < 40
+    assert rows["tflite-int8"]["size_mb"] < rows["tflite-float32"]["size_mb"]
+    # the classical row was given the true PSF and beats doing nothing
+    assert "true PSF" in rows["classical"]["name"] and rows["classical"]["psnr"] > rows["identity"]["psnr"]
+
+
+def test_other_formats_and_console_output(cli_run):
+    out, text = cli_run
+    csv_lines = (out / "r.csv").read_text().splitlines()
+    assert len(csv_lines) == 1 + len(ROWS)
+    assert csv_lines[0].startswith("name,kind,precision") and csv_lines[0].endswith("psnr_r4,ssim_r4")
+    md = (out / "r.md").read_text()
+    assert "| tflite-int8 |" in md and "Mean per blur radius" in md and "machine:" in md
+    assert (out / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "tflite-float16" in text and "machine:" in text
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "temporary files left behind"
+
+
+def _bench_fails(tmp_path, *args) -> str:
+    """Run `bench` with bad input: exit code 2, one error line, and no result file written."""
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["bench", *args, "--runs", "2", "--json", str(out / "r.json"),
+                                      "--markdown", str(out / "r.md"), "--plot", str(out / "r.png")])
+    assert result.exit_code == 2, result.output
+    assert not out.exists() or not any(out.iterdir())
+    return result.output
+
+
+def test_bad_input_is_a_clear_error_with_no_files(tmp_path, tiny_keras):
+    model = str(tiny_keras)
+    assert "unknown protocol 'kodak99'" in _bench_fails(tmp_path, "--model", model, "--protocol", "kodak99")
+    assert "unknown dataset 'flickr'" in _bench_fails(tmp_path, "--model", model, "--data", str(tmp_path),
+                                                     "--dataset", "flickr")
+    (tmp_path / "empty" / "sharp").mkdir(parents=True)
+    (tmp_path / "empty" / "blurred").mkdir()
+    assert "no blurred/sharp pairs" in _bench_fails(tmp_path, "--model", model, "--data", str(tmp_path / "empty"),
+                                                   "--dataset", "pairs")
+    result = CliRunner().invoke(app, ["bench", "--model", model, "--runs", "0", "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 2 and "--runs must be at least 1" in result.output
+    assert not (tmp_path / "r.json").exists()
+    fake = tmp_path / "fake.keras"
+    fake.write_text("not a model")
+    assert "not a loadable Keras model" in _bench_fails(tmp_path, "--model", str(fake))
+    tfl = tmp_path / "model.tflite"
+    tfl.write_bytes(b"TFL3" * 10)
+    assert "expected a .keras model" in _bench_fails(tmp_path, "--model", str(tfl))
+    assert "no such model" in _bench_fails(tmp_path, "--model", str(tmp_path / "missing.keras"))
+    assert "multiple of 4" in _bench_fails(tmp_path, "--model", model, "--size", "30")
+    assert "unknown precision" in _bench_fails(tmp_path, "--model", model, "--precision", "int4")
+
+
+def test_library_validation_happens_before_work(tmp_path):
+    with pytest.raises(EdgeDeblurError, match="--warmup"):
+        run_bench("tiny", warmup=-1)
+    with pytest.raises(EdgeDeblurError, match="--limit"):
+        run_bench("tiny", limit=0)
+    with pytest.raises(EdgeDeblurError, match="is a folder"):
+        run_bench("tiny", json_path=tmp_path)
+    with pytest.raises(EdgeDeblurError, match="needs --dataset"):
+        load_eval_set(data=tmp_path)
+    with pytest.raises(ModelError, match="unknown model|no such model"):
+        run_bench("resnet9000")
+
+
+def test_sample_set_is_fixed_and_cropped_to_the_stride():
+    a, b = list(sample_set(limit=2)), list(sample_set(limit=2))
+    assert [p.name for p in a] == ["astronaut@r2", "astronaut@r3"]
+    for p, q in zip(a, b):
+        assert np.array_equal(p.blurred, q.blurred)
+        assert p.sharp.shape[0] % 8 == 0 and p.sharp.shape[1] % 8 == 0
+        assert p.blurred.dtype == np.float32 and p.blurred.shape == p.sharp.shape
+    assert sample_set().count == 12
+
+
+def test_registry_model_runs_untrained_and_says_so():
+    result = run_bench("tiny", size=(16, 16), runs=1, warmup=0, precisions=("float32",), limit=1,
+                       baseline="wiener", progress=False)
+    assert isinstance(result, BenchResult)
+    assert [r.kind for r in result.rows] == ["identity", "classical", "keras", "tflite"]
+    assert result.header["model"]["untrained"] is True
+    assert any("UNTRAINED" in n for n in result.header["notes"])
+
+
+@needs_shared
+def test_kodak24_protocol_pairs(shared_data):
+    full = kodak24_set(shared_data / "photos" / "kodak24")
+    assert full.count == 72 and full.name == "defocus-kodak24"
+    pairs = list(kodak24_set(shared_data / "photos" / "kodak24", limit=3))
+    assert [p.name for p in pairs] == ["kodim01@r2", "kodim01@r3", "kodim01@r4"]
+    assert pairs[0].sharp.shape in ((512, 768, 3), (768, 512, 3))
+    scores = [psnr(p.blurred, p.sharp) for p in pairs]
+    assert scores[0] > scores[1] > scores[2]  # more blur, lower PSNR
+    again = next(iter(kodak24_set(shared_data / "photos" / "kodak24", limit=1)))
+    assert np.array_equal(again.blurred, pairs[0].blurred)  # fixed seed
+    with pytest.raises(DataError, match="24 Kodak images"):
+        kodak24_set(shared_data / "photos" / "set14")
+
+
+@needs_shared
+def test_kwentar_uses_all_pairs_and_an_assumed_radius(shared_data):
+    s = dataset_set(shared_data / "kwentar", "kwentar")
+    assert s.count == 15 and not s.known_radius  # every defocus pair, no split
+    first = next(iter(dataset_set(shared_data / "kwentar", "kwentar", limit=1)))
+    assert first.radius is None and first.blurred.shape == first.sharp.shape
+
+
+@pytest.mark.slow
+@needs_shared
+def test_bench_on_real_kwentar_pairs(shared_data, tiny_keras):
+    result = run_bench(tiny_keras, data=shared_data / "kwentar", dataset="kwentar", size=(64, 64), runs=2,
+                       warmup=0, limit=1, baseline="wiener", calibration_samples=16, progress=False)
+    classical = result.row("classical")
+    assert "assumed r=3" in classical.name and classical.per_radius == {}
+    assert result.row("tflite-float32").psnr_vs_keras > 50
