@@ -128,6 +128,44 @@ def train_cmd(
 
 
 
+@app.command("bench")
+@_user_errors
+def bench_cmd(
+    model: Optional[str] = typer.Option(None, help="A .keras model, a model folder, or a registry name (untrained "
+                                                   "weights); default: the bundled release model."),
+    data: Optional[Path] = typer.Option(None, help="Dataset folder (with --dataset; all its pairs are used), or the "
+                                                   "Kodak24 folder for --protocol."),
+    dataset: Optional[str] = typer.Option(None, help="How to read --data: kwentar, pairs or synthetic."),
+    protocol: Optional[str] = typer.Option(None, help="A fixed benchmark protocol: defocus-kodak24."),
+    size: Optional[str] = typer.Option(None, help="Latency frame / export size, N or HxW (default: the shipped "
+                                                  "exports' size, else 224)."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for TFLite and TensorFlow (default: all cores)."),
+    runs: int = typer.Option(20, help="Timed runs per variant."),
+    warmup: int = typer.Option(3, help="Untimed warm-up runs per variant."),
+    precision: Optional[List[str]] = typer.Option(None, "--precision", help="TFLite precision to include "
+                                                                            "(repeatable; default all three)."),
+    limit: Optional[int] = typer.Option(None, help="Measure quality on only the first N pairs (said in the output)."),
+    baseline: str = typer.Option("richardson_lucy", help="Classical row: richardson_lucy or wiener."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results as JSON."),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write the results as CSV."),
+    markdown_path: Optional[Path] = typer.Option(None, "--markdown", help="Write a markdown report."),
+    plot_path: Optional[Path] = typer.Option(None, "--plot", help="Write a latency-vs-PSNR plot (.png/.svg/.pdf)."),
+):
+    """Benchmark a model's TFLite float32/float16/int8 exports against Keras, classical deconvolution and the
+    blurred input: size, PSNR/SSIM, drops vs Keras, latency, FPS, GFLOP/s."""
+    from rich.console import Console
+
+    from edge_deblur.bench import PRECISIONS, run_bench
+
+    result = run_bench(model=model, data=data, dataset=dataset, protocol=protocol, size=_parse_size(size),
+                       threads=threads, runs=runs, warmup=warmup, precisions=tuple(precision or PRECISIONS),
+                       limit=limit, baseline=baseline, json_path=json_path, csv_path=csv_path,
+                       markdown_path=markdown_path, plot_path=plot_path)
+    Console().print(result.rich_table())
+    for note in result.header["notes"]:
+        typer.echo(f"note: {note}")
+
+
 @app.command("export")
 @_user_errors
 def export_cmd(
