@@ -1,0 +1,110 @@
+"""Figures made with Pillow only (no matplotlib), so they work on a device install: before/after grids."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from edge_deblur._io import atomic_path
+from edge_deblur.images import to_uint8
+
+
+def _label(tile, text: str):
+    """Draw `text` on a dark band at the top of a PIL image."""
+    from PIL import ImageDraw
+
+    draw = ImageDraw.Draw(tile)
+    box = draw.textbbox((4, 2), text)
+    draw.rectangle((0, 0, box[2] + 4, box[3] + 3), fill=(0, 0, 0))
+    draw.text((4, 2), text, fill=(255, 255, 255))
+    return tile
+
+
+def before_after_grid(rows: Sequence[Sequence[tuple[np.ndarray, str]]], path: str | os.PathLike,
+                      gap: int = 4) -> Path:
+    """Save a grid of labelled images: one row per example, one column per version (e.g. input | output).
+
+    Args:
+        rows: for each row, a sequence of (image float [0,1] or uint8 HxWx3, label) tiles of equal height.
+        path: PNG (or JPEG) file to write, atomically.
+        gap: white pixels between tiles.
+
+    Returns:
+        The path written.
+    """
+    from PIL import Image
+
+    tiles = [[_label(Image.fromarray(to_uint8(img)), text) for img, text in row] for row in rows]
+    width = max(sum(t.width for t in row) + gap * (len(row) - 1) for row in tiles)
+    height = sum(max(t.height for t in row) for row in tiles) + gap * (len(tiles) - 1)
+    canvas = Image.new("RGB", (width, height), (255, 255, 255))
+    y = 0
+    for row in tiles:
+        x = 0
+        for t in row:
+            canvas.paste(t, (x, y))
+            x += t.width + gap
+        y += max(t.height for t in row) + gap
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        canvas.save(tmp, format="JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG", optimize=True)
+    return path
+
+
+def _detail_crop(img: np.ndarray, crop: int) -> tuple[int, int]:
+    """Top-left corner of the crop x crop window with the most edge energy (where sharpening shows)."""
+    gray = img.mean(axis=2)
+    energy = np.abs(np.diff(gray, axis=0))[:, :-1] + np.abs(np.diff(gray, axis=1))[:-1, :]
+    best, where = -1.0, (0, 0)
+    step = max(crop // 4, 1)
+    for y in range(0, max(energy.shape[0] - crop, 0) + 1, step):
+        for x in range(0, max(energy.shape[1] - crop, 0) + 1, step):
+            e = float(energy[y : y + crop, x : x + crop].mean())
+            if e > best:
+                best, where = e, (y, x)
+    return where
+
+
+def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | None]], path: str | os.PathLike,
+                model: str | os.PathLike | None = None, long_side: int = 768, crop: int = 256,
+                num_threads: int | None = None) -> Path:
+    """Before/after grid of real photos: input | model output (| the separate sharp shot, when given).
+
+    Each photo is resized so its long side is `long_side` (phone photos' defocus blur is then a few pixels, the
+    range the model is trained for), deblurred with the exported model, and a `crop` x `crop` window with the
+    most detail is shown at 1:1.
+
+    Args:
+        inputs: (blurred photo, optional sharp reference photo) paths.
+        path: PNG to write.
+        model: .tflite file; None for the bundled int8 model.
+        long_side: working resolution.
+        crop: side of the window shown.
+        num_threads: interpreter threads.
+
+    Returns:
+        The path written.
+    """
+    from edge_deblur.images import read_image, resize
+    from edge_deblur.runtime import Deblurrer
+
+    deblurrer = Deblurrer(model, num_threads=num_threads)
+    rows = []
+    for blurred_path, sharp_path in inputs:
+        img = read_image(blurred_path)
+        scale = long_side / max(img.shape[:2])
+        h, w = round(img.shape[0] * scale), round(img.shape[1] * scale)
+        img = resize(img, h, w)
+        out = deblurrer(img)
+        c = min(crop, h, w)
+        y, x = _detail_crop(out, c)
+        name = Path(blurred_path).stem
+        row = [(img[y : y + c, x : x + c], f"input {name}"), (out[y : y + c, x : x + c], f"{deblurrer.precision} output")]
+        if sharp_path is not None:
+            ref = resize(read_image(sharp_path), h, w)
+            row.append((ref[y : y + c, x : x + c], "sharp shot (not aligned)"))
+        rows.append(row)
+    return before_after_grid(rows, path)
