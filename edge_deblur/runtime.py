@@ -332,8 +332,8 @@ def _tile_starts(length: int, tile: int, stride: int, overlap: int) -> list[int]
         return [0]
     n = max(2, math.ceil((length - overlap) / max(tile - overlap, 1)))
     while True:
-        starts = sorted({int(round(s / stride)) * stride for s in np.linspace(0, length - tile, n)})
-        starts[-1] = length - tile
+        starts = sorted({int(s // stride) * stride for s in np.linspace(0, length - tile, n)[:-1]}
+                        | {length - tile})
         if all(b - a <= tile - overlap for a, b in zip(starts, starts[1:])) or n > length:
             return starts
         n += 1

@@ -1,0 +1,331 @@
+"""The TF-free runtime: loading, any-size images, tiling against whole-image Keras, bad input, deblur CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, smooth_image
+from edge_deblur.errors import ImageError, ModelError
+from edge_deblur.runtime import BACKENDS, Deblurrer, _tile_starts, deblur_files, read_metadata, tile_apply
+
+
+def randomized(name: str, seed: int = 0, head_scale: float = 0.2):
+    """A registry model with random weights everywhere (its head is zero-initialised, i.e. the identity)."""
+    from edge_deblur.models import build_model
+
+    model = build_model(name)
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(0, np.sqrt(1.0 / np.prod(w.shape[:-1])), w.shape) if w.ndim > 1
+               else rng.normal(0, 0.01, w.shape) for w in model.get_weights()]
+    model.set_weights([w.astype(np.float32) for w in weights])
+    head = model.get_layer("head")
+    kernel, bias = head.get_weights()
+    head.set_weights([kernel * head_scale, bias])
+    return model
+
+
+def make_tflite(path: Path, model, size: int, precision: str, io_dtype: str = "float32") -> Path:
+    """Convert `model` at size x size and write it with edge-deblur metadata."""
+    from edge_deblur.export import convert
+    from edge_deblur.models import model_stride, with_input_size
+    from edge_deblur.tflite_meta import with_metadata
+
+    reps = np.stack([smooth_image(size, size, seed=s) for s in range(16)]) if precision == "int8" else None
+    raw = convert(with_input_size(model, size, size), precision, reps, io_dtype)
+    meta = {"model": model.name, "precision": precision, "input_size": [size, size], "io_dtype": io_dtype,
+            "stride": model_stride(model)}
+    path.write_bytes(with_metadata(raw, meta))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return randomized("tiny")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, tiny):
+    d = tmp_path_factory.mktemp("runtime_models")
+    out = {p: make_tflite(d / f"tiny_{p}.tflite", tiny, 32, p) for p in ("float32", "float16", "int8")}
+    out["int8_uint8"] = make_tflite(d / "tiny_int8_u8.tflite", tiny, 32, "int8", "uint8")
+    return out
+
+
+def test_loads_and_reports(files):
+    d = Deblurrer(files["int8"], num_threads=2)
+    assert d.backend in BACKENDS
+    assert (d.precision, d.input_size, d.num_threads, d.stride) == ("int8", (32, 32), 2, 4)
+    assert d.metadata["model"] == "tiny" and read_metadata(files["int8"]) == d.metadata
+    assert "tiny_int8.tflite" in repr(d)
+
+
+@pytest.mark.parametrize("precision", ["float32", "float16", "int8"])
+def test_run_tile_matches_keras(files, tiny, precision):
+    x = smooth_image(32, 32, seed=7)
+    ref = np.clip(np.asarray(tiny(x[None]))[0], 0, 1)
+    assert np.abs(ref - x).mean() > 0.01  # the random net really changes the image
+    y = Deblurrer(files[precision]).run_tile(x)
+    assert y.shape == (32, 32, 3) and y.dtype == np.float32
+    err = np.abs(y - ref)
+    if precision == "float32":
+        assert err.max() < 1e-5
+    elif precision == "float16":
+        assert err.max() < 5e-3  # float16 weights: ~3 significant digits
+    else:
+        assert 10 * np.log10(1 / np.mean(err**2)) > 30  # int8: within 30 dB PSNR of Keras on a random net
+
+
+def test_set_input_invoke_get_output_is_run_tile(files):
+    d = Deblurrer(files["int8"])
+    x = smooth_image(32, 32, seed=3)
+    d.set_input(x)
+    d.invoke()
+    np.testing.assert_array_equal(d.get_output(), d.run_tile(x))
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (5, 7), (1, 1), (77, 101), (20, 90)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_any_size_same_shape_and_dtype(files, shape, dtype):
+    img = smooth_image(*shape, seed=1) if min(shape) > 3 else np.full((*shape, 3), 0.4)
+    img = (img * 255 + 0.5).astype(np.uint8) if dtype == np.uint8 else img.astype(dtype)
+    out = Deblurrer(files["float32"])(img)
+    assert out.shape == img.shape and out.dtype == img.dtype
+
+
+def test_uint8_and_float_paths_agree(files):
+    d = Deblurrer(files["int8_uint8"])
+    u8 = (smooth_image(50, 70, seed=2) * 255 + 0.5).astype(np.uint8)
+    a = d(u8).astype(np.int16)
+    b = (d(u8.astype(np.float32) / 255) * 255 + 0.5).astype(np.int16)
+    assert np.abs(a - b).max() <= 1
+
+
+def test_small_image_is_reflection_padded(files, tiny):
+    img = smooth_image(16, 24, seed=4)
+    padded = np.pad(img, ((0, 16), (0, 8), (0, 0)), mode="reflect")
+    ref = np.clip(np.asarray(tiny(padded[None]))[0], 0, 1)[:16, :24]
+    np.testing.assert_allclose(Deblurrer(files["float32"])(img), ref, atol=1e-5)
+
+
+def test_tiled_matches_whole_image_keras(tmp_path, tiny):
+    path = make_tflite(tmp_path / "tiny128.tflite", tiny, 128, "float32")
+    img = smooth_image(136, 200, seed=5)  # several tiles in both directions, sizes a multiple of the stride
+    ref = np.clip(np.asarray(tiny(img[None]))[0], 0, 1)
+    # Overlap 96: the blend ignores the outer 24 px of each tile, more than the net's receptive-field radius.
+    tiled = Deblurrer(path, overlap=96)(img)
+    assert np.abs(tiled - ref).max() < 1e-5
+    # The default overlap (32 px) is not exact for this net's receptive field, but stays below one 8-bit step.
+    path64 = make_tflite(tmp_path / "tiny64.tflite", tiny, 64, "float32")
+    err = np.abs(Deblurrer(path64)(img) - ref)
+    assert err.max() < 4e-3 and err.mean() < 1e-4
+
+
+def test_tile_geometry():
+    for length, tile, stride, overlap in [(200, 64, 4, 32), (1000, 224, 8, 32), (225, 224, 8, 32), (64, 64, 4, 8)]:
+        starts = _tile_starts(length, tile, stride, overlap)
+        assert starts[0] == 0 and starts[-1] + tile == length
+        assert all(s % stride == 0 for s in starts[:-1])
+        assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
+    img = np.random.default_rng(0).random((301, 257, 3)).astype(np.float32)
+    np.testing.assert_allclose(tile_apply(img, lambda t: t, (64, 64), 8, 32), img, atol=1e-6)
+
+
+def test_op_report(files):
+    rep = Deblurrer(files["int8"]).op_report()
+    assert rep["ops"].count("CONV_2D") == 8 and rep["ops"].count("TRANSPOSE_CONV") == 2
+    if rep["backend"] == "ai_edge_litert":
+        assert rep["fully_delegated"] and rep["not_delegated"] == [] and rep["delegate_nodes"] == 1
+        # uint8 I/O adds uint8<->int8 QUANTIZE ops that XNNPACK leaves to the reference kernels
+        rep8 = Deblurrer(files["int8_uint8"]).op_report()
+        assert not rep8["fully_delegated"] and rep8["not_delegated"] == ["QUANTIZE", "QUANTIZE"]
+
+
+@pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
+def test_tf_lite_backend_agrees(files):
+    pytest.importorskip("tensorflow")
+    x = smooth_image(32, 32, seed=9)
+    a = Deblurrer(files["int8"], backend="tf.lite")
+    assert a.backend == "tf.lite"
+    np.testing.assert_allclose(a.run_tile(x), Deblurrer(files["int8"]).run_tile(x), atol=1 / 255 + 1e-6)
+    with pytest.raises(ModelError, match="unknown interpreter backend"):
+        Deblurrer(files["int8"], backend="onnx")
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.zeros((32, 32), np.float32), r"shape \(H, W, 3\)"),
+    (np.zeros((32, 32, 4), np.float32), r"shape \(H, W, 3\)"),
+    (np.zeros((1, 32, 32, 3), np.float32), r"shape \(H, W, 3\)"),
+    (np.zeros((0, 32, 3), np.float32), r"shape \(H, W, 3\)"),
+    (np.zeros((32, 32, 3), np.int16), "dtype int16"),
+    (np.full((32, 32, 3), 200.0, np.float32), r"values in \[0, 1\]"),
+    (np.full((32, 32, 3), np.nan, np.float32), "NaN"),
+    ([[0.0] * 3] * 4, "numpy array"),
+])
+def test_bad_arrays(files, bad, match):
+    with pytest.raises(ImageError, match=match):
+        Deblurrer(files["float32"])(bad)
+
+
+def test_bad_tiles(files):
+    d = Deblurrer(files["float32"])
+    for bad in (np.zeros((31, 32, 3), np.float32), np.zeros((32, 32, 3), np.float64), np.zeros((32, 32, 3))):
+        with pytest.raises(ImageError, match=r"float32 tile of shape \(32, 32, 3\)"):
+            d.run_tile(bad)
+
+
+def test_bad_model_files(tmp_path, files):
+    png = tmp_path / "photo.tflite"
+    from edge_deblur.images import write_image
+
+    write_image(tmp_path / "p.png", smooth_image(8, 8))
+    png.write_bytes((tmp_path / "p.png").read_bytes())
+    empty = tmp_path / "empty.tflite"
+    empty.write_bytes(b"")
+    data = files["int8"].read_bytes()
+    trunc = tmp_path / "trunc.tflite"
+    trunc.write_bytes(data[: len(data) // 2])
+    cases = [(tmp_path / "missing.tflite", "no such model file"), (png, "not a TFLite model"),
+             (empty, "not a TFLite model"), (trunc, "corrupt or truncated")]
+    for path, match in cases:
+        with pytest.raises(ModelError, match=match):
+            Deblurrer(path)
+        with pytest.raises(ModelError, match=match):
+            read_metadata(path)
+    with pytest.raises(ModelError, match="num_threads"):
+        Deblurrer(files["int8"], num_threads=0)
+
+
+def test_model_whose_input_is_not_an_image(tmp_path):
+    import keras
+
+    inp = keras.Input((16,), batch_size=1)
+    model = keras.Model(inp, keras.layers.Dense(16)(inp), name="vector")
+    path = tmp_path / "vector.tflite"
+    path.write_bytes(_convert_any(model))
+    with pytest.raises(ModelError, match=r"not an RGB image: shape \[1, 16\]"):
+        Deblurrer(path)
+    with pytest.raises(ModelError, match="no edge-deblur metadata"):
+        read_metadata(path)
+
+
+def _convert_any(model) -> bytes:
+    """Plain TFLite conversion of a non-image model (the exporter refuses those)."""
+    import tensorflow as tf
+
+    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+
+
+def test_exporter_refuses_non_image_model():
+    import keras
+
+    from edge_deblur.export import convert
+
+    inp = keras.Input((16,), batch_size=1)
+    with pytest.raises(ModelError, match="fixed input shape"):
+        convert(keras.Model(inp, keras.layers.Dense(16)(inp)), "float32")
+
+
+def test_bundled_model_or_clear_error():
+    manifest = ROOT / "export" / "manifest.json"
+    if manifest.is_file():
+        d = Deblurrer()
+        assert d.precision == "int8"
+        assert d(np.zeros((40, 50, 3), np.uint8)).shape == (40, 50, 3)
+    else:
+        with pytest.raises(ModelError, match="no bundled model"):
+            Deblurrer()
+
+
+def test_import_without_tensorflow(files):
+    code = textwrap.dedent(f"""
+        import sys, importlib.abc
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name == "tensorflow" or name.startswith(("tensorflow.", "keras")):
+                    raise ImportError("tensorflow is blocked in this test")
+        sys.meta_path.insert(0, Block())
+        import numpy as np
+        import edge_deblur.runtime as rt
+        d = rt.Deblurrer({str(files["int8"])!r})
+        out = d(np.full((40, 50, 3), 128, np.uint8))
+        assert out.shape == (40, 50, 3) and out.dtype == np.uint8
+        assert rt.read_metadata({str(files["int8"])!r})["precision"] == "int8"
+        assert "tensorflow" not in sys.modules and "keras" not in sys.modules, "TensorFlow was imported"
+        print("ok", d.backend)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("ok ")
+
+
+def _jpeg_with_orientation(path: Path, img: np.ndarray, orientation: int) -> None:
+    from PIL import Image
+
+    im = Image.fromarray((img * 255 + 0.5).astype(np.uint8))
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "edge-deblur-test"  # Make
+    im.save(path, quality=95, exif=exif.tobytes())
+
+
+def test_deblur_files_and_folders(tmp_path, files):
+    from PIL import Image
+
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    _jpeg_with_orientation(src / "rot.jpg", smooth_image(40, 60, seed=1), 6)  # 90 degrees: upright is 60x40
+    from edge_deblur.images import write_image
+
+    write_image(src / "sub" / "b.png", smooth_image(70, 33, seed=2))
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in src.rglob("*.*")}
+
+    written = deblur_files([src], out_dir=tmp_path / "out", model=files["float32"], progress=False)
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in written) == ["rot.jpg", "sub/b.png"]
+    with Image.open(tmp_path / "out" / "rot.jpg") as im:
+        assert im.size == (40, 60)  # written upright
+        assert im.getexif().get(0x0112) == 1 and im.getexif().get(0x010F) == "edge-deblur-test"
+    with Image.open(tmp_path / "out" / "sub" / "b.png") as im:
+        assert im.size == (33, 70)
+
+    # no -o: results beside the inputs, never over them; -o onto the input folder: also never over them
+    beside = deblur_files([src / "sub" / "b.png"], model=files["float32"], progress=False)
+    assert beside == [src / "sub" / "b_deblurred.png"]
+    same = deblur_files([src / "rot.jpg"], out_dir=src, model=files["float32"], progress=False)
+    assert same == [src / "rot_deblurred.jpg"]
+    assert before == {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in before}
+
+
+def test_deblur_bad_inputs(tmp_path, files):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    with pytest.raises(ImageError, match="broken.png"):
+        deblur_files([bad], out_dir=tmp_path / "o", model=files["float32"], progress=False)
+    assert not (tmp_path / "o" / "broken.png").exists()
+    with pytest.raises(ImageError, match="no such file"):
+        deblur_files([tmp_path / "nope.jpg"], model=files["float32"], progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ImageError, match="holds no image files"):
+        deblur_files([tmp_path / "empty"], model=files["float32"], progress=False)
+
+
+def test_deblur_cli(tmp_path, files):
+    from typer.testing import CliRunner
+
+    from edge_deblur.cli import app
+    from edge_deblur.images import write_image
+
+    for i in range(3):
+        write_image(tmp_path / "in" / f"{i}.png", smooth_image(30, 40, seed=i))
+    res = CliRunner().invoke(app, ["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                                   "--model", str(files["int8"]), "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.png", "1.png", "2.png"]
+    res = CliRunner().invoke(app, ["deblur", str(tmp_path / "in"), "--model", str(tmp_path / "in" / "0.png")])
+    assert res.exit_code == 2 and "not a TFLite model" in res.output
