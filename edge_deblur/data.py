@@ -274,6 +274,15 @@ class CropSampler:
             blurred = resize(blurred, *sharp.shape[:2])
         return blurred, sharp
 
+    def check(self) -> None:
+        """Read every pair once, so an unreadable or too-small image fails now, naming the file, not mid-training.
+
+        Raises:
+            ImageError: an unreadable file. DataError: an image smaller than the crop.
+        """
+        for pair in self.pairs:
+            self._load(pair)
+
     def sample(self) -> tuple[np.ndarray, np.ndarray]:
         """One (blurred, sharp) crop pair, float32 (size, size, 3)."""
         pair = self.pairs[int(self.rng.integers(len(self.pairs)))]

@@ -245,7 +245,7 @@ def train(cfg: TrainConfig, console=None) -> dict:
     keras.utils.set_random_seed(cfg.seed)
     blur_cfg = BlurConfig(radius=tuple(cfg.radius), noise=tuple(cfg.noise), jpeg_prob=cfg.jpeg_prob)
     sampler = CropSampler(parts["train"], cfg.size, blur_cfg, seed=cfg.seed + start_epoch * 1009)
-    sampler.sample()  # surface unreadable / too-small images before the model is built
+    sampler.check()  # surface every unreadable / too-small image before the model is built (not inside tf.data)
     x_val, y_val = validation_crops(parts["val"], cfg.size, cfg.val_crops_per_image, cfg.seed)
     steps = cfg.steps_per_epoch or max(1, math.ceil(len(parts["train"]) * 4 / cfg.batch_size))
 
