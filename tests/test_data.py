@@ -228,6 +228,21 @@ def test_image_smaller_than_crop(tmp_path):
         CropSampler([], 32)
 
 
+def test_check_reads_every_image(tmp_path):
+    root = tmp_path / "mixed"
+    for i in range(6):
+        _img(root / f"ok{i}.png", 40, 40, i)
+    bad = root / "zz_broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    pairs = scan_synthetic(root).pairs
+    sampler = CropSampler(pairs, 32, seed=0)
+    from edge_deblur.errors import ImageError
+
+    with pytest.raises(ImageError, match=r"zz_broken\.jpg"):
+        sampler.check()
+    CropSampler(pairs[:-1], 32).check()  # the good ones pass
+
+
 def test_calibration_draws_only_from_train(tmp_path):
     # Each photo is one flat colour, so the colour of a (blurred) crop says which photo it came from.
     root = tmp_path / "flat"
