@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import io
 import math
 import os
 import platform
@@ -127,7 +128,6 @@ class BenchResult:
     def to_csv(self) -> str:
         """One CSV line per row: the flat columns, then psnr_rN/ssim_rN per radius."""
         import csv
-        import io
 
         flat = [c for c in COLUMNS if c != "per_radius"]
         extra = [f"{m}_{k}" for k in self.radii() for m in ("psnr", "ssim")]
@@ -554,7 +554,8 @@ def _export(keras_model, precision: str, size: tuple[int, int], out: Path, calib
 
     fixed = with_input_size(keras_model, *size)
     rep = calibration.crops() if precision == "int8" else None
-    raw = export.convert(fixed, precision, representative=rep)
+    with contextlib.redirect_stdout(io.StringIO()):  # keras prints "Saved artifact at ..." while converting
+        raw = export.convert(fixed, precision, representative=rep)
     meta = {"format": FORMAT, "model": keras_model.name, "precision": precision, "input_size": list(size),
             "layout": "NHWC", "channels": "RGB", "value_range": [0.0, 1.0], "io_dtype": "float32",
             "stride": model_stride(keras_model), "overlap": 32, "toolkit_version": __version__,

@@ -1,0 +1,306 @@
+"""The committed benchmark suite: `edge-deblur bench` for `paper` and every efficient model, every precision, at
+224x224 and 512x512, on the `defocus-kodak24` protocol and on the real kwentar defocus pairs.
+
+Each bench run writes `<data>_<model>_<size>.{json,md,png}` into the output folder; at the end the suite writes
+`summary.json`, `summary.md` (the table the README quotes) and `summary.png` (latency vs PSNR of every variant).
+
+Usage (from the repository root):
+    python benchmarks/run_suite.py                          # the real suite -> benchmarks/results/
+    python benchmarks/run_suite.py --weights unet_s=runs/unet_s/model.keras --weights paper=runs/paper/model.keras
+    python benchmarks/run_suite.py --only unet_s --sizes 224
+    python benchmarks/run_suite.py --quick                  # minutes: tiny model, tiny sizes, few pairs/runs
+
+Trained weights are looked up per model as (first hit wins): `--weights NAME=PATH`, the bundled release folder
+`export/NAME.keras`, `runs/NAME/model.keras`. A model without weights is skipped (and listed in the summary)
+unless `--untrained` is given, which measures the registry architecture with random weights: real latency and
+size, meaningless quality. `--quick` implies `--untrained` and writes to a temporary folder by default, so its
+numbers never land in `benchmarks/results/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One bench run of the suite."""
+
+    data: str  # "defocus-kodak24" or "kwentar"
+    model: str
+    size: int
+    runs: int
+    warmup: int
+    limit: int | None  # quality on only the first N pairs (None: all)
+    baseline: str
+
+    @property
+    def stem(self) -> str:
+        """File stem of this run's results."""
+        return f"{self.data}_{self.model}_{self.size}"
+
+
+MODELS = ("paper", "unet_xs", "unet_s", "unet_m")
+SIZES = (224, 512)
+DATA = ("defocus-kodak24", "kwentar")
+
+
+def suite(models=MODELS, sizes=SIZES, data=DATA) -> list[Entry]:
+    """The suite as data.
+
+    Choices, each stated in the results: `paper` (~135 GFLOP per 224x224 frame, ~1 TFLOP per Kodak image in Keras)
+    is scored on the first 6 Kodak pairs (2 images x 3 radii) and 2 kwentar pairs; the efficient models on all 72
+    Kodak pairs and all 15 kwentar pairs. The kwentar runs exist for the Keras-vs-TFLite drop on real photos: they
+    use the fast Wiener baseline with an assumed radius (their blur is unknown) and few timed runs (latency does not
+    depend on the data; read it from the Kodak runs).
+    """
+    out = []
+    for d in data:
+        for m in models:
+            heavy = m == "paper"
+            for s in sizes:
+                if d == "defocus-kodak24":
+                    runs, warmup = (10, 2) if heavy and s <= 224 else (5, 1) if heavy else (30, 5)
+                    out.append(Entry(d, m, s, runs, warmup, 6 if heavy else None, "richardson_lucy"))
+                else:
+                    out.append(Entry(d, m, s, 3, 1, 2 if heavy else None, "wiener"))
+    return out
+
+
+def quick_suite() -> list[Entry]:
+    """A few-minute smoke run of the whole machinery: `tiny` at two small sizes, 3 Kodak pairs, 1 kwentar pair."""
+    return ([Entry("defocus-kodak24", "tiny", s, 3, 1, 3, "wiener") for s in (32, 64)]
+            + [Entry("kwentar", "tiny", 32, 2, 0, 1, "wiener")])
+
+
+def find_weights(model: str, overrides: dict[str, str]) -> Path | None:
+    """Trained .keras weights of `model`, or None."""
+    if model in overrides:
+        return Path(overrides[model])
+    for cand in (ROOT / "export" / f"{model}.keras", ROOT / "runs" / model / "model.keras"):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def run_entry(entry: Entry, model_arg: str, out: Path, data_root: Path, threads: int | None):
+    """Run one bench; its json/md/png go to `out`."""
+    from edge_deblur.bench import run_bench
+
+    kwargs = {"protocol": "defocus-kodak24", "data": data_root / "photos" / "kodak24"} \
+        if entry.data == "defocus-kodak24" else {"data": data_root / "kwentar", "dataset": "kwentar"}
+    return run_bench(model=model_arg, size=(entry.size, entry.size), threads=threads, runs=entry.runs,
+                     warmup=entry.warmup, limit=entry.limit, baseline=entry.baseline,
+                     json_path=out / f"{entry.stem}.json", markdown_path=out / f"{entry.stem}.md",
+                     plot_path=out / f"{entry.stem}.png", **kwargs)
+
+
+# --- summary ---------------------------------------------------------------------------------------------------------
+
+
+def _f(x, digits=2) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def summary_markdown(done: list[tuple[Entry, dict]], skipped: list[str], failed: list[str], header: dict,
+                     seconds: float) -> str:
+    """The suite's summary table(s) as markdown."""
+    m = header["machine"]
+    versions = ", ".join(f"{k} {v}" for k, v in header["versions"].items())
+    lines = ["# edge-deblur benchmark suite", "",
+             f"- machine: {m['cpu']}, {m['cores']} logical cores, {m['platform']}",
+             f"- versions: {versions}",
+             f"- measured {header['date']}; suite wall time {seconds / 60:.1f} min",
+             "- latency: median of N interleaved timed runs after warm-up, inference only (pre/post in the per-run "
+             "files), all cores unless stated; quality: full images, TFLite tiled at its input size", ""]
+    for data in DATA:
+        runs = [(e, r) for e, r in done if e.data == data]
+        if not runs:
+            continue
+        first = runs[0][1]
+        lines += [f"## {data}", "", first["header"]["data"]["description"], ""]
+        if data == "defocus-kodak24":
+            head = ["model", "variant", "frame", "MB", "PSNR", "SSIM", "dPSNR", "dSSIM", "PSNR vs Keras", "ms",
+                    "p90 ms", "FPS", "GFLOP", "GFLOP/s", "pairs"]
+        else:
+            head = ["model", "variant", "frame", "MB", "PSNR", "SSIM", "dPSNR", "dSSIM", "PSNR vs Keras", "pairs"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        shown_refs = set()
+        for e, res in runs:
+            for row in res["rows"]:
+                ref = row["kind"] in ("identity", "classical")
+                key = (row["name"], row["pairs"], e.size if data == "defocus-kodak24" else None)
+                if ref and key in shown_refs:  # the same reference row repeats per model and size
+                    continue
+                shown_refs.add(key)
+                model = "-" if ref else e.model + (" (untrained)" if res["header"]["model"]["untrained"] else "")
+                cells = [model, row["name"], "-" if ref and data != "defocus-kodak24" else f"{e.size}",
+                         _f(row["size_mb"], 3), _f(row["psnr"]), _f(row["ssim"], 4), _f(row["d_psnr"]),
+                         _f(row["d_ssim"], 4), _f(row["psnr_vs_keras"])]
+                if data == "defocus-kodak24":
+                    cells += [_f(row["latency_ms"], 1), _f(row["latency_p90_ms"], 1), _f(row["fps"], 1),
+                              _f(row["gflop"], 3), _f(row["gflops_per_s"], 1)]
+                cells.append(str(row["pairs"]))
+                lines.append("| " + " | ".join(cells) + " |")
+        if data == "defocus-kodak24":
+            radii = sorted({k for _, r in runs for row in r["rows"] for k in row["per_radius"]})
+            if radii:
+                head = ["model", "variant", "frame"] + [f"r={k[1:]} PSNR / SSIM" for k in radii]
+                lines += ["", "Per blur radius (mean over the pairs of each radius):", "",
+                          "| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+                shown_refs = set()
+                for e, res in runs:
+                    for row in res["rows"]:
+                        ref = row["kind"] in ("identity", "classical")
+                        if ref and (row["name"], row["pairs"]) in shown_refs:  # quality does not depend on size
+                            continue
+                        shown_refs.add((row["name"], row["pairs"]))
+                        cells = ["-" if ref else e.model, row["name"], "-" if ref else str(e.size)] + [
+                            "-" if k not in row["per_radius"] else
+                            f"{row['per_radius'][k]['psnr']:.2f} / {row['per_radius'][k]['ssim']:.4f}" for k in radii]
+                        lines.append("| " + " | ".join(cells) + " |")
+        notes = sorted({n for _, r in runs for n in r["header"]["notes"]} |
+                       {row["note"] for _, r in runs for row in r["rows"] if row["note"]})
+        lines += ["", "Notes:", ""] + [f"- {n}" for n in notes] + [""]
+    if skipped:
+        lines += ["Skipped (no trained weights found):", ""] + [f"- {s}" for s in skipped] + [""]
+    if failed:
+        lines += ["FAILED runs:", ""] + [f"- {s}" for s in failed] + [""]
+    return "\n".join(lines)
+
+
+def summary_plot(done: list[tuple[Entry, dict]], path: Path) -> None:
+    """Latency vs PSNR of every Kodak variant, one panel per frame size, one colour per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from edge_deblur._io import atomic_path
+
+    kodak = [(e, r) for e, r in done if e.data == "defocus-kodak24"]
+    sizes = sorted({e.size for e, _ in kodak})
+    if not sizes:
+        return
+    fig, axes = plt.subplots(1, len(sizes), figsize=(6.5 * len(sizes), 4.8), dpi=120, squeeze=False)
+    markers = {"identity": "s", "classical": "D", "keras": "o", "tflite": "^"}
+    colours = {}
+    for ax, size in zip(axes[0], sizes):
+        for e, res in (x for x in kodak if x[0].size == size):
+            colour = colours.setdefault(e.model, f"C{len(colours)}")
+            for row in res["rows"]:
+                ref = row["kind"] in ("identity", "classical")
+                label = row["name"] if ref else f"{e.model} {row['name']}"
+                ax.scatter(max(row["latency_ms"], 1e-3), row["psnr"], marker=markers[row["kind"]],
+                           color="grey" if ref else colour, s=36)
+                ax.annotate(label, (max(row["latency_ms"], 1e-3), row["psnr"]), textcoords="offset points",
+                            xytext=(4, 3), fontsize=6)
+        ax.set_xscale("log")
+        ax.set_xlabel(f"median latency per {size}x{size} frame, ms (log)")
+        ax.set_ylabel("defocus-kodak24 PSNR, dB")
+        ax.set_title(f"speed vs quality at {size}x{size}", fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, help="results folder (default benchmarks/results; --quick: a temp folder)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny model, small sizes, few pairs and runs")
+    parser.add_argument("--only", action="append", help="run only this model (repeatable)")
+    parser.add_argument("--sizes", type=int, nargs="+", help=f"frame sizes (default {' '.join(map(str, SIZES))})")
+    parser.add_argument("--data-sets", nargs="+", choices=DATA, help="which data (default both)")
+    parser.add_argument("--weights", action="append", default=[], metavar="NAME=PATH", help="trained .keras of a model")
+    parser.add_argument("--untrained", action="store_true", help="measure models without weights with random ones")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    parser.add_argument("--data-root", type=Path, help="the shared data folder (default: EDGE_DEBLUR_DATA or ../shared/data)")
+    args = parser.parse_args(argv)
+
+    from edge_deblur._io import write_json, write_text
+    from edge_deblur.data import default_data_root
+    from edge_deblur.errors import EdgeDeblurError
+
+    data_root = args.data_root or default_data_root()
+    if data_root is None or not (data_root / "photos" / "kodak24").is_dir():
+        print("error: the shared data folder (photos/kodak24, kwentar/) was not found; pass --data-root",
+              file=sys.stderr)
+        return 2
+    overrides = {}
+    for item in args.weights:
+        name, sep, path = item.partition("=")
+        if not sep or not Path(path).is_file():
+            print(f"error: --weights {item}: expected NAME=PATH to an existing .keras file", file=sys.stderr)
+            return 2
+        overrides[name] = path
+    if args.quick:
+        entries = quick_suite()
+        out = args.out or Path(tempfile.gettempdir()) / "edge-deblur-suite-quick"
+        untrained = True
+    else:
+        entries = suite(models=tuple(args.only or MODELS), sizes=tuple(args.sizes or SIZES),
+                        data=tuple(args.data_sets or DATA))
+        out = args.out or RESULTS
+        untrained = args.untrained
+    if args.quick and (args.only or args.sizes or args.data_sets):
+        entries = [e for e in entries if (not args.only or e.model in args.only)
+                   and (not args.sizes or e.size in args.sizes) and (not args.data_sets or e.data in args.data_sets)]
+
+    done, skipped, failed = [], [], []
+    start = time.perf_counter()
+    for i, entry in enumerate(entries, 1):
+        weights = find_weights(entry.model, overrides)
+        if weights is None and not untrained:
+            msg = f"{entry.model}: no trained weights (give --weights {entry.model}=PATH, or --untrained)"
+            if msg not in skipped:
+                skipped.append(msg)
+            continue
+        model_arg = str(weights) if weights is not None else entry.model
+        print(f"[{i}/{len(entries)}] {entry.data} {entry.model} {entry.size}x{entry.size} "
+              f"({'weights ' + str(weights) if weights else 'UNTRAINED'})", flush=True)
+        try:
+            result = run_entry(entry, model_arg, out, data_root, args.threads)
+        except EdgeDeblurError as e:
+            failed.append(f"{entry.stem}: {e}")
+            print(f"  failed: {e}", file=sys.stderr)
+            continue
+        except Exception as e:  # a bug in one run must not lose the others; the traceback is printed
+            traceback.print_exc()
+            failed.append(f"{entry.stem}: {type(e).__name__}: {e}")
+            continue
+        done.append((entry, result.to_dict()))
+        for row in result.rows:
+            print(f"  {row.name:<28} PSNR {row.psnr:6.2f}  vs Keras {_f(row.psnr_vs_keras):>6}  "
+                  f"{row.latency_ms:9.2f} ms", flush=True)
+    seconds = time.perf_counter() - start
+    if not done:
+        print("error: no bench run completed" + (f" ({'; '.join(skipped + failed)})" if skipped or failed else ""),
+              file=sys.stderr)
+        return 1
+    header = done[0][1]["header"]
+    write_json(out / "summary.json", {
+        "machine": header["machine"], "versions": header["versions"], "date": header["date"],
+        "seconds": seconds, "quick": args.quick, "skipped": skipped, "failed": failed,
+        "runs": [{"entry": asdict(e), "file": f"{e.stem}.json", "model": r["header"]["model"],
+                  "data": r["header"]["data"], "rows": r["rows"]} for e, r in done]})
+    write_text(out / "summary.md", summary_markdown(done, skipped, failed, header, seconds))
+    summary_plot(done, out / "summary.png")
+    print(f"wrote {out}/summary.md, summary.json, summary.png and {len(done)} per-run json/md/png")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
