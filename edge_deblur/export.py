@@ -213,7 +213,7 @@ def _xnnpack_friendly(model):
     x = keras.layers.Rescaling(6.0, name="clip01_x6")(last.input)
     x = keras.layers.ReLU(max_value=6.0, name="clip01_relu6")(x)
     x = keras.layers.Rescaling(1.0 / 6.0, name="clip01_div6")(x)
-    return keras.Model(model.inputs, x, name=model.name)
+    return keras.Model(model.input, x, name=model.name)
 
 
 def sha256_file(path: str | os.PathLike) -> str:

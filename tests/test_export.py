@@ -1,0 +1,217 @@
+"""Keras -> TFLite export: every precision of `tiny` and the efficient model, metadata, verification, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from conftest import smooth_image
+from edge_deblur.errors import DataError, ModelError
+from edge_deblur.export import PRECISIONS, CalibrationWarning, convert, export_model
+from edge_deblur.runtime import Deblurrer, read_metadata
+from test_runtime import randomized
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """A small 'synthetic' dataset: 10 photo-like PNGs (8 train / 1 val / 1 test scenes)."""
+    from edge_deblur.images import write_image
+
+    d = tmp_path_factory.mktemp("photos")
+    for i in range(10):
+        write_image(d / f"p{i}.png", smooth_image(72, 96, seed=100 + i))
+    return d
+
+
+@pytest.fixture(scope="module")
+def tiny_keras(tmp_path_factory):
+    path = tmp_path_factory.mktemp("keras") / "tiny_run.keras"
+    randomized("tiny", seed=1).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_keras, photos, tmp_path_factory):
+    out = tmp_path_factory.mktemp("exported")
+    results = export_model(tiny_keras, "all", data=photos, out=out, calibration_samples=100, size=(32, 32),
+                           verify_images=2, command="pytest")
+    return out, results
+
+
+def test_every_precision_exports_with_names_and_sizes(exported):
+    out, results = exported
+    assert [r.precision for r in results] == list(PRECISIONS)
+    for r in results:
+        assert r.error is None
+        assert r.path == out / f"tiny_{r.precision}.tflite" and r.size_bytes == r.path.stat().st_size > 1000
+    sizes = {r.precision: r.size_bytes for r in results}
+    assert sizes["int8"] < sizes["float16"] < sizes["float32"]
+    assert not list(out.glob(".*tmp*"))  # no temp files left behind
+
+
+def test_verification_numbers(exported):
+    by = {r.precision: r for r in exported[1]}
+    assert by["float32"].max_abs_diff < 1e-5
+    assert by["float16"].max_abs_diff < 5e-3
+    assert by["int8"].psnr_vs_keras > 30 and abs(by["int8"].delta_psnr) < 1.0
+    for r in by.values():
+        assert r.fully_delegated, r.not_delegated
+        assert 10 < r.psnr_keras < 60 and 0 < r.ssim_keras <= 1
+        assert r.psnr_tflite == pytest.approx(r.psnr_keras + r.delta_psnr)
+        assert "test-split" in r.verified_on
+
+
+def test_metadata_round_trip(exported, tiny_keras):
+    sha = hashlib.sha256(tiny_keras.read_bytes()).hexdigest()
+    import edge_deblur
+
+    for r in exported[1]:
+        meta = read_metadata(r.path)
+        assert meta["model"] == "tiny" and meta["precision"] == r.precision
+        assert meta["input_size"] == [32, 32] and meta["layout"] == "NHWC" and meta["value_range"] == [0.0, 1.0]
+        assert meta["source_sha256"] == sha and meta["source_file"] == "tiny_run.keras"
+        assert meta["toolkit_version"] == edge_deblur.__version__ and meta["stride"] == 4
+        assert meta["io_dtype"] == "float32"
+        if r.precision == "int8":
+            assert meta["calibration"].startswith("100 defocus-blurred 32x32 crops from the train split")
+        else:
+            assert meta["calibration"] is None
+        assert Deblurrer(r.path).metadata == meta
+
+
+def test_manifest(exported):
+    out, results = exported
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["model"] == "tiny" and manifest["command"] == "pytest"
+    assert [f["path"] for f in manifest["files"]] == [f"tiny_{p}.tflite" for p in PRECISIONS]
+    for entry, r in zip(manifest["files"], results):
+        assert entry["sha256"] == hashlib.sha256(r.path.read_bytes()).hexdigest()
+        assert entry["size_bytes"] == r.size_bytes
+
+
+def test_exported_files_match_keras_independently(exported, tiny_keras):
+    """Re-check the exporter's claims with our own Keras run on a fresh 32x32 tile."""
+    import keras
+
+    model = keras.models.load_model(tiny_keras, compile=False)
+    x = smooth_image(32, 32, seed=77)
+    ref = np.clip(np.asarray(model(x[None]))[0], 0, 1)
+    out = {r.precision: Deblurrer(r.path).run_tile(x) for r in exported[1]}
+    assert np.abs(out["float32"] - ref).max() < 1e-5
+    assert np.abs(out["float16"] - ref).max() < 5e-3
+    assert 10 * np.log10(1 / np.mean((out["int8"] - ref) ** 2)) > 30
+
+
+@pytest.mark.parametrize("name, size", [("unet_s", 64), ("paper", 32)])
+def test_efficient_and_paper_models_export_all_precisions(tmp_path, name, size):
+    """unet_s (the efficient default) and the paper net: all precisions convert, run, and are fully delegated."""
+    from edge_deblur.models import with_input_size
+
+    model = randomized(name, seed=2) if name != "paper" else _random_paper()
+    fixed = with_input_size(model, size, size)
+    reps = np.stack([smooth_image(size, size, seed=s) for s in range(12)])
+    x = smooth_image(size, size, seed=50)
+    ref = np.clip(np.asarray(fixed(x[None]))[0], 0, 1)
+    for precision in PRECISIONS:
+        path = tmp_path / f"{name}_{precision}.tflite"
+        path.write_bytes(convert(fixed, precision, reps))
+        d = Deblurrer(path)
+        err = np.abs(d.run_tile(x) - ref)
+        if precision == "float32":
+            assert err.max() < 1e-4
+        elif precision == "float16":
+            assert err.max() < 2e-2
+        else:
+            assert 10 * np.log10(1 / np.mean(err**2)) > 25
+        rep = d.op_report()
+        if rep["backend"] == "ai_edge_litert":
+            assert rep["fully_delegated"], f"{name} {precision}: not delegated: {rep['not_delegated']}"
+
+
+def _random_paper():
+    """The paper net with small random weights (its default init saturates the clip-free output)."""
+    from edge_deblur.models import build_model
+
+    model = build_model("paper")
+    rng = np.random.default_rng(3)
+    model.set_weights([(rng.normal(0, np.sqrt(1.0 / np.prod(w.shape[:-1])), w.shape) if w.ndim > 1
+                        else np.zeros(w.shape)).astype(np.float32) for w in model.get_weights()])
+    return model
+
+
+def test_int8_clip_rewrite_keeps_the_function():
+    from edge_deblur.export import _xnnpack_friendly
+    from edge_deblur.models import with_input_size
+
+    fixed = with_input_size(randomized("tiny", seed=4, head_scale=3.0), 32, 32)
+    x = smooth_image(32, 32, seed=4)[None]
+    a, b = np.asarray(fixed(x)), np.asarray(_xnnpack_friendly(fixed)(x))
+    assert (a == 0).any() and (a == 1).any()  # the clip is active on this input
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_small_calibration_set_warns(tiny_keras, photos, tmp_path):
+    with pytest.warns(CalibrationWarning, match="only 8 calibration samples"):
+        (r,) = export_model(tiny_keras, ["int8"], data=photos, out=tmp_path, calibration_samples=8,
+                            size=(32, 32), verify_images=1)
+    assert r.path.is_file() and "8 defocus-blurred" in read_metadata(r.path)["calibration"]
+
+
+def test_uint8_io(tiny_keras, photos, tmp_path):
+    (r,) = export_model(tiny_keras, ["int8"], data=photos, out=tmp_path, calibration_samples=100,
+                        size=(32, 32), verify_images=1, io_dtype="uint8")
+    d = Deblurrer(r.path)
+    assert d.metadata["io_dtype"] == "uint8" and d._in["dtype"] == np.uint8
+    scale, zp = d._in["quantization"]
+    assert zp == 0 and scale == pytest.approx(1 / 255, rel=1e-4)  # the 0-1 ramp pins the input range
+    assert r.not_delegated == ["QUANTIZE", "QUANTIZE"] and r.psnr_vs_keras > 30
+
+
+def test_bad_requests(tiny_keras, photos, tmp_path):
+    from edge_deblur.models import build_model, with_input_size
+
+    fixed = with_input_size(build_model("tiny"), 32, 32)
+    with pytest.raises(ModelError, match="unknown precision 'int4'; choose one of: float32, float16, int8"):
+        convert(fixed, "int4")
+    with pytest.raises(ModelError, match="needs a representative set"):
+        convert(fixed, "int8")
+    with pytest.raises(ModelError, match="representative set has shape"):
+        convert(fixed, "int8", np.zeros((4, 16, 16, 3), np.float32))
+    with pytest.raises(ModelError, match="unknown io dtype"):
+        convert(fixed, "int8", np.zeros((4, 32, 32, 3), np.float32), io_dtype="int16")
+    with pytest.raises(ModelError, match="fixed input shape"):
+        convert(build_model("tiny"), "float32")
+    with pytest.raises(ModelError, match="unknown precision 'bf16'"):
+        export_model(tiny_keras, ["bf16"], data=photos, out=tmp_path)
+    with pytest.raises(ModelError, match="must be a multiple of 4"):
+        export_model(tiny_keras, ["float32"], data=photos, out=tmp_path, size=(30, 30))
+    with pytest.raises(ModelError, match="no such model file"):
+        export_model(tmp_path / "missing.keras", data=photos, out=tmp_path)
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(ModelError, match="junk.keras: cannot load Keras model"):
+        export_model(junk, data=photos, out=tmp_path)
+    with pytest.raises(DataError):
+        export_model(tiny_keras, ["int8"], data=tmp_path / "no_such_folder", out=tmp_path, size=(32, 32))
+    assert not list(tmp_path.glob("*.tflite"))
+
+
+def test_export_cli(tiny_keras, photos, tmp_path):
+    from typer.testing import CliRunner
+
+    from edge_deblur.cli import app
+
+    res = CliRunner().invoke(app, ["export", str(tiny_keras), "-q", "float16", "-q", "int8", "--data", str(photos),
+                                   "--out", str(tmp_path), "--size", "32", "--calibration-samples", "20",
+                                   "--verify-images", "1"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in tmp_path.glob("*.tflite")) == ["tiny_float16.tflite", "tiny_int8.tflite"]
+    assert "warning: only 20 calibration samples" in res.output
+    assert "tiny_int8" in res.output and "all ops" in res.output
+    res = CliRunner().invoke(app, ["export", str(tmp_path / "none.keras"), "--data", str(photos)])
+    assert res.exit_code == 2 and "error: " in res.output and "no such model file" in res.output
+    res = CliRunner().invoke(app, ["export", str(tiny_keras), "-q", "int3", "--data", str(photos)])
+    assert res.exit_code == 2 and "unknown precision 'int3'" in res.output
