@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import math
 import os
 import sys
@@ -88,7 +89,8 @@ def _quiet_native():
         try:
             os.dup2(sink.fileno(), 1)
             os.dup2(sink.fileno(), 2)
-            yield captured
+            with contextlib.redirect_stdout(io.StringIO()):  # Python-level prints when sys.stdout is not fd 1
+                yield captured
         finally:
             sys.stdout.flush()
             sys.stderr.flush()

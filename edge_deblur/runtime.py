@@ -51,6 +51,12 @@ def _interpreter_class(backend: str | None = None):
     raise ModelError("no TFLite interpreter installed: pip install ai-edge-litert (or tflite-runtime)")
 
 
+def _first_line(e: BaseException) -> str:
+    """The first line of an exception message (interpreter errors run to many lines)."""
+    text = str(e).strip()
+    return text.splitlines()[0][:300] if text else type(e).__name__
+
+
 def _read_model_bytes(path: str | os.PathLike) -> bytes:
     """The bytes of a model file, with a ModelError for missing or unreadable files."""
     path = Path(path)
@@ -152,13 +158,13 @@ class Deblurrer:
             raise ModelError(f"num_threads must be a positive integer, got {num_threads!r}")
         self.num_threads = num_threads
         kwargs = {"num_threads": num_threads} if num_threads is not None else {}
-        try:
+        try:  # UnicodeDecodeError (a ValueError) comes from corrupt tensor names
             self._interp = cls(model_content=data, **kwargs)
             self._interp.allocate_tensors()
+            self._in = self._interp.get_input_details()[0]
+            self._out = self._interp.get_output_details()[0]
         except (ValueError, RuntimeError) as e:
-            raise ModelError(f"{self.path}: the interpreter rejected the model ({str(e).splitlines()[0]})") from None
-        self._in = self._interp.get_input_details()[0]
-        self._out = self._interp.get_output_details()[0]
+            raise ModelError(f"{self.path}: the interpreter rejected the model ({_first_line(e)})") from None
         self._in_q = self._quant(self._in)
         self._out_q = self._quant(self._out)
         self.input_size = (int(self._in["shape"][1]), int(self._in["shape"][2]))
@@ -229,7 +235,7 @@ class Deblurrer:
         try:
             self._interp.invoke()
         except (RuntimeError, ValueError) as e:
-            raise ModelError(f"{self.path}: inference failed ({str(e).splitlines()[0]})") from None
+            raise ModelError(f"{self.path}: inference failed ({_first_line(e)})") from None
 
     def get_output(self) -> np.ndarray:
         """The last result as a float32 (h, w, 3) tile (dequantized if int8), clipped to [0, 1]."""
@@ -265,7 +271,10 @@ class Deblurrer:
             Dict with `backend`, `ops` (op names in graph order), `op_counts`, `delegate_nodes` (number of delegate
             partitions), `not_delegated` (names of ops left to the builtin kernels) and `fully_delegated`.
         """
-        details = self._interp._get_ops_details()
+        try:
+            details = self._interp._get_ops_details()
+        except (ValueError, RuntimeError) as e:
+            raise ModelError(f"{self.path}: cannot list the model's ops ({_first_line(e)})") from None
         nodes = [d for d in details if d["op_name"] != "DELEGATE"]
         delegates = [d for d in details if d["op_name"] == "DELEGATE"]
         producer = {t: k for k, d in enumerate(nodes) for t in d["outputs"]}
