@@ -228,3 +228,30 @@ def test_bench_on_real_kwentar_pairs(shared_data, tiny_keras):
     classical = result.row("classical")
     assert "assumed r=3" in classical.name and classical.per_radius == {}
     assert result.row("tflite-float32").psnr_vs_keras > 50
+
+
+@needs_shared
+def test_no_argument_bench_uses_the_bundled_model_and_its_shipped_exports(tmp_path, tiny_keras, monkeypatch):
+    """A release folder (manifest + .keras + float16/int8 exports, as `edge-deblur export` writes it) standing in
+    for the bundled one: bench with no model uses its exports and exports only float32 on the fly."""
+    import shutil
+
+    import edge_deblur.bench as bench
+    from edge_deblur.export import export_model
+
+    release = tmp_path / "export"
+    release.mkdir()
+    shutil.copy(tiny_keras, release / "tiny.keras")
+    export_model(release / "tiny.keras", precisions=("float16", "int8"), out=release, size=(32, 32),
+                 calibration_samples=100, verify_images=1)
+    monkeypatch.setattr(bench, "bundled_dir", lambda: release)
+    result = run_bench(runs=2, warmup=0, limit=1, baseline="wiener", progress=False)
+    exports = result.header["model"]["exports"]
+    assert exports["float32"] == "exported on the fly"
+    assert exports["float16"] == "shipped tiny_float16.tflite" and exports["int8"] == "shipped tiny_int8.tflite"
+    assert result.header["timing"]["size"] == [32, 32]  # the shipped exports' input size
+    assert result.row("tflite-int8").size_mb == pytest.approx((release / "tiny_int8.tflite").stat().st_size / 1e6)
+    # asking for another frame size re-exports everything at that size
+    other = run_bench(size=(64, 64), runs=1, warmup=0, limit=1, baseline="wiener", precisions=("float16",),
+                      progress=False)
+    assert other.header["model"]["exports"] == {"float16": "exported on the fly"}
