@@ -283,10 +283,12 @@ def train(cfg: TrainConfig, console=None) -> dict:
                         callbacks=callbacks, verbose=1 if console.is_terminal else 2)
     seconds = time.time() - t0
     epochs_run = len(history.history.get("loss", []))
-    losses = history.history.get("loss", [])
-    if any(not math.isfinite(v) for v in losses):
+    # NaN can show in the training loss or only in the validation loss (weights blown up by the last step)
+    bad = [i for i in range(epochs_run) if not all(math.isfinite(float(history.history[k][i]))
+                                                  for k in ("loss", "val_loss") if len(history.history.get(k, [])) > i)]
+    if bad:
         kept = "model.keras" if (out / "model.keras").exists() else "no checkpoint (NaN in the first epoch)"
-        raise TrainingError(f"loss became NaN in epoch {start_epoch + len(losses)}; training stopped, kept {kept} in "
+        raise TrainingError(f"loss became NaN in epoch {start_epoch + bad[0] + 1}; training stopped, kept {kept} in "
                             f"{out}; try a lower --lr")
 
     best_model = load_keras(out / "model.keras")
