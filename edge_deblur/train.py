@@ -193,12 +193,13 @@ def _quality(pred: np.ndarray, ref: np.ndarray) -> dict:
     return {"psnr": float(np.mean(p)), "ssim": float(np.mean(s)), "per_image_psnr": p, "per_image_ssim": s}
 
 
-def train(cfg: TrainConfig, console=None) -> dict:
+def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> dict:
     """Train `cfg.model` on `cfg.data` and write the run folder (see module docstring).
 
     Args:
         cfg: the run definition; `cfg.resume` continues from `out/last.keras`.
         console: a rich Console for the summary (None: a new one).
+        callbacks: extra Keras callbacks, run after the built-in ones (e.g. to log or to stop a run).
 
     Returns:
         The model card (also written to `out/card.json`).
@@ -269,18 +270,19 @@ def train(cfg: TrainConfig, console=None) -> dict:
                   f"{steps} steps x {cfg.batch_size} crops per epoch; strategy {type(strategy).__name__} "
                   f"({strategy.num_replicas_in_sync} replica(s))")
 
-    callbacks = [
+    all_callbacks = [
         keras.callbacks.TerminateOnNaN(),
         _Checkpointer.make(out, best, best_epoch),
         _AtomicCSVLogger.make(out / "history.csv"),
     ]
     if cfg.schedule == "plateau":
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, verbose=1))
+        all_callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, verbose=1))
+    all_callbacks += list(callbacks or ())
 
     t0 = time.time()
     history = model.fit(tf_dataset(sampler, cfg.batch_size), epochs=cfg.epochs, initial_epoch=start_epoch,
                         steps_per_epoch=steps, validation_data=(x_val, y_val), validation_batch_size=cfg.batch_size,
-                        callbacks=callbacks, verbose=1 if console.is_terminal else 2)
+                        callbacks=all_callbacks, verbose=1 if console.is_terminal else 2)
     seconds = time.time() - t0
     epochs_run = len(history.history.get("loss", []))
     # NaN can show in the training loss or only in the validation loss (weights blown up by the last step)
@@ -302,6 +304,8 @@ def train(cfg: TrainConfig, console=None) -> dict:
         "split": {k: len(v) for k, v in parts.items()} | {"by": "scene", "seed": cfg.seed,
                                                           "val_scenes": sorted({p.scene for p in parts["val"]})},
         "config": asdict(cfg),
+        "strategy": type(strategy).__name__,
+        "replicas": int(strategy.num_replicas_in_sync),
         "epochs_run": start_epoch + epochs_run,
         "seconds_per_epoch": round(seconds / max(epochs_run, 1), 2),
         "best_epoch": None,
