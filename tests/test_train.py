@@ -1,0 +1,344 @@
+"""Training end to end through the CLI: outputs, card, resume, interruption, NaN loss, bad input, two devices."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from conftest import ROOT, smooth_image
+from edge_deblur.cli import app
+from edge_deblur.data import scan_synthetic, split, validation_crops
+from edge_deblur.errors import TrainingError
+from edge_deblur.images import write_image
+from edge_deblur.metrics import psnr, ssim
+
+TINY = ["train", "--model", "tiny", "--dataset", "synthetic", "--size", "32", "--steps-per-epoch", "2"]
+OUTPUTS = ["model.keras", "last.keras", "state.json", "history.csv", "loss_curve.png", "predictions.png", "card.json"]
+
+
+def cli(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _history(out: Path) -> list[dict]:
+    with open(out / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _state(out: Path) -> dict:
+    return json.loads((out / "state.json").read_text())
+
+
+def _iterations(path: Path) -> int:
+    import keras
+
+    from edge_deblur.train import _register_metrics
+
+    _register_metrics()
+    return int(keras.models.load_model(path, compile=True).optimizer.iterations.numpy())
+
+
+def _no_temp_files(out: Path) -> bool:
+    return not [p.name for p in out.iterdir() if p.name.startswith(".") or ".tmp" in p.name]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """Ten small photo-like images (PNG and JPEG, one in a subfolder): 8 train / 1 val / 1 test scenes."""
+    root = tmp_path_factory.mktemp("photos")
+    for i in range(10):
+        sub = root / "trip" if i == 9 else root
+        write_image(sub / f"img{i}.{'jpg' if i % 3 == 0 else 'png'}", smooth_image(48, 56, i))
+    return root
+
+
+@pytest.fixture(scope="module")
+def run1(photos, tmp_path_factory):
+    """One epoch of `tiny` through the CLI."""
+    out = tmp_path_factory.mktemp("runs") / "run1"
+    res = cli(*TINY, "--data", photos, "--epochs", 1, "--out", out)
+    assert res.exit_code == 0, res.output
+    return out, res
+
+
+def test_one_epoch_writes_every_output(run1):
+    out, res = run1
+    for name in OUTPUTS:
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    assert _no_temp_files(out)
+    assert "synthetic data at" in res.stdout and "10 pairs" in res.stdout
+    assert "tiny trained 1 epochs" in res.stdout
+    from PIL import Image
+
+    for png in ("loss_curve.png", "predictions.png"):
+        with Image.open(out / png) as im:
+            assert im.format == "PNG" and im.width > 300
+
+
+def test_card_contents(run1, photos):
+    from edge_deblur.models import build_model, count_params, gflops
+
+    out, _ = run1
+    card = json.loads((out / "card.json").read_text())
+    tiny = build_model("tiny")
+    assert card["model"] == "tiny" and card["params"] == count_params(tiny) == 2351
+    assert card["gflop_per_frame"]["224x224"] == pytest.approx(gflops(tiny, 224, 224), abs=1e-4)
+    assert card["gflop_per_frame"]["32x32"] == pytest.approx(gflops(tiny, 32, 32), abs=1e-4)
+    assert {k: card["split"][k] for k in ("train", "val", "test", "by", "seed")} == {
+        "train": 8, "val": 1, "test": 1, "by": "scene", "seed": 0}
+    assert card["data"]["pairs"] == 10 and card["data"]["dataset"] == "synthetic"
+    assert card["config"]["seed"] == 0 and card["config"]["epochs"] == 1 and card["config"]["batch_size"] == 4
+    assert card["epochs_run"] == 1 and card["best_epoch"] == 1
+    assert card["strategy"] == "_DefaultDistributionStrategy" and card["replicas"] == 1
+    for part in ("metrics", "identity_baseline"):
+        assert math.isfinite(card[part]["psnr"]) and 15 < card[part]["psnr"] < 50
+        assert math.isfinite(card[part]["ssim"]) and 0.3 < card[part]["ssim"] <= 1
+    # the card's numbers are the numbers of model.keras on the validation crops
+    from edge_deblur.train import load_keras
+
+    val = split(scan_synthetic(photos).pairs, 0)["val"]
+    assert sorted(p.scene for p in val) == card["split"]["val_scenes"]
+    x, y = validation_crops(val, 32, 2, 0)
+    assert card["val"]["crops"] == len(x) == 2
+    pred = np.clip(load_keras(out / "model.keras").predict(x, verbose=0), 0, 1)
+    assert card["metrics"]["psnr"] == pytest.approx(np.mean([psnr(a, b) for a, b in zip(pred, y)]), abs=1e-3)
+    assert card["identity_baseline"]["psnr"] == pytest.approx(np.mean([psnr(a, b) for a, b in zip(x, y)]), abs=1e-6)
+    assert card["identity_baseline"]["ssim"] == pytest.approx(np.mean([ssim(a, b) for a, b in zip(x, y)]), abs=1e-6)
+    # a zero-initialised U-Net after 2 small steps is still close to the identity
+    assert abs(card["metrics"]["psnr"] - card["identity_baseline"]["psnr"]) < 2.0
+
+
+def test_history_has_one_row_per_epoch(run1):
+    out, _ = run1
+    rows = _history(out)
+    assert len(rows) == 1 and rows[0]["epoch"] == "1"
+    for col in ("loss", "psnr", "ssim", "val_loss", "val_psnr", "val_ssim", "lr"):
+        assert math.isfinite(float(rows[0][col])), col
+    card = json.loads((out / "card.json").read_text())
+    assert float(rows[0]["val_psnr"]) == pytest.approx(card["metrics"]["psnr"], abs=0.05)  # TF's PSNR agrees
+    assert _state(out) == {"epoch": 0, "best": pytest.approx(float(rows[0]["val_psnr"])), "best_epoch": 0}
+    assert _iterations(out / "last.keras") == 2
+
+
+def test_resume_continues_at_epoch_2(run1, tmp_path):
+    src, _ = run1
+    out = tmp_path / "resumed"
+    shutil.copytree(src, out)
+    before = _sha(out / "last.keras")
+    first_row = _history(out)[0]
+    res = cli(*TINY, "--data", json.loads((src / "card.json").read_text())["data"]["paths"][0],
+              "--epochs", 2, "--out", out, "--resume")
+    assert res.exit_code == 0, res.output
+    rows = _history(out)
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert rows[0] == first_row  # epoch 1 untouched
+    assert _sha(out / "last.keras") != before
+    assert _state(out)["epoch"] == 1
+    assert _iterations(out / "last.keras") == 4  # the optimizer continued: 2 steps + 2 steps
+    # cosine decay over 2 epochs x 2 steps ends at 1% of 1e-3; a restarted step count would sit half-way (~5e-4)
+    assert float(rows[1]["lr"]) == pytest.approx(1e-5, rel=1e-3)
+    card = json.loads((out / "card.json").read_text())
+    assert card["epochs_run"] == 2 and card["best_epoch"] in (1, 2)
+    # nothing left to do
+    res = cli(*TINY, "--data", card["data"]["paths"][0], "--epochs", 2, "--out", out, "--resume")
+    assert res.exit_code == 2 and "already trained 2 of 2 epochs" in res.stderr
+
+
+def test_crash_mid_epoch_keeps_last_checkpoint_and_resume_continues(photos, tmp_path):
+    import keras
+
+    from edge_deblur.train import TrainConfig, load_keras, train
+
+    class CrashInEpoch2(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 1 and batch == 0:
+                raise KeyboardInterrupt  # Ctrl-C after the first step of epoch 2
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+    out = tmp_path / "crash"
+    cfg = TrainConfig(data=[str(photos)], model="tiny", out=str(out), epochs=3, batch_size=4, size=32,
+                      steps_per_epoch=2)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, callbacks=[CrashInEpoch2()])
+    assert _state(out)["epoch"] == 0
+    assert len(_history(out)) == 1
+    assert _no_temp_files(out)
+    assert not (out / "card.json").exists()
+    load_keras(out / "last.keras")  # intact
+    assert _iterations(out / "last.keras") == 2  # the checkpoint of epoch 1, not of the half-done epoch 2
+    res = cli(*TINY, "--data", photos, "--epochs", 2, "--out", out, "--resume")
+    assert res.exit_code == 0, res.output
+    assert [r["epoch"] for r in _history(out)] == ["1", "2"]
+    assert _state(out)["epoch"] == 1 and _iterations(out / "last.keras") == 4
+
+
+def test_ctrl_c_through_the_cli_exits_130(photos, tmp_path, monkeypatch):
+    import edge_deblur.train as train_mod
+
+    def interrupted(cfg, console=None, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "train", interrupted)
+    res = cli(*TINY, "--data", photos, "--epochs", 1, "--out", tmp_path / "x")
+    assert res.exit_code == 130 and res.stderr.strip() == "interrupted"
+
+
+# cosine: the learning rate is a schedule built from --lr, so a resumed run really uses the new --lr (with
+# `plateau`, the paper's recipe, the resumed optimizer keeps the checkpoint's learning rate)
+PAPER = ["train", "--model", "paper", "--dataset", "synthetic", "--size", "16", "--steps-per-epoch", "2",
+         "--batch-size", "2", "--schedule", "cosine"]
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_best_checkpoint(photos, tmp_path):
+    out = tmp_path / "nan"
+    res = cli(*PAPER, "--data", photos, "--epochs", 1, "--out", out)
+    assert res.exit_code == 0, res.output
+    best = _sha(out / "model.keras")
+    # an absurd learning rate makes the unclipped stride-1 `paper` net overflow to NaN in the first step
+    res = cli(*PAPER, "--data", photos, "--epochs", 2, "--out", out, "--resume", "--lr", "1e12")
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0] == (f"error: loss became NaN in epoch 2; training stopped, kept model.keras in {out}; "
+                        "try a lower --lr")
+    assert _sha(out / "model.keras") == best
+    assert _state(out)["epoch"] == 0  # last.keras/state.json still point at the good epoch
+    from edge_deblur.train import load_keras
+
+    m = load_keras(out / "model.keras")
+    assert np.isfinite(np.asarray(m(smooth_image(16, 16)[None]))).all()
+
+
+def test_nan_only_in_validation_is_caught(photos, tmp_path):
+    # One step: its training loss is still finite, but the update blows the weights up, so only val_loss is NaN.
+    from edge_deblur.train import TrainConfig, train
+
+    out = tmp_path / "lib"
+    cfg = TrainConfig(data=[str(photos)], model="paper", out=str(out), epochs=1, batch_size=2, size=16,
+                      steps_per_epoch=1, lr=1e12)
+    with pytest.raises(TrainingError) as e:
+        train(cfg)
+    assert str(e.value) == (f"loss became NaN in epoch 1; training stopped, kept no checkpoint (NaN in the first "
+                            f"epoch) in {out}; try a lower --lr")
+    assert not (out / "model.keras").exists() and not (out / "last.keras").exists()
+    rows = _history(out)
+    assert math.isfinite(float(rows[0]["loss"])) and not math.isfinite(float(rows[0]["val_loss"]))
+
+
+# --- bad input: exit code 2, one line `error: ...` naming the file or the problem ------------------------------
+
+
+def _bad(tmp_path: Path, case: str, photos: Path) -> tuple[list, str]:
+    if case == "missing folder":
+        return ["--data", tmp_path / "nope"], f"{tmp_path / 'nope'}: image folder does not exist"
+    if case == "empty folder":
+        (tmp_path / "empty").mkdir()
+        return ["--data", tmp_path / "empty"], f"{tmp_path / 'empty'}: no image files found"
+    if case == "no pairs":
+        write_image(tmp_path / "p" / "sharp" / "a.png", smooth_image(40, 40))
+        write_image(tmp_path / "p" / "blurred" / "b.png", smooth_image(40, 40))
+        return ["--data", tmp_path / "p", "--dataset", "pairs"], "no blurred/sharp pairs with matching names found"
+    if case == "no kwentar pairs":
+        write_image(tmp_path / "k" / "sharp" / "0_A_S.jpg", smooth_image(40, 40))
+        write_image(tmp_path / "k" / "motion_blurred" / "0_A_M.jpg", smooth_image(40, 40))
+        return ["--data", tmp_path / "k", "--dataset", "kwentar"], "missing defocused_blurred/"
+    if case in ("truncated image", "small image"):
+        data = tmp_path / "d"
+        shutil.copytree(photos, data)
+        # the bad file lands in the train split (7 of 8 train scenes are never the first one sampled)
+        parts = split(scan_synthetic(data).pairs, 0)
+        victim = parts["train"][-1].sharp
+        if case == "truncated image":
+            victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+            return ["--data", data], f"{victim}: cannot decode image"
+        write_image(victim, smooth_image(20, 24))
+        return ["--data", data], f"{victim}: image is 24x20, smaller than the 32x32 crop"
+    if case == "unknown model":
+        return ["--data", photos, "--model", "resnet9000"], (
+            "unknown model 'resnet9000'; choose one of: paper, unet_xs, unet_s, unet_m, tiny")
+    if case == "unknown dataset":
+        return ["--data", photos, "--dataset", "imagenet"], (
+            "unknown dataset 'imagenet'; choose one of: kwentar, pairs, synthetic")
+    if case == "resume with nothing":
+        return ["--data", photos, "--resume", "--out", tmp_path / "fresh"], "nothing to resume"
+    if case == "size not a multiple of the stride":
+        return ["--data", photos, "--size", "30"], "--size 30 must be a multiple of 4 for model 'tiny'"
+    if case == "bad radius":
+        return ["--data", photos, "--radius", "3"], "--radius: expected MIN,MAX, got '3'"
+    if case == "data is a file":
+        return ["--data", photos / "img1.png"], "expected a image folder, found a file"
+    raise AssertionError(case)
+
+
+BAD = ["missing folder", "empty folder", "no pairs", "no kwentar pairs", "truncated image", "small image",
+       "unknown model", "unknown dataset", "resume with nothing", "size not a multiple of the stride", "bad radius",
+       "data is a file"]
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_input_exits_2_with_one_line(case, tmp_path, photos):
+    args, expected = _bad(tmp_path, case, photos)
+    if "--out" not in args:
+        args += ["--out", tmp_path / "out"]
+    res = cli(*TINY[:3], *TINY[3:], "--epochs", 1, *args)  # later options win over TINY's defaults
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
+    assert not (tmp_path / "out" / "last.keras").exists()
+
+
+def test_existing_run_needs_resume(run1, photos):
+    out, _ = run1
+    before = _sha(out / "last.keras")
+    res = cli(*TINY, "--data", photos, "--epochs", 1, "--out", out)
+    assert res.exit_code == 2
+    assert res.stderr.strip() == (f"error: {out}: holds a previous run; pass --resume to continue it or choose "
+                                  "another --out")
+    assert _sha(out / "last.keras") == before
+
+
+# --- the multi-device path on CPU --------------------------------------------------------------------------------
+
+
+@pytest.mark.slow  # a fresh TensorFlow process: ~15-35 s on 2 busy cores
+def test_two_logical_cpus_train_under_mirrored_strategy(photos, tmp_path):
+    script = textwrap.dedent(f"""
+        import json, os
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from edge_deblur.train import TrainConfig, train
+        card = train(TrainConfig(data=[{str(photos)!r}], model="tiny", out={str(tmp_path / 'mirrored')!r}, epochs=1,
+                                 batch_size=4, size=32, steps_per_epoch=2, devices=["/cpu:0", "/cpu:1"]))
+        print("RESULT", json.dumps({{"strategy": card["strategy"], "replicas": card["replicas"],
+                                    "psnr": card["metrics"]["psnr"]}}))
+    """)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", COLUMNS="200")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.split("RESULT", 1)[1])
+    assert result["strategy"] == "MirroredStrategy" and result["replicas"] == 2
+    assert math.isfinite(result["psnr"])
+    assert "strategy MirroredStrategy (2 replica(s))" in " ".join(proc.stdout.split())
+    assert (tmp_path / "mirrored" / "model.keras").is_file()
