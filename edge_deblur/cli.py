@@ -161,7 +161,10 @@ def bench_cmd(
                        threads=threads, runs=runs, warmup=warmup, precisions=tuple(precision or PRECISIONS),
                        limit=limit, baseline=baseline, json_path=json_path, csv_path=csv_path,
                        markdown_path=markdown_path, plot_path=plot_path)
-    Console().print(result.rich_table())
+    console = Console()
+    if not console.is_terminal:  # piped or redirected: print the whole table rather than fold it to 80 columns
+        console = Console(width=220)
+    console.print(result.rich_table())
     for note in result.header["notes"]:
         typer.echo(f"note: {note}")
 
