@@ -272,8 +272,10 @@ def _bad(tmp_path: Path, case: str, photos: Path) -> tuple[list, str]:
         write_image(victim, smooth_image(20, 24))
         return ["--data", data], f"{victim}: image is 24x20, smaller than the 32x32 crop"
     if case == "unknown model":
+        from edge_deblur.models import list_models
+
         return ["--data", photos, "--model", "resnet9000"], (
-            "unknown model 'resnet9000'; choose one of: paper, unet_xs, unet_s, unet_m, tiny")
+            f"unknown model 'resnet9000'; choose one of: {', '.join(list_models())}")
     if case == "unknown dataset":
         return ["--data", photos, "--dataset", "imagenet"], (
             "unknown dataset 'imagenet'; choose one of: kwentar, pairs, synthetic")
