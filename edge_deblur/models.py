@@ -68,11 +68,13 @@ def res_block(x, filters: int, name: str):
     return layers.Add(name=f"{name}_add")([x, y])
 
 
-def _unet(name: str, widths: tuple[int, ...] = (24, 48, 96), blocks: tuple[int, ...] = (1, 2, 2)):
+def _unet(name: str, widths: tuple[int, ...] = (24, 48, 96), blocks: tuple[int, ...] = (1, 2, 2),
+          stem_stride: int = 2):
     """Residual U-Net for phones: stride-2 stem, len(widths) levels, transposed-conv upsampling, additive skips.
 
     Every op (CONV_2D, TRANSPOSE_CONV, ADD, ReLU, MINIMUM/MAXIMUM) is XNNPACK-friendly in float and int8. The net
-    predicts a correction that is added to the input; the sum is clipped to [0, 1].
+    predicts a correction that is added to the input; the sum is clipped to [0, 1]. With `stem_stride=1` the first
+    level runs at full resolution (more fine-detail capacity, more FLOPs).
     """
     import keras
     from keras import layers
@@ -80,7 +82,9 @@ def _unet(name: str, widths: tuple[int, ...] = (24, 48, 96), blocks: tuple[int, 
     if len(widths) != len(blocks):
         raise ModelError(f"{name}: widths {widths} and blocks {blocks} must have the same length")
     inp = keras.Input((None, None, 3), name="blurred")
-    x = layers.Conv2D(widths[0], 3, strides=2, padding="same", activation="relu", name="stem")(inp)
+    if stem_stride not in (1, 2):
+        raise ModelError(f"{name}: stem_stride must be 1 or 2, got {stem_stride}")
+    x = layers.Conv2D(widths[0], 3, strides=stem_stride, padding="same", activation="relu", name="stem")(inp)
     skips = []
     for level, (w, n) in enumerate(zip(widths, blocks)):
         if level:
@@ -95,7 +99,10 @@ def _unet(name: str, widths: tuple[int, ...] = (24, 48, 96), blocks: tuple[int, 
         x = layers.ReLU(name=f"skip{level}_relu")(x)
         x = res_block(x, w, name=f"dec{level}")
     # Zero-initialised head: the untrained net is the identity, so training starts from "do no harm".
-    residual = layers.Conv2DTranspose(3, 2, strides=2, padding="same", kernel_initializer="zeros", name="head")(x)
+    if stem_stride == 2:
+        residual = layers.Conv2DTranspose(3, 2, strides=2, padding="same", kernel_initializer="zeros", name="head")(x)
+    else:
+        residual = layers.Conv2D(3, 3, padding="same", kernel_initializer="zeros", name="head")(x)
     out = layers.Add(name="residual")([inp, residual])
     out = layers.ReLU(max_value=1.0, name="clip01")(out)
     return keras.Model(inp, out, name=name)
@@ -114,6 +121,8 @@ REGISTRY: dict[str, ModelSpec] = {
                   "3-level residual U-Net, 24-96 channels (the default)"),
         ModelSpec("unet_m", _unet, {"widths": (32, 64, 128), "blocks": (1, 2, 3)}, 8, Recipe(),
                   "3-level residual U-Net, 32-128 channels"),
+        ModelSpec("unet_s_fr", _unet, {"widths": (12, 24, 48, 96), "blocks": (1, 1, 2, 2), "stem_stride": 1}, 8,
+                  Recipe(), "4-level residual U-Net whose first level (12 channels) runs at full resolution"),
         ModelSpec("tiny", _unet, {"widths": (4, 8), "blocks": (1, 1)}, 4, Recipe(epochs=1, size=32, batch_size=4),
                   "2-level U-Net with 4-8 channels, for tests"),
     )
