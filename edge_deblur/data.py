@@ -152,7 +152,7 @@ def scan_synthetic(roots: str | os.PathLike | Sequence[str | os.PathLike]) -> Sc
     roots = [roots] if isinstance(roots, (str, os.PathLike)) else list(roots)
     pairs = []
     for root in map(Path, roots):
-        _check_dir(root, "image")
+        _check_dir(root, "photo")
         files = _images_in(root, recursive=True)
         if not files:
             raise DataError(f"{root}: no image files found (looked for {', '.join(IMAGE_SUFFIXES)}, recursively)")
