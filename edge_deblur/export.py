@@ -33,6 +33,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from edge_deblur.errors import DataError, ModelError
+from edge_deblur.tflite_meta import drop_identity_clips
 
 PRECISIONS = ("float32", "float16", "int8")
 IO_DTYPES = ("float32", "uint8", "int8")
@@ -176,7 +177,9 @@ def convert(model, precision: str, representative: np.ndarray | None = None, io_
         io_dtype: int8 only: model input/output dtype, one of `IO_DTYPES` (default float32, see module docs).
 
     Returns:
-        The .tflite flatbuffer (no edge-deblur metadata yet; see `edge_deblur.tflite_meta.with_metadata`).
+        The .tflite flatbuffer (no edge-deblur metadata yet; see `edge_deblur.tflite_meta.with_metadata`). For int8,
+        MINIMUM/RELU ops that are provably identities (the [0, 1] clip, already done by the output quantization)
+        are removed so XNNPACK takes the whole graph (`edge_deblur.tflite_meta.drop_identity_clips`).
 
     Raises:
         ModelError: unknown precision or io_dtype, missing representative set, or the converter failed (the
@@ -186,36 +189,19 @@ def convert(model, precision: str, representative: np.ndarray | None = None, io_
         raise ModelError(f"unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
     if io_dtype not in IO_DTYPES:
         raise ModelError(f"unknown io dtype '{io_dtype}'; choose one of: {', '.join(IO_DTYPES)}")
-    converter = _CONVERTERS[precision](_xnnpack_friendly(model) if precision == "int8" else model,
-                                       representative, io_dtype)
+    converter = _CONVERTERS[precision](model, representative, io_dtype)
     with _quiet_native() as log:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return bytes(converter.convert())
+                raw = bytes(converter.convert())
+            # int8 MINIMUM/RELU left from a final ReLU(max_value=1) are identities XNNPACK would not take
+            return drop_identity_clips(raw)[0] if precision == "int8" else raw
         except Exception as e:  # the converter raises ConverterError, RuntimeError, ValueError, ...
             failure = e
     lines = [ln for ln in (str(failure) + "\n" + log["text"]).splitlines() if "error" in ln.lower()]
     why = (lines[0] if lines else str(failure).splitlines()[0] if str(failure) else type(failure).__name__)
     raise ModelError(f"{model.name}: {precision} conversion failed: {why.strip()[:300]}")
-
-
-def _xnnpack_friendly(model):
-    """Rewrite a final ReLU(max_value=1) clip as x6 -> ReLU6 -> /6, which int8 XNNPACK delegates.
-
-    int8 MINIMUM (what TFLite makes of ReLU(max_value=1)) and the RELU after it are not supported by the XNNPACK
-    delegate and would fall back to reference kernels; RELU6 fused into MUL is. The result is the same function.
-    """
-    import keras
-
-    last = model.layers[-1]
-    cfg = last.get_config() if type(last).__name__ == "ReLU" else {}
-    if not cfg or cfg.get("max_value") != 1.0 or cfg.get("threshold", 0.0) != 0.0 or cfg.get("negative_slope"):
-        return model
-    x = keras.layers.Rescaling(6.0, name="clip01_x6")(last.input)
-    x = keras.layers.ReLU(max_value=6.0, name="clip01_relu6")(x)
-    x = keras.layers.Rescaling(1.0 / 6.0, name="clip01_div6")(x)
-    return keras.Model(model.input, x, name=model.name)
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -318,7 +318,7 @@ def check_image(image, name: str = "image") -> np.ndarray:
 
 
 def to_float32(image: np.ndarray) -> np.ndarray:
-    """float32 [0, 1] copy-free view of a uint8 or float image (floats are clipped to [0, 1])."""
+    """float32 [0, 1] version of a uint8 or float image (floats are clipped to [0, 1])."""
     if image.dtype == np.uint8:
         return image.astype(np.float32) / 255.0
     return np.clip(image, 0.0, 1.0).astype(np.float32, copy=False)

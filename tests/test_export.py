@@ -142,15 +142,28 @@ def _random_paper():
     return model
 
 
-def test_int8_clip_rewrite_keeps_the_function():
-    from edge_deblur.export import _xnnpack_friendly
+@pytest.mark.filterwarnings("ignore:Statistics for quantized inputs")
+def test_int8_identity_clip_ops_are_dropped_without_changing_outputs(tmp_path):
+    from edge_deblur.export import _CONVERTERS, _quiet_native
     from edge_deblur.models import with_input_size
+    from edge_deblur.tflite_meta import drop_identity_clips
 
     fixed = with_input_size(randomized("tiny", seed=4, head_scale=3.0), 32, 32)
-    x = smooth_image(32, 32, seed=4)[None]
-    a, b = np.asarray(fixed(x)), np.asarray(_xnnpack_friendly(fixed)(x))
-    assert (a == 0).any() and (a == 1).any()  # the clip is active on this input
-    np.testing.assert_allclose(a, b, atol=1e-6)
+    reps = np.stack([smooth_image(32, 32, seed=s) for s in range(16)])
+    with _quiet_native():
+        raw = _CONVERTERS["int8"](fixed, reps, "float32").convert()
+    pruned, removed = drop_identity_clips(raw)
+    assert removed == ["MINIMUM", "RELU"]
+    (tmp_path / "raw.tflite").write_bytes(raw)
+    (tmp_path / "pruned.tflite").write_bytes(pruned)
+    before, after = Deblurrer(tmp_path / "raw.tflite"), Deblurrer(tmp_path / "pruned.tflite")
+    assert "MINIMUM" in before.op_report()["ops"] and "MINIMUM" not in after.op_report()["ops"]
+    for seed in range(3):
+        x = smooth_image(32, 32, seed=seed)
+        ref = np.asarray(fixed(x[None]))[0]
+        assert (ref == 0).any() and (ref == 1).any()  # the clip is active on this input
+        np.testing.assert_array_equal(after.run_tile(x), before.run_tile(x))
+    assert drop_identity_clips(pruned) == (pruned, [])  # nothing left to drop; float graphs are untouched too
 
 
 def test_small_calibration_set_warns(tiny_keras, photos, tmp_path):
