@@ -336,7 +336,7 @@ def _pad_reflect(img: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def _tile_starts(length: int, tile: int, stride: int, overlap: int) -> list[int]:
-    """Tile origins along one axis: multiples of `stride`, first 0, last length - tile, neighbours sharing >= overlap."""
+    """Tile origins on one axis: multiples of `stride`, first 0, last length - tile, neighbours sharing >= overlap."""
     if length <= tile:
         return [0]
     n = max(2, math.ceil((length - overlap) / max(tile - overlap, 1)))
