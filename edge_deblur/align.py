@@ -7,16 +7,17 @@ Per pair, the sharp photo is warped into the blurred photo's frame:
    aspect ratio is resized to the blurred photo's size. The blurred photo is the reference and is never resampled.
 2. A homography is estimated on grayscale copies downscaled to `work_size` (long side) and Gaussian-smoothed (so
    the sharp copy looks about as soft as the defocused one): ECC (`cv2.findTransformECC`, MOTION_HOMOGRAPHY)
-   coarse-to-fine over a small pyramid, started once from the identity and once from SIFT matches + RANSAC; the
-   start whose result correlates better wins.
-3. The homography is scaled to full resolution and the full-resolution sharp photo is warped once (bicubic).
+   coarse-to-fine over a small pyramid, started from the identity, from a phase-correlation shift (large hand-held
+   offsets) and from SIFT matches + RANSAC; the result that correlates best wins.
+3. The homography is scaled to full resolution; the crop is the largest axis-aligned rectangle inside the area the
+   warped sharp photo covers, and the full-resolution sharp photo is warped once (bicubic) straight into it.
 4. Exposure/colour: per channel gain and offset that match the mean and standard deviation of the warped sharp
-   photo to the blurred one, measured on low-passed copies over the valid region. Why not least squares or
-   histogram matching: defocus removes contrast, so a least-squares fit of blurred on sharp, or matching the
-   histograms, would shrink the sharp target's contrast toward the blurred one and teach a model to deliver flat
-   images; heavily low-passed copies of both photos are nearly free of the defocus, so their moments measure
-   the exposure difference alone.
-5. Both photos are cropped to the largest axis-aligned rectangle inside the warped sharp photo's valid area.
+   crop to the blurred one, measured on heavily low-passed copies (sigma 2% of the diagonal; gain kept in
+   [0.5, 2]). Why not least squares or histogram matching: defocus removes contrast, so a least-squares fit of
+   blurred on sharp, or matching the histograms, would shrink the sharp target's contrast toward the blurred one
+   and teach a model to deliver flat images; low-passed copies of both photos are nearly free of the defocus, so
+   their moments measure the exposure difference alone.
+5. Both photos are cropped to that rectangle; the blurred pixels are not resampled.
 
 A pair is rejected, with a reason, when it cannot be read, is tiny, the aspect ratios differ, ECC does not
 converge, the homography is degenerate, the overlap is too small or the fitted images correlate poorly.
@@ -25,9 +26,12 @@ converge, the homography is degenerate, the overlap is too small or the fitted i
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -37,6 +41,7 @@ import numpy as np
 from edge_deblur.errors import DataError, EdgeDeblurError
 
 ALIGN_DATASETS = ("kwentar", "pairs")
+LOWPASS_FRACTION = 0.02  # sigma of the colour-fit low-pass, as a fraction of the image diagonal
 COLOR_MODES = ("gain", "none")
 REJECT_REASONS = {
     "unreadable": "an image cannot be decoded",
@@ -46,6 +51,15 @@ REJECT_REASONS = {
     "degenerate": "the homography flips, folds or rescales the image implausibly",
     "low_overlap": "the aligned region is smaller than --min-overlap of the frame",
     "low_corr": "the aligned images correlate less than --min-corr",
+}
+FIELDS = {
+    "blurred_hw, sharp_hw": "image sizes as [height, width] (the sharp photo is resized to the blurred size first)",
+    "start": "the ECC start that won: identity, shift (phase correlation) or features (SIFT + RANSAC)",
+    "ecc": "zero-mean normalised correlation of the smoothed work-size copies over the valid region",
+    "overlap": "crop area / blurred frame area",
+    "crop": "[x, y, width, height] of the kept rectangle in the blurred frame",
+    "gain, offset": "per-channel (R, G, B) colour fit applied to the warped sharp photo: gain * sharp + offset",
+    "homography": "3x3, maps blurred pixel (x, y, 1) to sharp pixel coordinates (full resolution)",
 }
 METRIC_REGION = (
     "PSNR/SSIM (RGB, [0,1], native resolution of the blurred photo) of the blurred photo against the sharp one, "
@@ -63,7 +77,7 @@ class AlignParams:
         levels: pyramid levels of the coarse-to-fine ECC (fewer for small images; coarsest long side >= 64 px).
         smooth_sigma: Gaussian sigma (px, at each level) applied to both copies before ECC.
         iterations: ECC iterations per level.
-        features: also try a start from SIFT matches + RANSAC (the identity start is always tried).
+        features: also try a start from SIFT matches + RANSAC (identity and phase-correlation shift always are).
         min_corr: reject below this ECC correlation of the smoothed work copies over the valid region.
         min_overlap: reject when the crop keeps less than this fraction of the blurred frame.
         max_aspect_diff: reject when the sharp and blurred aspect ratios differ by more than this fraction.
@@ -77,7 +91,7 @@ class AlignParams:
     smooth_sigma: float = 1.5
     iterations: int = 100
     features: bool = True
-    min_corr: float = 0.9
+    min_corr: float = 0.85
     min_overlap: float = 0.5
     max_aspect_diff: float = 0.02
     max_scale: float = 1.6
@@ -112,11 +126,11 @@ class Alignment:
 
     Attributes:
         sharp: the warped, colour-matched sharp image, cropped; float32 HxWx3.
-        blurred: the blurred image cropped to the same rectangle (its pixels untouched).
-        sharp_resized: the unwarped sharp image at the blurred size, cropped alike (the 'before' reference).
+        blurred: the blurred image cropped to the same rectangle (a view: its pixels untouched).
+        sharp_resized: the unwarped sharp image at the blurred size, cropped alike (a view; the 'before' reference).
         homography: 3x3, maps full-resolution blurred pixel coordinates to sharp ones (of the resized sharp).
         corr: ECC correlation of the smoothed work copies over the valid region.
-        start: which start won, 'identity' or 'features'.
+        start: which start won: 'identity', 'shift' or 'features'.
         crop: (x, y, width, height) of the kept rectangle in the blurred frame.
         overlap: crop area over the blurred frame's area.
         gain, offset: per-channel colour fit applied to the warped sharp image (1 and 0 for color='none').
@@ -136,7 +150,7 @@ class Alignment:
 
 @dataclass
 class PairResult:
-    """One row of the alignment report (JSON-ready)."""
+    """One row of the alignment report (JSON-ready); see `FIELDS` for the meaning of each field."""
 
     name: str
     sharp: str
@@ -144,8 +158,8 @@ class PairResult:
     accepted: bool
     reason: str | None = None
     detail: str = ""
-    blurred_size: tuple[int, int] | None = None
-    sharp_size: tuple[int, int] | None = None
+    blurred_hw: tuple[int, int] | None = None
+    sharp_hw: tuple[int, int] | None = None
     start: str | None = None
     ecc: float | None = None
     overlap: float | None = None
@@ -201,12 +215,13 @@ class AlignReport:
             "params": asdict(self.params),
             "metric_region": METRIC_REGION,
             "reject_reasons": REJECT_REASONS,
+            "fields": FIELDS,
             "summary": {
                 "pairs": len(self.pairs),
                 "accepted": len(self.accepted),
                 "rejected": len(self.pairs) - len(self.accepted),
                 "unpaired": len(self.unpaired),
-                **{f"mean_{k}": self.mean(k) for k in ("psnr_before", "psnr_after", "ssim_before", "ssim_after")},
+                **{f"mean_{k}": _r(self.mean(k)) for k in ("psnr_before", "psnr_after", "ssim_before", "ssim_after")},
                 "seconds": round(self.seconds, 2),
             },
             "pairs": [asdict(p) for p in self.pairs],
@@ -234,10 +249,11 @@ def _smooth(g: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(g, (0, 0), sigma) if sigma > 0 else g
 
 
-def _rescale_h(h: np.ndarray, f: float) -> np.ndarray:
-    """Homography between images of one size -> the same between both images scaled by `f` (pixel centres kept)."""
-    t = 0.5 * f - 0.5
-    s = np.array([[f, 0.0, t], [0.0, f, t], [0.0, 0.0, 1.0]])
+def _rescale_h(h: np.ndarray, fx: float, fy: float) -> np.ndarray:
+    """Homography between two images of one size -> the same between both images resized by (fx, fy), with pixel
+    centres kept (x' = fx * (x + 0.5) - 0.5). Use the exact per-axis ratios of the resized sizes: rounding a
+    1365 px side to 427 px moves the far edge by more than a pixel at full resolution otherwise."""
+    s = np.array([[fx, 0.0, 0.5 * fx - 0.5], [0.0, fy, 0.5 * fy - 0.5], [0.0, 0.0, 1.0]])
     return s @ h @ np.linalg.inv(s)
 
 
@@ -289,12 +305,12 @@ def _ecc_pyramid(tmpl: np.ndarray, inp: np.ndarray, h0: np.ndarray, p: AlignPara
     crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, p.iterations, 1e-6)
     h = h0
     for k in range(levels - 1, -1, -1):
-        f = 0.5**k
-        hk = _rescale_h(h, f)
-        t = _to_gray_level(tmpl, f, p.smooth_sigma)
-        i = _to_gray_level(inp, f, p.smooth_sigma)
+        t = _to_gray_level(tmpl, 0.5**k, p.smooth_sigma)
+        i = _to_gray_level(inp, 0.5**k, p.smooth_sigma)
+        fx, fy = t.shape[1] / tmpl.shape[1], t.shape[0] / tmpl.shape[0]
+        hk = _rescale_h(h, fx, fy)
         _, hk = cv2.findTransformECC(t, i, (hk / hk[2, 2]).astype(np.float32), cv2.MOTION_HOMOGRAPHY, crit, None, 1)
-        h = _rescale_h(hk.astype(np.float64), 1.0 / f)
+        h = _rescale_h(hk.astype(np.float64), 1.0 / fx, 1.0 / fy)
     return h / h[2, 2]
 
 
@@ -322,10 +338,30 @@ def _feature_start(tmpl: np.ndarray, inp: np.ndarray, min_inliers: int = 12) -> 
         return None
     p1 = np.float32([k1[m.queryIdx].pt for m in good])
     p2 = np.float32([k2[m.trainIdx].pt for m in good])
+    cv2.setRNGSeed(0)  # RANSAC draws from this thread's RNG: seed it so a run does not depend on pair order
     h, inliers = cv2.findHomography(p1, p2, cv2.RANSAC, 3.0)
     if h is None or inliers is None or int(inliers.sum()) < min_inliers:
         return None
     return h / h[2, 2]
+
+
+def _shift_start(tmpl: np.ndarray, inp: np.ndarray, min_shift: float = 2.0) -> np.ndarray | None:
+    """Translation tmpl -> inp by phase correlation of smoothed copies, or None when it is about zero."""
+    import cv2
+
+    t, i = _smooth(tmpl, 2.0), _smooth(inp, 2.0)
+    win = cv2.createHanningWindow(t.shape[::-1], cv2.CV_32F)
+    (dx, dy), _ = cv2.phaseCorrelate(t, i, win)
+    if np.hypot(dx, dy) < min_shift:
+        return None
+    return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
+
+
+def _cv_message(e: Exception) -> str:
+    """The human part of an OpenCV error ('... error: (-7:Iterations do not converge) The algorithm ...')."""
+    text = " ".join(str(e).split())
+    m = re.search(r"\(-?\d+:([^)]*)\)\s*(.*)", text)
+    return (f"{m.group(1)}: {m.group(2)}" if m else text or type(e).__name__)[:200]
 
 
 def _u8(g: np.ndarray) -> np.ndarray:
@@ -412,22 +448,21 @@ def _crop_rect(mask: np.ndarray, block: int) -> tuple[int, int, int, int]:
 # --- colour -----------------------------------------------------------------------------------------------------
 
 
-def _color_gain(sharp: np.ndarray, blurred: np.ndarray, mask: np.ndarray, sigma: float
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel gain/offset matching mean and std of low-passed sharp to low-passed blurred over `mask`."""
+def _color_gain(sharp: np.ndarray, blurred: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel gain/offset that match mean and std of the low-passed sharp image to the low-passed blurred one."""
     import cv2
 
     gains, offsets = np.ones(3), np.zeros(3)
     for c in range(3):
-        s = cv2.GaussianBlur(sharp[..., c], (0, 0), sigma)[mask].astype(np.float64)
-        b = cv2.GaussianBlur(blurred[..., c], (0, 0), sigma)[mask].astype(np.float64)
+        s = cv2.GaussianBlur(sharp[..., c], (0, 0), sigma).astype(np.float64)
+        b = cv2.GaussianBlur(blurred[..., c], (0, 0), sigma).astype(np.float64)
         g = b.std() / s.std() if s.std() > 1e-6 else 1.0
         gains[c] = float(np.clip(g, 0.5, 2.0))
         offsets[c] = b.mean() - gains[c] * s.mean()
     return gains, offsets
 
 
-def _color_none(sharp, blurred, mask, sigma) -> tuple[np.ndarray, np.ndarray]:
+def _color_none(sharp: np.ndarray, blurred: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     return np.ones(3), np.zeros(3)
 
 
@@ -445,7 +480,8 @@ def _check_sizes(sharp_hw: tuple[int, int], blurred_hw: tuple[int, int], p: Alig
     ar_s, ar_b = sharp_hw[1] / sharp_hw[0], blurred_hw[1] / blurred_hw[0]
     if abs(ar_s / ar_b - 1.0) > p.max_aspect_diff:
         rotated = abs(ar_s * ar_b - 1.0) <= p.max_aspect_diff
-        raise AlignmentRejected("aspect", f"sharp {sharp_hw[1]}x{sharp_hw[0]} vs blurred {blurred_hw[1]}x{blurred_hw[0]}"
+        raise AlignmentRejected("aspect", f"sharp {sharp_hw[1]}x{sharp_hw[0]} vs blurred "
+                                          f"{blurred_hw[1]}x{blurred_hw[0]}"
                                           + (" (one is rotated by 90 degrees?)" if rotated else ""))
 
 
@@ -473,16 +509,16 @@ def align_images(sharp: np.ndarray, blurred: np.ndarray, params: AlignParams | N
     p = params or AlignParams()
     hw = blurred.shape[:2]
     _check_sizes(sharp.shape[:2], hw, p)
-    if sharp.shape[:2] != hw:
-        shrink = sharp.shape[0] > hw[0]
-        sharp = cv2.resize(sharp, (hw[1], hw[0]), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-        sharp = np.clip(sharp, 0.0, 1.0)
+    sharp = _resize_to(sharp, hw)
 
     scale = min(1.0, p.work_size / max(hw))
     tmpl, inp = _to_gray(blurred, scale), _to_gray(sharp, scale)
     work_hw = tmpl.shape
 
     starts = {"identity": np.eye(3)}
+    h_shift = _shift_start(tmpl, inp)
+    if h_shift is not None:
+        starts["shift"] = h_shift
     if p.features:
         h_feat = _feature_start(tmpl, inp)
         if h_feat is not None and _check_homography(h_feat, work_hw, p.max_scale) is None:
@@ -494,7 +530,7 @@ def align_images(sharp: np.ndarray, blurred: np.ndarray, params: AlignParams | N
         try:
             h = _ecc_pyramid(tmpl, inp, h0, p)
         except cv2.error as e:
-            failures[name] = ("no_convergence", (str(e).strip().splitlines() or ["cv2.error"])[-1][:160])
+            failures[name] = ("no_convergence", _cv_message(e))
             continue
         why = _check_homography(h, work_hw, p.max_scale)
         if why is not None:
@@ -509,7 +545,7 @@ def align_images(sharp: np.ndarray, blurred: np.ndarray, params: AlignParams | N
         raise AlignmentRejected(reason, "; ".join(f"from {k}: {d}" for k, (_, d) in failures.items()))
     start, corr, h_work = best
 
-    h_full = _rescale_h(h_work, 1.0 / scale)
+    h_full = _rescale_h(h_work, hw[1] / work_hw[1], hw[0] / work_hw[0])
     mask = _valid_mask(h_full, hw, hw, margin=1.0)
     block = max(1, int(np.ceil(max(hw) / 256)))
     x, y, w, hgt = _crop_rect(mask, block)
@@ -519,13 +555,293 @@ def align_images(sharp: np.ndarray, blurred: np.ndarray, params: AlignParams | N
     if corr < p.min_corr:
         raise AlignmentRejected("low_corr", f"ECC correlation {corr:.3f} < {p.min_corr} (start: {start})")
 
-    warped = _warp(np.ascontiguousarray(sharp), h_full, hw, cv2.INTER_CUBIC)
+    # warp straight into the crop rectangle: no full-size intermediate
+    shift = np.array([[1.0, 0.0, x], [0.0, 1.0, y], [0.0, 0.0, 1.0]])
+    warped = _warp(np.ascontiguousarray(sharp), h_full @ shift, (hgt, w), cv2.INTER_CUBIC)
     region = (slice(y, y + hgt), slice(x, x + w))
     blur_crop = blurred[region]
-    warped = warped[region]
-    lp_sigma = max(2.0, 0.01 * float(np.hypot(*hw)))
-    gain, offset = COLOR_MATCHERS[p.color](warped, blur_crop, np.ones(warped.shape[:2], bool), lp_sigma)
-    warped = np.clip(warped * gain.astype(np.float32) + offset.astype(np.float32), 0.0, 1.0)
-    return Alignment(sharp=warped, blurred=np.ascontiguousarray(blur_crop),
-                     sharp_resized=np.ascontiguousarray(sharp[region]), homography=h_full, corr=corr, start=start,
-                     crop=(x, y, w, hgt), overlap=overlap, gain=gain, offset=offset)
+    # colour fit on work-size copies of the crops (the low-pass makes full resolution pointless)
+    small = [cv2.resize(im, (max(8, round(w * scale)), max(8, round(hgt * scale))), interpolation=cv2.INTER_AREA)
+             for im in (warped, np.ascontiguousarray(blur_crop))]
+    lp_sigma = max(1.0, LOWPASS_FRACTION * float(np.hypot(*small[0].shape[:2])))
+    gain, offset = COLOR_MATCHERS[p.color](small[0], small[1], lp_sigma)
+    warped *= gain.astype(np.float32)
+    warped += offset.astype(np.float32)
+    np.clip(warped, 0.0, 1.0, out=warped)
+    return Alignment(sharp=warped, blurred=blur_crop, sharp_resized=sharp[region], homography=h_full, corr=corr,
+                     start=start, crop=(x, y, w, hgt), overlap=overlap, gain=gain, offset=offset)
+
+
+# --- a folder of pairs ------------------------------------------------------------------------------------------
+
+
+def _ssim(a: np.ndarray, b: np.ndarray, rows: int = 128) -> float:
+    """`metrics.ssim` computed over horizontal strips that overlap by the window: the same windows, so the same
+    mean, at a fraction of the memory (and about 3x faster at 12 MP)."""
+    from edge_deblur.metrics import ssim
+
+    win = 7
+    hh = a.shape[0]
+    total, count = 0.0, 0
+    for y in range(0, max(1, hh - win + 1), rows):
+        y1 = min(hh, y + rows + win - 1)
+        n = y1 - y - win + 1
+        total += ssim(a[y:y1], b[y:y1], win_size=win) * n
+        count += n
+    return total / count
+
+
+def _psnr(a: np.ndarray, b: np.ndarray, rows: int = 256) -> float:
+    """`metrics.psnr` (data range 1) with the squared error summed over strips in float64: the same number, without
+    float64 copies of whole 12 MP images."""
+    sse = sum(float(np.sum(np.square(a[y:y + rows].astype(np.float64) - b[y:y + rows])))
+              for y in range(0, len(a), rows))
+    mse = sse / a.size
+    return float("inf") if mse == 0.0 else float(10.0 * np.log10(1.0 / mse))
+
+
+def _resize_to(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Resize a float RGB image to (h, w): area averaging when shrinking, bicubic otherwise."""
+    import cv2
+
+    if img.shape[:2] == tuple(hw):
+        return img
+    interp = cv2.INTER_AREA if img.shape[0] * img.shape[1] > hw[0] * hw[1] else cv2.INTER_CUBIC
+    return np.clip(cv2.resize(img, (hw[1], hw[0]), interpolation=interp), 0.0, 1.0)
+
+
+def _pair_name(pair, dataset: str) -> str:
+    """Output stem: the kwentar key without its blur tag ('0_IPHONE-SE'), or the paired file's stem."""
+    stem = Path(pair.blurred).stem
+    if dataset == "kwentar" and len(stem) > 2 and stem[-2] == "_":
+        return stem[:-2]
+    return stem
+
+
+def _r(x, nd: int = 4):
+    return None if x is None else round(float(x), nd)
+
+
+def align_pair_files(sharp: str | os.PathLike, blurred: str | os.PathLike, name: str, params: AlignParams
+                     ) -> tuple[PairResult, Alignment | None]:
+    """Read, align and measure one pair of files. Never raises for a bad pair: the result says why it was rejected.
+
+    Returns:
+        (the report row, the `Alignment` when accepted else None).
+    """
+    from edge_deblur.images import read_image
+
+    t0 = time.perf_counter()
+    row = PairResult(name=name, sharp=str(sharp), blurred=str(blurred), accepted=False)
+    try:
+        try:
+            s_img, b_img = read_image(sharp), read_image(blurred)
+        except EdgeDeblurError as e:
+            raise AlignmentRejected("unreadable", str(e)) from None
+        row.sharp_hw, row.blurred_hw = list(s_img.shape[:2]), list(b_img.shape[:2])
+        _check_sizes(s_img.shape[:2], b_img.shape[:2], params)
+        s_img = _resize_to(s_img, b_img.shape[:2])
+        try:
+            al = align_images(s_img, b_img, params)
+        except AlignmentRejected:
+            row.psnr_before, row.ssim_before = _r(_psnr(b_img, s_img), 3), _r(_ssim(b_img, s_img))
+            raise
+    except AlignmentRejected as e:
+        row.reason, row.detail = e.reason, e.detail
+        row.seconds = _r(time.perf_counter() - t0, 2)
+        return row, None
+    row.accepted = True
+    row.start, row.ecc, row.overlap, row.crop = al.start, _r(al.corr), _r(al.overlap, 3), list(al.crop)
+    for when, ref in (("before", al.sharp_resized), ("after", al.sharp)):
+        setattr(row, f"psnr_{when}", _r(_psnr(al.blurred, ref), 3))
+        setattr(row, f"ssim_{when}", _r(_ssim(al.blurred, ref)))
+    row.gain, row.offset = [_r(g) for g in al.gain], [_r(o) for o in al.offset]
+    row.homography = [[float(v) for v in r] for r in al.homography]
+    row.seconds = _r(time.perf_counter() - t0, 2)
+    return row, al
+
+
+def _check_out(out: Path, data: Path, overwrite: bool) -> None:
+    """Refuse an output folder that would clobber data or another run's results."""
+    out_r, data_r = out.resolve(), data.resolve()
+    if out_r == data_r or out_r in data_r.parents:
+        raise DataError(f"--out {out} would contain the input data {data}; choose another folder")
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out} is a file; expected a folder to create")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise DataError(f"--out {out} exists and is not empty; pass --overwrite to replace it")
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    """Move the finished `tmp` folder onto `out`, replacing an existing `out` only after `tmp` is complete."""
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+    os.replace(out, old / out.name)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def align_dataset(
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    dataset: str = "kwentar",
+    blur: str = "defocus",
+    params: AlignParams | None = None,
+    overwrite: bool = False,
+    limit: int | None = None,
+    previews: bool = False,
+    workers: int = 0,
+    track: Callable | None = None,
+) -> AlignReport:
+    """Align every pair of a kwentar (or paired) folder and write the accepted ones as a paired folder.
+
+    `out` receives `blurred/NAME.png`, `sharp/NAME.png` (cropped, aligned, readable by `data.scan_pairs`),
+    `report.json`, and with `previews` a `previews/NAME.jpg` red-cyan overlay (before | after) per accepted pair.
+    Everything is written into a temporary sibling folder that is renamed onto `out` at the end, so an
+    interrupted or failed run leaves no `out` behind (and an existing `out` untouched).
+
+    Args:
+        data: the input folder.
+        out: the output folder; must not exist or be empty unless `overwrite`.
+        dataset: 'kwentar' (sharp/ + defocused_blurred/ or motion_blurred/) or 'pairs' (sharp/ + blurred/).
+        blur: kwentar blur kind, 'defocus' or 'motion'.
+        params: alignment settings; `AlignParams()` when None.
+        overwrite: replace a non-empty `out`.
+        limit: align only the first `limit` pairs.
+        previews: also write preview overlays.
+        workers: pairs aligned at once (threads); 0 = min(4, CPU count). Each holds a few full-size images.
+        track: wraps the iterator of finished pairs for progress display, e.g. `rich.progress.track`; called as
+            `track(results, total=n)` and must yield what it is given.
+
+    Returns:
+        The `AlignReport` (also written to `out/report.json`).
+
+    Raises:
+        DataError: bad folder layout, unusable `out`, unknown dataset, or no pair could be aligned.
+
+    Example:
+        >>> report = align_dataset("shared/data/kwentar", "runs/kwentar_aligned")  # doctest: +SKIP
+        >>> report.summary()
+    """
+    from edge_deblur._io import write_json
+    from edge_deblur.data import scan_kwentar, scan_pairs
+    from edge_deblur.images import write_image
+
+    t0 = time.perf_counter()
+    params = params or AlignParams()
+    if dataset not in ALIGN_DATASETS:
+        raise DataError(f"--dataset must be one of {', '.join(ALIGN_DATASETS)} for alignment, got '{dataset}'")
+    if limit is not None and limit < 1:
+        raise DataError(f"--limit must be at least 1, got {limit}")
+    if workers < 0:
+        raise DataError(f"--workers must be 0 (automatic) or more, got {workers}")
+    data, out = Path(data), Path(out)
+    scan = scan_kwentar(data, blur) if dataset == "kwentar" else scan_pairs(data)
+    _check_out(out, data, overwrite)
+    pairs = scan.pairs[:limit] if limit else scan.pairs
+
+    created = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    tmp.mkdir()  # not tempfile.mkdtemp: its 0700 mode would stay on `out` after the rename
+
+    def one(pair) -> PairResult:
+        name = _pair_name(pair, dataset)
+        row, al = align_pair_files(pair.sharp, pair.blurred, name, params)
+        if al is not None:
+            write_image(tmp / "blurred" / f"{name}.png", al.blurred)
+            write_image(tmp / "sharp" / f"{name}.png", al.sharp)
+            if previews:
+                write_image(tmp / "previews" / f"{name}.jpg", preview_image(al, row), quality=90)
+        return row
+
+    workers = workers or min(4, os.cpu_count() or 1)
+    # threads: OpenCV, numpy and the PNG encoder release the GIL; map keeps the pairs' order
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        try:
+            results = pool.map(one, pairs) if workers > 1 else map(one, pairs)
+            rows = list(track(results, total=len(pairs)) if track else results)
+        finally:  # on Ctrl-C or an error: drop queued pairs, let running ones finish before tmp is removed
+            pool.shutdown(wait=True, cancel_futures=True)
+        report = AlignReport(pairs=rows, params=params, data=str(data), out=str(out), dataset=dataset, blur=blur,
+                             unpaired=[str(p) for p in scan.unpaired], seconds=time.perf_counter() - t0)
+        if not report.accepted:
+            reasons = sorted({r.reason for r in rows})
+            raise DataError(f"{data}: none of {len(rows)} pairs could be aligned (rejected: {', '.join(reasons)}); "
+                            f"nothing written")
+        write_json(tmp / "report.json", report.to_dict())
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for p in created:  # parents made for `out`, innermost first, only if still empty
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        raise
+    return report
+
+
+# --- display ----------------------------------------------------------------------------------------------------
+
+
+def red_cyan(blurred: np.ndarray, sharp: np.ndarray) -> np.ndarray:
+    """Overlay for eyeballing alignment: blurred luma in red, sharp luma in green and blue (aligned = gray)."""
+    import cv2
+
+    b = cv2.cvtColor(np.ascontiguousarray(blurred, dtype=np.float32), cv2.COLOR_RGB2GRAY)
+    s = cv2.cvtColor(np.ascontiguousarray(sharp, dtype=np.float32), cv2.COLOR_RGB2GRAY)
+    return np.stack([b, s, s], axis=-1)
+
+
+def preview_image(al: Alignment, row: PairResult | None = None, width: int = 1200) -> np.ndarray:
+    """Side by side red-cyan overlays of the blurred photo with the sharp one before and after alignment.
+
+    Red/cyan fringes show misalignment; an aligned pair looks gray. With `row`, each half is labelled with its PSNR.
+
+    Returns:
+        uint8 HxWx3 image of about `width` px wide.
+    """
+    import cv2
+
+    from edge_deblur.images import to_uint8
+
+    halves = [red_cyan(al.blurred, al.sharp_resized), red_cyan(al.blurred, al.sharp)]
+    f = min(1.0, (width / 2) / al.blurred.shape[1])
+    halves = [to_uint8(cv2.resize(h, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else h) for h in halves]
+    if row is not None:  # a black caption bar above each half
+        labels = [f"before: {row.psnr_before:.2f} dB", f"after: {row.psnr_after:.2f} dB, ECC {row.ecc:.3f}"]
+        bar = np.zeros((22, halves[0].shape[1], 3), np.uint8)
+        halves = [np.concatenate([bar.copy(), h], axis=0) for h in halves]
+        for h, text in zip(halves, labels):
+            cv2.putText(h, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    gap = np.full((halves[0].shape[0], 6, 3), 255, np.uint8)
+    return np.concatenate([halves[0], gap, halves[1]], axis=1)
+
+
+def report_table(report: AlignReport):
+    """The report as a `rich.table.Table`: one row per pair, the accept count and mean PSNR/SSIM in the footer."""
+    from rich.table import Table
+
+    acc = report.accepted
+    fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
+    mb, ma = report.mean("psnr_before"), report.mean("psnr_after")
+    table = Table(title=f"data align: {report.data} ({report.dataset}, {report.blur})", show_footer=True)
+    # on a narrow terminal only the pair and result columns give way (report.json has the full names)
+    table.add_column("pair", footer=f"{len(acc)}/{len(report.pairs)} ok", overflow="ellipsis")
+    for head, key, spec in (("PSNR\nbefore", "psnr_before", ".2f"), ("PSNR\nafter", "psnr_after", ".2f"),
+                            ("SSIM\nbefore", "ssim_before", ".3f"), ("SSIM\nafter", "ssim_after", ".3f")):
+        table.add_column(head, justify="right", no_wrap=True, min_width=6, footer=fmt(report.mean(key), spec))
+    table.add_column("ECC", justify="right", no_wrap=True, min_width=5)
+    table.add_column("kept", justify="right", no_wrap=True, min_width=4)
+    gain = "" if mb is None else f"mean {ma - mb:+.2f} dB"
+    table.add_column("accepted /\nrejected", footer=gain, overflow="fold")
+    for r in report.pairs:
+        kept = "-" if r.overlap is None else f"{100 * r.overlap:.0f}%"
+        result = "[green]ok[/]" if r.accepted else f"[red]{r.reason}[/]"
+        table.add_row(r.name, fmt(r.psnr_before, ".2f"), fmt(r.psnr_after, ".2f"), fmt(r.ssim_before, ".3f"),
+                      fmt(r.ssim_after, ".3f"), fmt(r.ecc, ".3f"), kept, result)
+    return table
