@@ -6,6 +6,7 @@ User errors (`EdgeDeblurError`) print one line `error: ...` on stderr and exit w
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -13,6 +14,8 @@ from typing import List, Optional
 import typer
 
 from edge_deblur.errors import EdgeDeblurError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter hides our output
 
 app = typer.Typer(
     name="edge-deblur",
@@ -77,6 +80,46 @@ def models_cmd(size: int = typer.Option(224, help="Square frame size for the GFL
 
 
 # --- commands below are added by their modules' owners; keep each a thin wrapper ---
+
+
+@data_app.command("align")
+@_user_errors
+def data_align_cmd(
+    data: Path = typer.Option(..., "--data", help="Input folder: kwentar layout (sharp/, defocused_blurred/, "
+                                                  "motion_blurred/) or, with --dataset pairs, sharp/ + blurred/."),
+    out: Path = typer.Option(..., "--out", help="Output folder: blurred/ + sharp/ PNGs (aligned, cropped) and "
+                                                "report.json; read it with --dataset pairs."),
+    dataset: str = typer.Option("kwentar", help="Input layout: kwentar or pairs."),
+    blur: str = typer.Option("defocus", help="kwentar blur kind: defocus or motion."),
+    work_size: int = typer.Option(640, help="Long side (px) of the copies the homography is estimated on."),
+    min_corr: float = typer.Option(0.85, help="Reject pairs whose ECC correlation is below this."),
+    min_overlap: float = typer.Option(0.5, help="Reject pairs whose aligned crop keeps less of the frame."),
+    color: str = typer.Option("gain", help="Exposure/colour matching of the sharp photo: gain or none."),
+    features: bool = typer.Option(True, help="Also start ECC from SIFT feature matches (RANSAC)."),
+    limit: Optional[int] = typer.Option(None, help="Align only the first N pairs."),
+    previews: bool = typer.Option(False, help="Also write previews/NAME.jpg red-cyan overlays, before | after."),
+    workers: int = typer.Option(0, help="Pairs aligned at once (threads); 0 = min(4, CPU count)."),
+    overwrite: bool = typer.Option(False, help="Replace a non-empty --out folder."),
+):
+    """Align real blurred/sharp photo pairs (homography by ECC, exposure matched, borders cropped) into a paired
+    folder; rejected pairs are listed with their reason, never written."""
+    from rich.console import Console
+    from rich.progress import track
+
+    from edge_deblur.align import AlignParams, align_dataset, report_table
+
+    params = AlignParams(work_size=work_size, min_corr=min_corr, min_overlap=min_overlap, color=color,
+                         features=features)
+    progress = functools.partial(track, description="aligning", transient=True)
+    report = align_dataset(data, out, dataset=dataset, blur=blur, params=params, overwrite=overwrite, limit=limit,
+                           previews=previews, workers=workers, track=progress)
+    console = Console()
+    console.print(report_table(report))
+    if report.unpaired:
+        names = ", ".join(Path(p).name for p in report.unpaired[:3]) + (", ..." if len(report.unpaired) > 3 else "")
+        console.print(f"{len(report.unpaired)} unpaired file(s) skipped: {names}")
+    console.print(report.summary())
+    console.print(f"wrote {out} (report.json holds the details)")
 
 
 @app.command("train")
@@ -237,6 +280,32 @@ def deblur_cmd(
 
     written = deblur_files(inputs, out_dir=out, model=model, num_threads=threads, overlap=overlap)
     typer.echo(f"wrote {len(written)} image(s)" + (f" to {out}" if out else ""))
+
+
+@app.command("grid")
+@_user_errors
+def grid_cmd(
+    inputs: List[Path] = typer.Argument(None, help="Blurred photos (or use --data with a kwentar/pairs folder)."),
+    out: Path = typer.Option(Path("before_after.png"), "--out", "-o", help="PNG to write."),
+    model: Optional[Path] = typer.Option(None, help=".tflite model (default: the bundled int8 model)."),
+    data: Optional[Path] = typer.Option(None, help="A kwentar or pairs folder: rows get the sharp shot too."),
+    dataset: str = typer.Option("kwentar", help="kwentar | pairs (with --data)."),
+    limit: int = typer.Option(4, help="At most this many rows."),
+    long_side: int = typer.Option(768, help="Working resolution: photos are resized to this long side."),
+    crop: int = typer.Option(256, help="Side of the 1:1 window shown per photo."),
+):
+    """Make a before/after grid PNG of real photos with an exported model."""
+    from edge_deblur.data import scan
+    from edge_deblur.figures import deblur_grid
+
+    if data is not None:
+        pairs = [(p.blurred, p.sharp) for p in scan(data, dataset).pairs]
+    elif inputs:
+        pairs = [(p, None) for p in inputs]
+    else:
+        raise EdgeDeblurError("give photos to show, or --data with a kwentar/pairs folder")
+    written = deblur_grid(pairs[:limit], out, model=model, long_side=long_side, crop=crop)
+    typer.echo(f"wrote {written} ({written.stat().st_size / 1e3:.0f} kB)")
 
 
 def main() -> None:  # pragma: no cover - entry point for `python -m edge_deblur`
