@@ -143,6 +143,9 @@ def train_cmd(
     jpeg_prob: float = typer.Option(0.0, help="Synthetic: probability of a JPEG re-compression."),
     steps_per_epoch: Optional[int] = typer.Option(None, help="Batches per epoch (default: ~4 crops per train image)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    init: Optional[Path] = typer.Option(None, help="Start from this .keras model's weights (fine-tune)."),
+    qat: bool = typer.Option(False, "--qat", help="Quantization-aware fine-tuning: simulate int8 rounding after "
+                             "every layer, so the int8 export loses less (use with --init)."),
     devices: Optional[str] = typer.Option(None, help="Comma-separated devices for MirroredStrategy, e.g. "
                                           "/cpu:0,/cpu:1 (default: all GPUs if several, else one device)."),
 ):
@@ -165,7 +168,7 @@ def train_cmd(
                       batch_size=r.batch_size, size=r.size, lr=r.lr, loss=r.loss, schedule=r.schedule, seed=seed,
                       blur=blur, radius=(lo, hi), noise=(0.0, noise / 255.0), jpeg_prob=jpeg_prob,
                       steps_per_epoch=steps_per_epoch, resume=resume,
-                      devices=devices.split(",") if devices else None)
+                      devices=devices.split(",") if devices else None, init=str(init) if init else None, qat=qat)
     train(cfg)
 
 

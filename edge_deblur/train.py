@@ -62,6 +62,9 @@ def load_keras(path: str | os.PathLike):
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
     _register_metrics()
+    from edge_deblur.qat import fake_quant_class
+
+    fake_quant_class()  # registers the QAT layer that fine-tuning checkpoints (last.keras) contain
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as e:  # keras raises many types for a foreign/corrupt file
@@ -91,6 +94,8 @@ class TrainConfig:
     val_crops_per_image: int = 2
     resume: bool = False
     devices: list[str] | None = None
+    init: str | None = None  # start from this .keras model's weights (fine-tuning) instead of a fresh model
+    qat: bool = False  # quantization-aware: simulate int8 rounding after every layer while training
 
 
 def make_strategy(devices: Sequence[str] | None = None):
@@ -106,10 +111,11 @@ def make_strategy(devices: Sequence[str] | None = None):
 
 
 class _Checkpointer:
-    """Keras callback factory: atomic `last.keras` + `state.json` each epoch, `model.keras` when val PSNR improves."""
+    """Keras callback factory: atomic `last.keras` + `state.json` each epoch, `model.keras` when val PSNR improves
+    (passed through `export_fn` first, e.g. to strip QAT layers)."""
 
     @staticmethod
-    def make(out: Path, best: float, best_epoch: int):
+    def make(out: Path, best: float, best_epoch: int, export_fn=None):
         import keras
 
         class Checkpointer(keras.callbacks.Callback):
@@ -125,7 +131,7 @@ class _Checkpointer:
                 if score > self.best:
                     self.best, self.best_epoch = score, epoch
                     with atomic_path(out / "model.keras") as tmp:
-                        self.model.save(tmp)
+                        (export_fn(self.model) if export_fn else self.model).save(tmp)
                 with atomic_path(out / "last.keras") as tmp:
                     self.model.save(tmp)
                 write_json(out / "state.json", {"epoch": epoch, "best": self.best, "best_epoch": self.best_epoch})
@@ -214,6 +220,7 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     from edge_deblur.blur import BlurConfig
     from edge_deblur.data import CropSampler, scan, split, tf_dataset, validation_crops
     from edge_deblur.models import build_model, count_params, get_spec, gflops
+    from edge_deblur.qat import strip_fake_quant, with_fake_quant
 
     console = console or Console()
     out = Path(cfg.out)
@@ -254,8 +261,12 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     with strategy.scope():
         if cfg.resume:
             model = load_keras(out / "last.keras")
+        elif cfg.init:
+            model = load_keras(cfg.init)
         else:
             model = build_model(cfg.model)
+        if cfg.qat and not cfg.resume:
+            model = with_fake_quant(model)
         _compile(model, cfg, steps * cfg.epochs)
         if cfg.resume:  # restore optimizer slots and step count from the checkpoint
             saved = keras.models.load_model(out / "last.keras", compile=True)
@@ -263,8 +274,9 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
             for v, s in zip(model.optimizer.variables, saved.optimizer.variables):
                 v.assign(s)
             del saved
-    n_params = count_params(model)
-    flops = gflops(model, cfg.size, cfg.size)
+    plain = strip_fake_quant(model) if cfg.qat else model
+    n_params = count_params(plain)
+    flops = gflops(plain, cfg.size, cfg.size)
     console.print(f"model {cfg.model}: {n_params:,} params, {flops:.2f} GFLOP per {cfg.size}x{cfg.size} frame; "
                   f"{len(parts['train'])} train / {len(parts['val'])} val / {len(parts['test'])} test scenes; "
                   f"{steps} steps x {cfg.batch_size} crops per epoch; strategy {type(strategy).__name__} "
@@ -272,7 +284,7 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
 
     all_callbacks = [
         keras.callbacks.TerminateOnNaN(),
-        _Checkpointer.make(out, best, best_epoch),
+        _Checkpointer.make(out, best, best_epoch, strip_fake_quant if cfg.qat else None),
         _AtomicCSVLogger.make(out / "history.csv"),
     ]
     if cfg.schedule == "plateau":
