@@ -214,23 +214,16 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def load_keras(path: str | os.PathLike):
-    """Load a .keras model for export (no compile).
+    """Load a .keras model for export (no compile), with TensorFlow's start-up chatter silenced.
 
     Raises:
         ModelError: missing, corrupt or not a Keras model file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: no such model file")
-    _tf()
-    import keras
+    from edge_deblur.train import load_keras as load
 
-    try:
-        with _quiet_native():  # TensorFlow's device probing chatter
-            return keras.models.load_model(path, compile=False)
-    except Exception as e:  # keras raises ValueError, OSError, zipfile errors, ...
-        raise ModelError(f"{path}: cannot load Keras model ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
-                         ) from None
+    _tf()
+    with _quiet_native():  # TensorFlow's device probing chatter
+        return load(path)
 
 
 def _bundled_keras() -> Path:
