@@ -294,8 +294,8 @@ def grid_cmd(
     data: Optional[Path] = typer.Option(None, help="A kwentar or pairs folder: rows get the sharp shot too."),
     dataset: str = typer.Option("kwentar", help="kwentar | pairs (with --data)."),
     limit: int = typer.Option(4, help="At most this many rows."),
-    long_side: int = typer.Option(768, help="Working resolution: photos are resized to this long side."),
-    crop: int = typer.Option(256, help="Side of the 1:1 window shown per photo."),
+    long_side: int = typer.Option(640, help="Photos with a longer side are shrunk to this (never enlarged)."),
+    crop: int = typer.Option(224, help="Side of the 1:1 window shown per photo."),
 ):
     """Make a before/after grid PNG of real photos with an exported model."""
     from edge_deblur.data import scan

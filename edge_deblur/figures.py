@@ -14,12 +14,16 @@ from edge_deblur.images import to_uint8
 
 def _label(tile, text: str):
     """Draw `text` on a dark band at the top of a PIL image."""
-    from PIL import ImageDraw
+    from PIL import ImageDraw, ImageFont
 
+    try:
+        font = ImageFont.load_default(size=13)  # Pillow >= 10.1 with FreeType: a scalable font
+    except TypeError:
+        font = ImageFont.load_default()
     draw = ImageDraw.Draw(tile)
-    box = draw.textbbox((4, 2), text)
+    box = draw.textbbox((4, 2), text, font=font)
     draw.rectangle((0, 0, box[2] + 4, box[3] + 3), fill=(0, 0, 0))
-    draw.text((4, 2), text, fill=(255, 255, 255))
+    draw.text((4, 2), text, fill=(255, 255, 255), font=font)
     return tile
 
 
@@ -69,19 +73,19 @@ def _detail_crop(img: np.ndarray, crop: int) -> tuple[int, int]:
 
 
 def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | None]], path: str | os.PathLike,
-                model: str | os.PathLike | None = None, long_side: int = 768, crop: int = 256,
+                model: str | os.PathLike | None = None, long_side: int = 640, crop: int = 224,
                 num_threads: int | None = None) -> Path:
     """Before/after grid of real photos: input | model output (| the separate sharp shot, when given).
 
-    Each photo is resized so its long side is `long_side` (phone photos' defocus blur is then a few pixels, the
-    range the model is trained for), deblurred with the exported model, and a `crop` x `crop` window with the
+    Photos larger than `long_side` are shrunk to it (a 12 MP phone photo's defocus blur then spans a few pixels,
+    the range the model is trained for), deblurred with the exported model, and a `crop` x `crop` window with the
     most detail is shown at 1:1.
 
     Args:
         inputs: (blurred photo, optional sharp reference photo) paths.
         path: PNG to write.
         model: .tflite file; None for the bundled int8 model.
-        long_side: working resolution.
+        long_side: largest working resolution (long side, px).
         crop: side of the window shown.
         num_threads: interpreter threads.
 
@@ -95,7 +99,7 @@ def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | No
     rows = []
     for blurred_path, sharp_path in inputs:
         img = read_image(blurred_path)
-        scale = long_side / max(img.shape[:2])
+        scale = min(1.0, long_side / max(img.shape[:2]))  # shrink big photos, never enlarge (it enlarges the blur)
         h, w = round(img.shape[0] * scale), round(img.shape[1] * scale)
         img = resize(img, h, w)
         out = deblurrer(img)
