@@ -27,6 +27,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from edge_deblur.bench import REFERENCE_KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -138,7 +139,7 @@ def summary_markdown(done: list[tuple[Entry, dict]], skipped: list[str], failed:
         shown_refs = set()
         for e, res in runs:
             for row in res["rows"]:
-                ref = row["kind"] in ("identity", "classical")
+                ref = row["kind"] in REFERENCE_KINDS
                 key = (row["name"], row["pairs"], e.size if data == "defocus-kodak24" else None)
                 if ref and key in shown_refs:  # the same reference row repeats per model and size
                     continue
@@ -161,7 +162,7 @@ def summary_markdown(done: list[tuple[Entry, dict]], skipped: list[str], failed:
                 shown_refs = set()
                 for e, res in runs:
                     for row in res["rows"]:
-                        ref = row["kind"] in ("identity", "classical")
+                        ref = row["kind"] in REFERENCE_KINDS
                         if ref and (row["name"], row["pairs"]) in shown_refs:  # quality does not depend on size
                             continue
                         shown_refs.add((row["name"], row["pairs"]))
@@ -193,13 +194,13 @@ def summary_plot(done: list[tuple[Entry, dict]], path: Path) -> None:
     if not sizes:
         return
     fig, axes = plt.subplots(1, len(sizes), figsize=(6.5 * len(sizes), 4.8), dpi=120, squeeze=False)
-    markers = {"identity": "s", "classical": "D", "keras": "o", "tflite": "^"}
+    markers = {"identity": "s", "classical": "D", "classical-blind": "v", "keras": "o", "tflite": "^"}
     colours = {}
     for ax, size in zip(axes[0], sizes):
         for e, res in (x for x in kodak if x[0].size == size):
             colour = colours.setdefault(e.model, f"C{len(colours)}")
             for row in res["rows"]:
-                ref = row["kind"] in ("identity", "classical")
+                ref = row["kind"] in REFERENCE_KINDS
                 label = row["name"] if ref else f"{e.model} {row['name']}"
                 ax.scatter(max(row["latency_ms"], 1e-3), row["psnr"], marker=markers[row["kind"]],
                            color="grey" if ref else colour, s=36)

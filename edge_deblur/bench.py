@@ -42,6 +42,7 @@ import numpy as np
 from edge_deblur.errors import DataError, EdgeDeblurError, ModelError
 
 PROTOCOLS = ("defocus-kodak24",)
+REFERENCE_KINDS = ("identity", "classical", "classical-blind")  # rows that are not the model
 PRECISIONS = ("float32", "float16", "int8")
 BENCH_RADII = (2.0, 3.0, 4.0)
 BENCH_NOISE = 1.0 / 255.0
@@ -57,8 +58,10 @@ COLUMNS = ("name", "kind", "precision", "backend", "threads", "size_mb", "psnr",
 NOT_APPLICABLE = {
     ("keras", "psnr_vs_keras"),  # the Keras output against itself
     ("classical", "gflop"), ("classical", "gflops_per_s"),  # FFT deconvolution is not counted in conv FLOPs
-    ("identity", "xnnpack"), ("classical", "xnnpack"), ("keras", "xnnpack"),  # only TFLite rows have a delegate
-    ("identity", "precision"), ("classical", "precision"),
+    ("classical-blind", "gflop"), ("classical-blind", "gflops_per_s"),
+    ("identity", "xnnpack"), ("classical", "xnnpack"), ("classical-blind", "xnnpack"),  # only TFLite rows have
+    ("keras", "xnnpack"),  # a delegate
+    ("identity", "precision"), ("classical", "precision"), ("classical-blind", "precision"),
 }
 
 
@@ -200,7 +203,7 @@ class BenchResult:
         fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
         for i, r in enumerate(self.rows):
             x = max(r.latency_ms, 1e-3)
-            ax.scatter([x], [r.psnr], s=40, marker="s" if r.kind in ("identity", "classical") else "o")
+            ax.scatter([x], [r.psnr], s=40, marker="s" if r.kind in REFERENCE_KINDS else "o")
             # stagger labels vertically: exported variants often sit on top of each other
             ax.annotate(r.name, (x, r.psnr), textcoords="offset points", xytext=(5, 4 - 11 * (i % 3)), fontsize=8)
         ax.set_xscale("log")
@@ -949,6 +952,9 @@ def run_bench(
         missing = [p for p in precisions if p not in shipped]
         steps_export = len(missing)
         runners: list[_Runner] = [_BaselineRunner(IDENTITY, "identity"), _BaselineRunner(classical, "classical")]
+        if radii_known:  # the oracle's blind twin: what a user who does not know the blur radius gets
+            blind = classical_baseline(true_psf=False, method=baseline)
+            runners.append(_BaselineRunner(blind, "classical-blind"))
         keras_bytes = src.keras_path.stat().st_size if src.keras_path else _keras_bytes(keras_model, Path(tmp))
         runners.append(_KerasRunner(keras_model, keras_bytes, tf_threads, gflop))
         calib = _Calibration(eval_set, data, dataset, size, calibration_samples)
@@ -971,7 +977,7 @@ def run_bench(
 
         # quality: every variant on the same pair, pair by pair
         scores = {id(r): {"psnr": [], "ssim": [], "vs_keras": [], "radius": []} for r in runners}
-        keras_runner = runners[2]
+        keras_runner = next(r for r in runners if r.kind == "keras")
         from edge_deblur.metrics import psnr, ssim
 
         for pair in eval_set:
@@ -1006,7 +1012,7 @@ def run_bench(
                 step(f"timed run {i + 1}/{runs}")
 
     rows = [_row(r, scores[id(r)], times[id(r)], first_ms[id(r)]) for r in runners]
-    k = rows[2]
+    k = next(r for r in rows if r.kind == "keras")
     for row in rows:
         row.d_psnr = row.psnr - k.psnr
         row.d_ssim = row.ssim - k.ssim

@@ -24,7 +24,7 @@ from edge_deblur.cli import app
 from edge_deblur.errors import DataError, EdgeDeblurError, ModelError
 from edge_deblur.metrics import psnr, ssim
 
-ROWS = ("identity", "classical", "keras", "tflite-float32", "tflite-float16", "tflite-int8")
+ROWS = ("identity", "classical", "classical-blind", "keras", "tflite-float32", "tflite-float16", "tflite-int8")
 LIMIT = 3  # one photo at radius 2, 3 and 4
 
 
@@ -118,6 +118,9 @@ def test_variants_compare_sensibly_with_keras(cli_run):
     assert rows["tflite-int8"]["size_mb"] < rows["tflite-float32"]["size_mb"]
     # the classical row was given the true PSF and beats doing nothing
     assert "true PSF" in rows["classical"]["name"] and rows["classical"]["psnr"] > rows["identity"]["psnr"]
+    # ... and its blind twin (one assumed radius for every image) is there too, and no better than the oracle
+    assert "assumed r=3" in rows["classical-blind"]["name"]
+    assert rows["classical-blind"]["psnr"] <= rows["classical"]["psnr"] + 1e-9
 
 
 def test_other_formats_and_console_output(cli_run):
@@ -192,7 +195,7 @@ def test_registry_model_runs_untrained_and_says_so():
     result = run_bench("tiny", size=(16, 16), runs=1, warmup=0, precisions=("float32",), limit=1,
                        baseline="wiener", progress=False)
     assert isinstance(result, BenchResult)
-    assert [r.kind for r in result.rows] == ["identity", "classical", "keras", "tflite"]
+    assert [r.kind for r in result.rows] == ["identity", "classical", "classical-blind", "keras", "tflite"]
     assert result.header["model"]["untrained"] is True
     assert any("UNTRAINED" in n for n in result.header["notes"])
 
