@@ -19,6 +19,12 @@ _EXPORTS = {
     "list_models": "edge_deblur.models",
     "build_model": "edge_deblur.models",
     "EdgeDeblurError": "edge_deblur.errors",
+    "Deblurrer": "edge_deblur.runtime",
+    "read_metadata": "edge_deblur.runtime",
+    "export_model": "edge_deblur.export",
+    "run_bench": "edge_deblur.bench",
+    "TrainConfig": "edge_deblur.train",
+    "train": "edge_deblur.train",
 }
 
 
