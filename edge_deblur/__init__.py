@@ -24,7 +24,6 @@ _EXPORTS = {
     "export_model": "edge_deblur.export",
     "run_bench": "edge_deblur.bench",
     "TrainConfig": "edge_deblur.train",
-    "train": "edge_deblur.train",
 }
 
 
