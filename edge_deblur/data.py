@@ -338,10 +338,30 @@ def calibration_crops(data, dataset: str, n: int, size: int | tuple[int, int], s
 
     Returns:
         float32 array (n, h, w, 3) in [0, 1].
+
+    Raises:
+        DataError: no train image is as large as the crop.
     """
     h, w = (size, size) if isinstance(size, int) else size
-    sampler = CropSampler(load_split(data, dataset, "train", seed, blur), max(h, w), seed=seed + 1)
+    train = load_split(data, dataset, "train", seed, blur)
+    # Calibration only needs enough large-enough photos: skip the small ones rather than fail (training cannot).
+    pairs = [p for p in train if min(_image_size(p.sharp)) >= max(h, w)]
+    if not pairs:
+        raise DataError(f"{data}: no train-split image is at least {max(h, w)} px on its short side, needed for "
+                        f"{h}x{w} calibration crops")
+    sampler = CropSampler(pairs, max(h, w), seed=seed + 1)
     return np.ascontiguousarray(sampler.batch(n)[0][:, :h, :w])
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file header without decoding; (inf, inf) if unreadable (reading later says why)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, ValueError):
+        return (2**31, 2**31)
 
 
 def degrade_for_eval(sharp: np.ndarray, index: int, seed: int = 0, radii: Sequence[float] = EVAL_RADII):

@@ -148,7 +148,7 @@ def test_scan_synthetic_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match=r"empty: no image files found"):
         scan_synthetic(tmp_path / "empty")
-    with pytest.raises(DataError, match="image folder does not exist"):
+    with pytest.raises(DataError, match="photo folder does not exist"):
         scan_synthetic(tmp_path / "missing")
     with pytest.raises(DataError, match="unknown dataset 'coco'; choose one of: kwentar, pairs, synthetic"):
         scan(tmp_path, "coco")
