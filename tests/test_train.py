@@ -248,7 +248,7 @@ def test_nan_only_in_validation_is_caught(photos, tmp_path):
 
 def _bad(tmp_path: Path, case: str, photos: Path) -> tuple[list, str]:
     if case == "missing folder":
-        return ["--data", tmp_path / "nope"], f"{tmp_path / 'nope'}: image folder does not exist"
+        return ["--data", tmp_path / "nope"], f"{tmp_path / 'nope'}: photo folder does not exist"
     if case == "empty folder":
         (tmp_path / "empty").mkdir()
         return ["--data", tmp_path / "empty"], f"{tmp_path / 'empty'}: no image files found"
@@ -286,7 +286,7 @@ def _bad(tmp_path: Path, case: str, photos: Path) -> tuple[list, str]:
     if case == "bad radius":
         return ["--data", photos, "--radius", "3"], "--radius: expected MIN,MAX, got '3'"
     if case == "data is a file":
-        return ["--data", photos / "img1.png"], "expected a image folder, found a file"
+        return ["--data", photos / "img1.png"], "expected a photo folder, found a file"
     raise AssertionError(case)
 
 
