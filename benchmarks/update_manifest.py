@@ -1,0 +1,87 @@
+"""Record the release model's measured numbers and the commands that made it in export/manifest.json.
+
+Reads the committed suite results (benchmarks/results/*.json) and benchmarks/make_release.sh; prints the issue's
+targets next to what was measured. Run after `run_suite.py` and `photo_latency.py` (make_release.sh does).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _rows(result: dict) -> dict[str, dict]:
+    return {(r["name"] if r["kind"] == "tflite" else r["kind"]): r for r in result["rows"]}
+
+
+def measured() -> dict:
+    """The release's numbers from the suite results, with each target and whether it holds."""
+    kodak = _rows(_load("defocus-kodak24_unet_s_224.json"))
+    paper = _load("defocus-kodak24_paper_224.json")
+    kw = _load("kwentar_unet_s_224.json")
+    k512 = _load("defocus-kodak24_unet_s_512.json")
+    photo = _load("photo_12mp.json")
+    ident, keras, oracle, blind = kodak["identity"], kodak["keras"], kodak["classical"], kodak["classical-blind"]
+    int8, f16 = kodak["tflite-int8"], kodak["tflite-float16"]
+    out = {
+        "protocol": "defocus-kodak24 (72 pairs, full images)",
+        "psnr": {"identity": ident["psnr"], "keras": keras["psnr"], "float16": f16["psnr"], "int8": int8["psnr"],
+                 oracle["name"]: oracle["psnr"], blind["name"]: blind["psnr"]},
+        "ssim": {"identity": ident["ssim"], "keras": keras["ssim"], "float16": f16["ssim"], "int8": int8["ssim"],
+                 oracle["name"]: oracle["ssim"], blind["name"]: blind["ssim"]},
+        "per_radius_psnr": {r: {"identity": ident["per_radius"][r]["psnr"], "keras": keras["per_radius"][r]["psnr"]}
+                            for r in keras["per_radius"]},
+        "latency_ms_224": {"float16": f16["latency_ms"], "int8": int8["latency_ms"], "keras": keras["latency_ms"]},
+        "size_bytes": {r["name"]: round(r["size_mb"] * 1e6) for r in (f16, int8)},
+    }
+    checks = {
+        "keras >= identity + 3.0 dB": keras["psnr"] - ident["psnr"] >= 3.0,
+        "every radius better than identity": all(v["keras"] > v["identity"] for v in out["per_radius_psnr"].values()),
+        "SSIM above identity": keras["ssim"] > ident["ssim"],
+        f"keras >= {oracle['name']} + 1.5 dB": keras["psnr"] - oracle["psnr"] >= 1.5,
+        f"keras >= {blind['name']} + 1.5 dB": keras["psnr"] - blind["psnr"] >= 1.5,
+        "int8 drop <= 0.3 dB": -int8["d_psnr"] <= 0.3,
+        "float16 drop <= 0.05 dB": -f16["d_psnr"] <= 0.05,
+        "int8 file < 2 MB": int8["size_mb"] < 2.0,
+    }
+    if paper:
+        p_int8 = _rows(paper)["tflite-int8"]
+        out["paper_int8_latency_ms_224"] = p_int8["latency_ms"]
+        out["speedup_int8_vs_paper_int8_224"] = p_int8["latency_ms"] / int8["latency_ms"]
+        checks["int8 >= 25x faster than paper int8 at 224"] = out["speedup_int8_vs_paper_int8_224"] >= 25
+    if k512:
+        out["latency_ms_512"] = {r["name"]: r["latency_ms"] for r in k512["rows"] if r["kind"] == "tflite"}
+    if photo:
+        out["photo_12mp_seconds"] = {r["precision"]: r["seconds_median"] for r in photo["rows"]}
+    if kw:
+        out["kwentar_keras_vs_tflite_dpsnr"] = {r["name"]: r["d_psnr"] for r in kw["rows"] if r["kind"] == "tflite"}
+    out["targets"] = checks
+    out["machine"] = _load("defocus-kodak24_unet_s_224.json")["header"]["machine"]
+    return out
+
+
+def main() -> int:
+    from edge_deblur._io import write_json
+
+    manifest_path = ROOT / "export" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    script = (ROOT / "benchmarks" / "make_release.sh").read_text().splitlines()
+    manifest["release_commands"] = [line for line in script if line.strip() and not line.startswith(("#", "set "))]
+    manifest["measured"] = measured()
+    write_json(manifest_path, manifest)
+    for name, ok in manifest["measured"]["targets"].items():
+        print(f"{'PASS' if ok else 'MISS'}  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
