@@ -228,23 +228,17 @@ def load_keras(path: str | os.PathLike):
 
 def _bundled_keras() -> Path:
     """The bundled default .keras named by export/manifest.json."""
-    import json
+    from edge_deblur.runtime import MANIFEST, bundled_manifest
 
-    from edge_deblur.runtime import MANIFEST
-
-    here = Path(__file__).resolve().parent
-    for folder in (here / "_bundled", here.parent / "export"):
-        manifest = folder / MANIFEST
-        if manifest.is_file():
-            try:
-                keras_entry = json.loads(manifest.read_text(encoding="utf-8")).get("keras") or {}
-            except (OSError, ValueError, AttributeError) as e:
-                raise ModelError(f"{manifest}: unreadable manifest ({e})") from None
-            name = keras_entry.get("path") if isinstance(keras_entry, dict) else None
-            if name and (folder / name).is_file():
-                return folder / name
-            raise ModelError(f"{manifest}: names no existing .keras model; pass MODEL.keras explicitly")
-    raise ModelError("no bundled model yet (export/manifest.json is missing); pass MODEL.keras explicitly")
+    found = bundled_manifest()
+    if found is None:
+        raise ModelError("no bundled model yet (export/manifest.json is missing); pass MODEL.keras explicitly")
+    folder, doc = found
+    entry = doc.get("keras") or {}
+    name = entry.get("path") if isinstance(entry, dict) else None
+    if name and (folder / name).is_file():
+        return folder / name
+    raise ModelError(f"{folder / MANIFEST}: names no existing .keras model; pass MODEL.keras explicitly")
 
 
 def _default_data(data, dataset: str):

@@ -99,13 +99,12 @@ def _metadata_of(info, path) -> dict:
         raise ModelError(f"{path}: {e}") from None
 
 
-def bundled_model(precision: str = "int8") -> Path:
-    """Path of the bundled default model of a precision, as listed in `export/manifest.json`.
-
-    Looks in the package's `_bundled/` folder (wheels) and the repository's `export/` folder (source checkouts).
+def bundled_manifest() -> tuple[Path, dict] | None:
+    """(folder, parsed manifest) of the bundled model: the package's `_bundled/` (wheels) or the repository's
+    `export/` (source checkouts); None when neither has a manifest.
 
     Raises:
-        ModelError: no manifest or no file of that precision.
+        ModelError: the manifest exists but is not a JSON object.
     """
     here = Path(__file__).resolve().parent
     for folder in (here / "_bundled", here.parent / "export"):
@@ -113,17 +112,32 @@ def bundled_model(precision: str = "int8") -> Path:
         if not manifest.is_file():
             continue
         try:
-            files = json.loads(manifest.read_text(encoding="utf-8")).get("files", [])
-        except (OSError, ValueError, AttributeError) as e:
+            doc = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
             raise ModelError(f"{manifest}: unreadable manifest ({e})") from None
-        for entry in files:
-            if isinstance(entry, dict) and entry.get("precision") == precision and entry.get("path"):
-                path = folder / entry["path"]
-                if not path.is_file():
-                    raise ModelError(f"{manifest}: lists {entry['path']}, which is missing")
-                return path
-        raise ModelError(f"{manifest}: no {precision} model listed")
-    raise ModelError("no bundled model found (export/manifest.json is missing); pass a .tflite file with --model")
+        if not isinstance(doc, dict):
+            raise ModelError(f"{manifest}: unreadable manifest (not a JSON object)")
+        return folder, doc
+    return None
+
+
+def bundled_model(precision: str = "int8") -> Path:
+    """Path of the bundled default model of a precision, as listed in `export/manifest.json`.
+
+    Raises:
+        ModelError: no manifest or no file of that precision.
+    """
+    found = bundled_manifest()
+    if found is None:
+        raise ModelError("no bundled model found (export/manifest.json is missing); pass a .tflite file with --model")
+    folder, doc = found
+    for entry in doc.get("files", []):
+        if isinstance(entry, dict) and entry.get("precision") == precision and entry.get("path"):
+            path = folder / entry["path"]
+            if not path.is_file():
+                raise ModelError(f"{folder / MANIFEST}: lists {entry['path']}, which is missing")
+            return path
+    raise ModelError(f"{folder / MANIFEST}: no {precision} model listed")
 
 
 class Deblurrer:
