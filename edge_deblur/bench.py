@@ -575,17 +575,14 @@ class _Calibration:
     """
 
     def __init__(self, eval_set: EvalSet, data, dataset: str | None, size: tuple[int, int], samples: int) -> None:
-        from edge_deblur.data import default_data_root
-        from edge_deblur.export import TRAIN_PHOTO_SETS
+        from edge_deblur.data import default_training_photos
 
         self.size, self.samples = size, samples
         self.data, self.dataset = None, None
         if data is not None and dataset is not None and eval_set.name != "defocus-kodak24":
             self.data, self.dataset = data, dataset
         else:
-            root = default_data_root()
-            sets = [root / "photos" / n for n in TRAIN_PHOTO_SETS] if root else []
-            sets = [p for p in sets if p.is_dir()]
+            sets = default_training_photos()
             if sets:
                 self.data, self.dataset = sets, "synthetic"
         h, w = size

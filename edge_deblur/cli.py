@@ -150,15 +150,14 @@ def train_cmd(
                                           "/cpu:0,/cpu:1 (default: all GPUs if several, else one device)."),
 ):
     """Train a deblurring model; writes model.keras, history.csv, loss_curve.png, predictions.png, card.json."""
-    from edge_deblur.data import default_data_root
+    from edge_deblur.data import default_training_photos
     from edge_deblur.models import recipe_for
     from edge_deblur.train import TrainConfig, train
 
     if not data:
-        root = default_data_root()
-        if root is None or dataset != "synthetic":
+        data = default_training_photos() if dataset == "synthetic" else []
+        if not data:
             raise EdgeDeblurError("--data is required (no shared data folder found; set EDGE_DEBLUR_DATA)")
-        data = [root / "photos" / n for n in ("cbsd68", "mcmaster18", "sunhays80")]
     try:
         lo, hi = (float(v) for v in radius.split(","))
     except ValueError:

@@ -63,6 +63,17 @@ def default_data_root() -> Path | None:
     return next((p for p in candidates if p.is_dir()), None)
 
 
+TRAIN_PHOTO_SETS = ("cbsd68", "mcmaster18", "sunhays80")  # shared/data/photos sets meant for training
+
+
+def default_training_photos() -> list[Path]:
+    """The shared training photo folders that exist (for `--dataset synthetic`); [] without the shared data."""
+    root = default_data_root()
+    if root is None:
+        return []
+    return [p for p in (root / "photos" / name for name in TRAIN_PHOTO_SETS) if p.is_dir()]
+
+
 def _check_dir(root: Path, what: str) -> None:
     if not root.exists():
         raise DataError(f"{root}: {what} folder does not exist")

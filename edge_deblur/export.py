@@ -39,7 +39,6 @@ PRECISIONS = ("float32", "float16", "int8")
 IO_DTYPES = ("float32", "uint8", "int8")
 DEFAULT_CALIBRATION_SAMPLES = 300
 MIN_CALIBRATION_SAMPLES = 100
-TRAIN_PHOTO_SETS = ("cbsd68", "mcmaster18", "sunhays80")
 
 
 class CalibrationWarning(UserWarning):
@@ -245,12 +244,9 @@ def _default_data(data, dataset: str):
     """(data, dataset): the given ones, or the shared training photos; None when there are none."""
     if data is not None:
         return data, dataset
-    from edge_deblur.data import default_data_root
+    from edge_deblur.data import default_training_photos
 
-    root = default_data_root()
-    if root is None:
-        return None, dataset
-    sets = [root / "photos" / name for name in TRAIN_PHOTO_SETS if (root / "photos" / name).is_dir()]
+    sets = default_training_photos()
     return (sets, "synthetic") if sets else (None, dataset)
 
 
