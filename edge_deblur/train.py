@@ -48,8 +48,9 @@ def _register_metrics():
     return _CUSTOM
 
 
-def load_keras(path: str | os.PathLike):
-    """Load a .keras model saved by this toolkit (custom metrics known), without compiling it.
+def load_keras(path: str | os.PathLike, compile: bool = False):
+    """Load a .keras model saved by this toolkit (custom metrics and QAT layers known); compiled only if asked
+    (that restores the optimizer state, for resuming).
 
     Raises:
         ModelError: the file is missing or not a Keras model.
@@ -66,7 +67,7 @@ def load_keras(path: str | os.PathLike):
 
     fake_quant_class()  # registers the QAT layer that fine-tuning checkpoints (last.keras) contain
     try:
-        return keras.models.load_model(path, compile=False)
+        return keras.models.load_model(path, compile=compile)
     except Exception as e:  # keras raises many types for a foreign/corrupt file
         raise ModelError(f"{path}: not a loadable Keras model ({type(e).__name__}: {str(e)[:200]})") from None
 
@@ -260,7 +261,8 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     strategy = make_strategy(cfg.devices)
     with strategy.scope():
         if cfg.resume:
-            model = load_keras(out / "last.keras")
+            model = load_keras(out / "last.keras", compile=True)
+            saved_optimizer = model.optimizer
         elif cfg.init:
             model = load_keras(cfg.init)
         else:
@@ -268,12 +270,10 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
         if cfg.qat and not cfg.resume:
             model = with_fake_quant(model)
         _compile(model, cfg, steps * cfg.epochs)
-        if cfg.resume:  # restore optimizer slots and step count from the checkpoint
-            saved = keras.models.load_model(out / "last.keras", compile=True)
+        if cfg.resume:  # the new optimizer (schedule planned for the new --epochs) takes the saved slots and step
             model.optimizer.build(model.trainable_variables)
-            for v, s in zip(model.optimizer.variables, saved.optimizer.variables):
+            for v, s in zip(model.optimizer.variables, saved_optimizer.variables):
                 v.assign(s)
-            del saved
     plain = strip_fake_quant(model) if cfg.qat else model
     n_params = count_params(plain)
     flops = gflops(plain, cfg.size, cfg.size)
