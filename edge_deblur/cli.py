@@ -146,6 +146,8 @@ def train_cmd(
     init: Optional[Path] = typer.Option(None, help="Start from this .keras model's weights (fine-tune)."),
     qat: bool = typer.Option(False, "--qat", help="Quantization-aware fine-tuning: simulate int8 rounding after "
                              "every layer, so the int8 export loses less (use with --init)."),
+    precision: str = typer.Option("float32", help="float32 | bfloat16 (mixed precision: bf16 compute, float32 "
+                                  "weights; ~1.5x faster on CPUs with AVX512-BF16). Saved models are float32."),
     devices: Optional[str] = typer.Option(None, help="Comma-separated devices for MirroredStrategy, e.g. "
                                           "/cpu:0,/cpu:1 (default: all GPUs if several, else one device)."),
 ):
@@ -167,7 +169,8 @@ def train_cmd(
                       batch_size=r.batch_size, size=r.size, lr=r.lr, loss=r.loss, schedule=r.schedule, seed=seed,
                       blur=blur, radius=(lo, hi), noise=(0.0, noise / 255.0), jpeg_prob=jpeg_prob,
                       steps_per_epoch=steps_per_epoch, resume=resume,
-                      devices=devices.split(",") if devices else None, init=str(init) if init else None, qat=qat)
+                      devices=devices.split(",") if devices else None, init=str(init) if init else None, qat=qat,
+                      precision=precision)
     train(cfg)
 
 

@@ -98,13 +98,15 @@ def _unet(name: str, widths: tuple[int, ...] = (24, 48, 96), blocks: tuple[int, 
         x = layers.Add(name=f"skip{level}")([x, skips[level]])
         x = layers.ReLU(name=f"skip{level}_relu")(x)
         x = res_block(x, w, name=f"dec{level}")
-    # Zero-initialised head: the untrained net is the identity, so training starts from "do no harm".
+    # Zero-initialised head: the untrained net is the identity, so training starts from "do no harm". The head and
+    # the sum stay float32 under mixed precision: bf16 would round the output to ~2^-9, coarser than the target.
     if stem_stride == 2:
-        residual = layers.Conv2DTranspose(3, 2, strides=2, padding="same", kernel_initializer="zeros", name="head")(x)
+        residual = layers.Conv2DTranspose(3, 2, strides=2, padding="same", kernel_initializer="zeros", name="head",
+                                          dtype="float32")(x)
     else:
-        residual = layers.Conv2D(3, 3, padding="same", kernel_initializer="zeros", name="head")(x)
-    out = layers.Add(name="residual")([inp, residual])
-    out = layers.ReLU(max_value=1.0, name="clip01")(out)
+        residual = layers.Conv2D(3, 3, padding="same", kernel_initializer="zeros", name="head", dtype="float32")(x)
+    out = layers.Add(name="residual", dtype="float32")([inp, residual])
+    out = layers.ReLU(max_value=1.0, name="clip01", dtype="float32")(out)
     return keras.Model(inp, out, name=name)
 
 
@@ -119,6 +121,8 @@ REGISTRY: dict[str, ModelSpec] = {
                   "3-level residual U-Net, 16-64 channels"),
         ModelSpec("unet_s", _unet, {"widths": (24, 48, 96), "blocks": (1, 2, 2)}, 8, Recipe(),
                   "3-level residual U-Net, 24-96 channels (the default)"),
+        ModelSpec("unet_s2", _unet, {"widths": (32, 48, 96), "blocks": (2, 2, 3)}, 8, Recipe(),
+                  "3-level residual U-Net, 32-96 channels, 2/2/3 residual blocks"),
         ModelSpec("unet_m", _unet, {"widths": (32, 64, 128), "blocks": (1, 2, 3)}, 8, Recipe(),
                   "3-level residual U-Net, 32-128 channels"),
         ModelSpec("unet_s_fr", _unet, {"widths": (12, 24, 48, 96), "blocks": (1, 1, 2, 2), "stem_stride": 1}, 8,

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -97,6 +98,49 @@ class TrainConfig:
     devices: list[str] | None = None
     init: str | None = None  # start from this .keras model's weights (fine-tuning) instead of a fresh model
     qat: bool = False  # quantization-aware: simulate int8 rounding after every layer while training
+    precision: str = "float32"  # "bfloat16": mixed precision (bf16 compute, float32 weights); saved models are float32
+
+
+PRECISIONS = ("float32", "bfloat16")
+
+
+def as_float32(model):
+    """A float32 copy of a model trained under mixed precision (same weights): what ships and exports.
+
+    Every layer's dtype policy in the config is replaced by float32, the model is rebuilt and the float32 master
+    weights copied in. A model that is float32 already is returned as is.
+    """
+    import keras
+
+    def fix(node):
+        if isinstance(node, dict):
+            if node.get("class_name") == "DTypePolicy" and isinstance(node.get("config"), dict):
+                return {**node, "config": {**node["config"], "name": "float32"}}
+            return {k: fix(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [fix(v) for v in node]
+        return node
+
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+    clone = model.__class__.from_config(fix(model.get_config()))
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+@contextlib.contextmanager
+def _policy(precision: str):
+    """Build models under `precision` ("bfloat16" -> Keras "mixed_bfloat16"), restoring the global policy after."""
+    import keras
+
+    if precision not in PRECISIONS:
+        raise DataError(f"unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
+    before = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(before)
 
 
 def make_strategy(devices: Sequence[str] | None = None):
@@ -230,6 +274,10 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
         raise DataError(f"--size {cfg.size} must be a multiple of {spec.stride} for model '{cfg.model}'")
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise DataError("--epochs and --batch-size must be at least 1")
+    if cfg.precision not in PRECISIONS:
+        raise DataError(f"unknown precision '{cfg.precision}'; choose one of: {', '.join(PRECISIONS)}")
+    if cfg.qat and cfg.precision != "float32":
+        raise DataError("--qat simulates int8 rounding on float32 values; use it with --precision float32")
     data = cfg.data if cfg.dataset == "synthetic" else cfg.data[0]
     found = scan(data, cfg.dataset, cfg.blur)
     console.print(found.describe())
@@ -259,7 +307,7 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     steps = cfg.steps_per_epoch or max(1, math.ceil(len(parts["train"]) * 4 / cfg.batch_size))
 
     strategy = make_strategy(cfg.devices)
-    with strategy.scope():
+    with strategy.scope(), _policy(cfg.precision):
         if cfg.resume:
             model = load_keras(out / "last.keras", compile=True)
             saved_optimizer = model.optimizer
@@ -274,7 +322,7 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
             model.optimizer.build(model.trainable_variables)
             for v, s in zip(model.optimizer.variables, saved_optimizer.variables):
                 v.assign(s)
-    plain = strip_fake_quant(model) if cfg.qat else model
+    plain = strip_fake_quant(model) if cfg.qat else as_float32(model)
     n_params = count_params(plain)
     flops = gflops(plain, cfg.size, cfg.size)
     console.print(f"model {cfg.model}: {n_params:,} params, {flops:.2f} GFLOP per {cfg.size}x{cfg.size} frame; "
@@ -284,7 +332,7 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
 
     all_callbacks = [
         keras.callbacks.TerminateOnNaN(),
-        _Checkpointer.make(out, best, best_epoch, strip_fake_quant if cfg.qat else None),
+        _Checkpointer.make(out, best, best_epoch, strip_fake_quant if cfg.qat else as_float32),
         _AtomicCSVLogger.make(out / "history.csv"),
     ]
     if cfg.schedule == "plateau":

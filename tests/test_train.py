@@ -285,6 +285,10 @@ def _bad(tmp_path: Path, case: str, photos: Path) -> tuple[list, str]:
         return ["--data", photos, "--size", "30"], "--size 30 must be a multiple of 4 for model 'tiny'"
     if case == "bad radius":
         return ["--data", photos, "--radius", "3"], "--radius: expected MIN,MAX, got '3'"
+    if case == "unknown precision":
+        return ["--data", photos, "--precision", "fp8"], "unknown precision 'fp8'; choose one of: float32, bfloat16"
+    if case == "qat under bf16":
+        return ["--data", photos, "--qat", "--precision", "bfloat16"], "--qat simulates int8 rounding on float32"
     if case == "data is a file":
         return ["--data", photos / "img1.png"], "expected a photo folder, found a file"
     raise AssertionError(case)
@@ -292,7 +296,7 @@ def _bad(tmp_path: Path, case: str, photos: Path) -> tuple[list, str]:
 
 BAD = ["missing folder", "empty folder", "no pairs", "no kwentar pairs", "truncated image", "small image",
        "unknown model", "unknown dataset", "resume with nothing", "size not a multiple of the stride", "bad radius",
-       "data is a file"]
+       "data is a file", "unknown precision", "qat under bf16"]
 
 
 @pytest.mark.parametrize("case", BAD)
@@ -316,6 +320,30 @@ def test_existing_run_needs_resume(run1, photos):
     assert res.stderr.strip() == (f"error: {out}: holds a previous run; pass --resume to continue it or choose "
                                   "another --out")
     assert _sha(out / "last.keras") == before
+
+
+# --- mixed precision ---------------------------------------------------------------------------------------------
+
+
+def test_bfloat16_run_saves_a_float32_model_with_the_trained_weights(photos, tmp_path):
+    import keras
+
+    from edge_deblur.train import load_keras
+
+    out = tmp_path / "bf16"
+    res = cli(*TINY, "--data", photos, "--epochs", 1, "--precision", "bfloat16", "--out", out)
+    assert res.exit_code == 0, res.output
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored for whatever runs next
+    card = json.loads((out / "card.json").read_text())
+    assert card["config"]["precision"] == "bfloat16" and card["metrics"]["psnr"] > 15
+    shipped, last = load_keras(out / "model.keras"), load_keras(out / "last.keras")
+    assert {layer.dtype_policy.name for layer in shipped.layers} == {"float32"}
+    assert "mixed_bfloat16" in {layer.dtype_policy.name for layer in last.layers}  # resume keeps training in bf16
+    # one epoch: the best checkpoint is the last one, so the float32 copy holds exactly the float32 master weights
+    w_shipped, w_last = shipped.get_weights(), last.get_weights()
+    assert len(w_shipped) == len(w_last)
+    assert all(np.array_equal(a, b) for a, b in zip(w_shipped, w_last))
+    assert any(np.abs(w).max() > 0 for w in shipped.get_layer("head").get_weights())  # the zero-init head trained
 
 
 # --- the multi-device path on CPU --------------------------------------------------------------------------------
