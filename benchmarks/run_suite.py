@@ -51,7 +51,7 @@ class Entry:
         return f"{self.data}_{self.model}_{self.size}"
 
 
-MODELS = ("paper", "unet_xs", "unet_s", "unet_m")
+MODELS = ("paper", "unet_xs", "unet_s", "unet_s2", "unet_m")
 SIZES = (224, 512)
 DATA = ("defocus-kodak24", "kwentar")
 

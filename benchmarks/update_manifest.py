@@ -23,12 +23,12 @@ def _rows(result: dict) -> dict[str, dict]:
     return {(r["name"] if r["kind"] == "tflite" else r["kind"]): r for r in result["rows"]}
 
 
-def measured() -> dict:
-    """The release's numbers from the suite results, with each target and whether it holds."""
-    kodak = _rows(_load("defocus-kodak24_unet_s_224.json"))
+def measured(model: str) -> dict:
+    """The release model's numbers from the suite results, with each target and whether it holds."""
+    kodak = _rows(_load(f"defocus-kodak24_{model}_224.json"))
     paper = _load("defocus-kodak24_paper_224.json")
-    kw = _load("kwentar_unet_s_224.json")
-    k512 = _load("defocus-kodak24_unet_s_512.json")
+    kw = _load(f"kwentar_{model}_224.json")
+    k512 = _load(f"defocus-kodak24_{model}_512.json")
     photo = _load("photo_12mp.json")
     ident, keras, oracle, blind = kodak["identity"], kodak["keras"], kodak["classical"], kodak["classical-blind"]
     int8, f16 = kodak["tflite-int8"], kodak["tflite-float16"]
@@ -65,7 +65,7 @@ def measured() -> dict:
     if kw:
         out["kwentar_keras_vs_tflite_dpsnr"] = {r["name"]: r["d_psnr"] for r in kw["rows"] if r["kind"] == "tflite"}
     out["targets"] = checks
-    out["machine"] = _load("defocus-kodak24_unet_s_224.json")["header"]["machine"]
+    out["machine"] = _load(f"defocus-kodak24_{model}_224.json")["header"]["machine"]
     return out
 
 
@@ -76,7 +76,7 @@ def main() -> int:
     manifest = json.loads(manifest_path.read_text())
     script = (ROOT / "benchmarks" / "make_release.sh").read_text().splitlines()
     manifest["release_commands"] = [line for line in script if line.strip() and not line.startswith(("#", "set "))]
-    manifest["measured"] = measured()
+    manifest["measured"] = measured(manifest["model"])
     write_json(manifest_path, manifest)
     for name, ok in manifest["measured"]["targets"].items():
         print(f"{'PASS' if ok else 'MISS'}  {name}")
