@@ -14,6 +14,7 @@ from typing import List, Optional
 import typer
 
 from edge_deblur.errors import EdgeDeblurError
+from edge_deblur.models import DEFAULT_MODEL
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter hides our output
 
@@ -127,7 +128,7 @@ def data_align_cmd(
 def train_cmd(
     data: List[Path] = typer.Option(None, "--data", help="Dataset folder (repeat for several synthetic photo folders). "
                                     "Default: the shared training photos, if present."),
-    model: str = typer.Option("unet_s", help="Model name (see `edge-deblur models`)."),
+    model: str = typer.Option(DEFAULT_MODEL, help="Model name (see `edge-deblur models`)."),
     dataset: str = typer.Option("synthetic", help="kwentar | pairs | synthetic."),
     out: Path = typer.Option(Path("runs/train"), help="Output folder."),
     epochs: Optional[int] = typer.Option(None, help="Epochs (default: the model's recipe)."),
@@ -229,6 +230,8 @@ def export_cmd(
     dataset: str = typer.Option("synthetic", help="How to read --data: kwentar | pairs | synthetic."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: beside MODEL.keras)."),
     calibration_samples: int = typer.Option(300, help="int8 representative crops (warns below 100)."),
+    calibration_batch: int = typer.Option(16, help="int8 ranges: mean of each batch's min/max over batches of this "
+                                          "many crops (robust to outlier pixels); 0: min/max over all crops."),
     size: str = typer.Option("224", help="Model input size, N or HxW (a multiple of the model's stride)."),
     io_dtype: str = typer.Option("float32", help="int8 model input/output: float32 (default, fully XNNPACK-"
                                  "delegated) | uint8 (camera bytes; adds two undelegated QUANTIZE ops) | int8."),
@@ -248,7 +251,8 @@ def export_cmd(
         warnings.simplefilter("always")
         results = export_model(model, precisions=quantize, data=(list(data) if len(data) > 1 else data[0])
                                if data else None, dataset=dataset, out=out, calibration_samples=calibration_samples,
-                               size=_parse_size(size), seed=seed, io_dtype=io_dtype, verify_images=verify_images,
+                               calibration_batch=calibration_batch, size=_parse_size(size), seed=seed,
+                               io_dtype=io_dtype, verify_images=verify_images,
                                command=" ".join(["edge-deblur", *sys.argv[1:]]),
                                log=lambda msg: console.print(f"[dim]{msg}[/dim]"))
     for w in caught:

@@ -9,6 +9,12 @@ float I/O the entry QUANTIZE and exit DEQUANTIZE are taken by XNNPACK, so the wh
 (camera bytes in and out) is available, but TFLite then adds uint8<->int8 QUANTIZE ops that XNNPACK does not take
 (they run on the reference kernels); int8 I/O is delegated too but makes callers shift bytes by 128.
 
+int8 activation ranges are, by default, the MEAN over batches of `calibration_batch` crops of each batch's min/max,
+not the min/max over all crops: a few outlier pixels otherwise stretch a range and coarsen every other value, so the
+error grows with the number of crops (unet_s2 on held-out photos: -0.30 dB with 16 crops, -0.40 dB with 100). The
+batch mean is also what quantization-aware fine-tuning (`train --qat`, moving batch min/max) trains the net under.
+It uses TFLite's calibrate-only conversion per batch, then quantizes once with the averaged ranges.
+
 Example:
     >>> from edge_deblur.export import export_model
     >>> for r in export_model("runs/unet_s/best.keras", ["float16", "int8"], data="photos/", out="export"):
@@ -39,6 +45,7 @@ PRECISIONS = ("float32", "float16", "int8")
 IO_DTYPES = ("float32", "uint8", "int8")
 DEFAULT_CALIBRATION_SAMPLES = 300
 MIN_CALIBRATION_SAMPLES = 100
+CALIBRATION_BATCH = 16  # int8 ranges: mean of per-batch min/max over batches of this many crops (0: global min/max)
 
 
 class CalibrationWarning(UserWarning):
@@ -166,7 +173,35 @@ def _int8(model, representative=None, io_dtype="float32"):
 _CONVERTERS: dict[str, Callable] = {"float32": _float32, "float16": _float16, "int8": _int8}
 
 
-def convert(model, precision: str, representative: np.ndarray | None = None, io_dtype: str = "float32") -> bytes:
+def _int8_batch_mean(model, reps: np.ndarray, io_dtype: str, batch: int) -> bytes:
+    """int8 bytes whose activation ranges are the mean over `batch`-crop batches of each batch's min/max."""
+    from tensorflow.lite.python import convert as tfl_convert
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    tf = _tf()
+    calibrated = []
+    for i in range(0, len(reps), batch):
+        c = _int8(model, reps[i : i + batch], "float32")
+        c._experimental_calibrate_only = True  # a float model whose tensors carry the batch's min/max
+        calibrated.append(flatbuffer_utils.convert_bytearray_to_object(bytearray(c.convert())))
+    base = calibrated[0]
+    for t, tensor in enumerate(base.subgraphs[0].tensors):
+        q = tensor.quantization
+        if q is None or q.min is None or len(q.min) != 1:
+            continue
+        q.min = [float(np.mean([m.subgraphs[0].tensors[t].quantization.min[0] for m in calibrated]))]
+        q.max = [float(np.mean([m.subgraphs[0].tensors[t].quantization.max[0] for m in calibrated]))]
+    raw = tfl_convert.mlir_quantize(bytes(flatbuffer_utils.convert_object_to_bytearray(base)),
+                                    input_data_type=tf.float32, output_data_type=tf.float32)
+    if io_dtype == "float32":
+        return bytes(raw)
+    from tensorflow.lite.python import util  # what TFLiteConverter itself does for integer model I/O
+
+    return bytes(util.modify_model_io_type(raw, getattr(tf, io_dtype), getattr(tf, io_dtype)))
+
+
+def convert(model, precision: str, representative: np.ndarray | None = None, io_dtype: str = "float32",
+            calibration_batch: int = CALIBRATION_BATCH) -> bytes:
     """Convert a fixed-size Keras model to .tflite bytes in one precision.
 
     Args:
@@ -174,6 +209,8 @@ def convert(model, precision: str, representative: np.ndarray | None = None, io_
         precision: one of `PRECISIONS`.
         representative: float32 (n, h, w, 3) crops in [0, 1] from the training data; required for int8.
         io_dtype: int8 only: model input/output dtype, one of `IO_DTYPES` (default float32, see module docs).
+        calibration_batch: int8 only: ranges are the mean over batches of this many crops of each batch's min/max
+            (see module docs); 0, or no more crops than one batch, gives the min/max over all crops.
 
     Returns:
         The .tflite flatbuffer (no edge-deblur metadata yet; see `edge_deblur.tflite_meta.with_metadata`). For int8,
@@ -188,12 +225,19 @@ def convert(model, precision: str, representative: np.ndarray | None = None, io_
         raise ModelError(f"unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
     if io_dtype not in IO_DTYPES:
         raise ModelError(f"unknown io dtype '{io_dtype}'; choose one of: {', '.join(IO_DTYPES)}")
-    converter = _CONVERTERS[precision](model, representative, io_dtype)
+    if calibration_batch < 0:
+        raise ModelError(f"calibration batch must be >= 0, got {calibration_batch}")
+    converter = _CONVERTERS[precision](model, representative, io_dtype)  # validates the representative set
+    batch_mean = precision == "int8" and 0 < calibration_batch < len(representative)
     with _quiet_native() as log:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                raw = bytes(converter.convert())
+                if batch_mean:
+                    raw = _int8_batch_mean(model, np.asarray(representative, np.float32), io_dtype,
+                                           calibration_batch)
+                else:
+                    raw = bytes(converter.convert())
             # int8 MINIMUM/RELU left from a final ReLU(max_value=1) are identities XNNPACK would not take
             return drop_identity_clips(raw)[0] if precision == "int8" else raw
         except Exception as e:  # the converter raises ConverterError, RuntimeError, ValueError, ...
@@ -277,7 +321,8 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
                  out: str | os.PathLike | None = None, calibration_samples: int = DEFAULT_CALIBRATION_SAMPLES,
                  size: tuple[int, int] = (224, 224), seed: int = 0, io_dtype: str = "float32",
                  verify_images: int = 3, overlap: int = 32, command: str | None = None,
-                 log: Callable[[str], None] | None = None) -> list[ExportResult]:
+                 log: Callable[[str], None] | None = None,
+                 calibration_batch: int = CALIBRATION_BATCH) -> list[ExportResult]:
     """Export a Keras model to TFLite files with metadata, then verify each file on held-out images.
 
     Args:
@@ -288,6 +333,8 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
         dataset: how to read `data`: 'synthetic', 'pairs' or 'kwentar'.
         out: output folder (default: the folder of the .keras file, or `export/` for a model object).
         calibration_samples: number of train-split crops for int8 calibration (warns below 100).
+        calibration_batch: int8 ranges are the mean of per-batch min/max over batches of this many crops; 0: the
+            min/max over all crops (see module docs).
         size: model input (h, w); a multiple of the model's stride.
         seed: seed of the data split, the crops and the verification blur.
         io_dtype: int8 input/output dtype (see module docs).
@@ -323,6 +370,8 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
         raise ModelError(f"unknown io dtype '{io_dtype}'; choose one of: {', '.join(IO_DTYPES)}")
     if calibration_samples < 1:
         raise DataError(f"--calibration-samples must be positive, got {calibration_samples}")
+    if calibration_batch < 0:
+        raise DataError(f"--calibration-batch must be >= 0, got {calibration_batch}")
 
     source = _bundled_keras() if model is None else model
     if isinstance(source, (str, os.PathLike)):
@@ -352,8 +401,10 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
 
         say(f"sampling {calibration_samples} calibration crops from the train split of {_describe_data(data)}")
         reps = calibration_crops(data, dataset, calibration_samples, (h, w), seed=seed)
+        ranges = (f"ranges: mean of per-batch min/max over batches of {calibration_batch} crops (+ the ramp)"
+                  if 0 < calibration_batch < len(reps) else "ranges: min/max over all crops")
         calib_desc = (f"{len(reps)} defocus-blurred {h}x{w} crops from the train split of {dataset} data "
-                      f"{_describe_data(data)} (seed {seed}) plus one 0-1 ramp")
+                      f"{_describe_data(data)} (seed {seed}) plus one 0-1 ramp; {ranges}")
 
     say(f"reading up to {verify_images} held-out test images of {_describe_data(data)}")
     checks = _verification_set(data, dataset, verify_images, (2 * h, 2 * w), stride, seed)
@@ -379,7 +430,7 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
         results.append(result)
         say(f"converting {name} to {precision}")
         try:
-            raw = convert(fixed, precision, reps if precision == "int8" else None, io)
+            raw = convert(fixed, precision, reps if precision == "int8" else None, io, calibration_batch)
         except ModelError as e:
             result.error = str(e)
             continue
