@@ -78,7 +78,7 @@ class TrainConfig:
     """Everything that defines a training run (stored in card.json)."""
 
     data: list[str]
-    model: str = "unet_s"
+    model: str = "unet_s2"
     dataset: str = "synthetic"
     out: str = "runs/train"
     epochs: int = 30

@@ -19,12 +19,12 @@ from edge_deblur.models import (
     with_input_size,
 )
 
-UNETS = ["unet_xs", "unet_s", "unet_m", "tiny"]
+UNETS = ["unet_xs", "unet_s", "unet_s2", "unet_m", "tiny"]
 
 
 def test_registry_names():
     names = list_models()
-    assert names[0] == "paper" and {"unet_xs", "unet_s", "unet_m", "tiny"} <= set(names)
+    assert names[0] == "paper" and {"unet_xs", "unet_s", "unet_s2", "unet_m", "tiny"} <= set(names)
     assert len(set(names)) == len(names) == len(REGISTRY)
 
 
@@ -131,3 +131,15 @@ def test_models_command_prints_the_table():
     assert "135.287" in res.output
     for name in list_models():
         assert name in res.output
+
+
+def test_the_default_model_is_the_bundled_release():
+    """`train`'s default architecture is the one that ships in export/, with the size the README quotes."""
+    from edge_deblur.models import DEFAULT_MODEL
+    from edge_deblur.runtime import bundled_manifest
+
+    _, manifest = bundled_manifest()
+    assert manifest["model"] == DEFAULT_MODEL == "unet_s2"
+    model = build_model(DEFAULT_MODEL)
+    assert count_params(model) == 759_811
+    assert gflops(model, 224, 224) == pytest.approx(3.198, abs=1e-3)
