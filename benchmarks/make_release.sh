@@ -19,5 +19,8 @@ python3 benchmarks/run_suite.py --only unet_s2 --only unet_s --only paper --untr
     --weights unet_s=runs/unet_s_previous.keras
 python3 benchmarks/speed_vs_paper.py
 python3 benchmarks/photo_latency.py
+edge-deblur data align --data ../shared/data/kwentar --out runs/kwentar_aligned
+edge-deblur bench --data runs/kwentar_aligned --dataset pairs --runs 3 --warmup 1 \
+    --json benchmarks/results/kwentar-aligned_unet_s2_224.json --markdown benchmarks/results/kwentar-aligned_unet_s2_224.md
 edge-deblur grid --data ../shared/data/kwentar --limit 5 --crop 200 --out docs/before_after_kwentar.png
 python3 benchmarks/update_manifest.py
