@@ -26,7 +26,8 @@ def _rows(result: dict) -> dict[str, dict]:
 
 def measured(model: str) -> dict:
     """The release model's numbers from the suite results, with each target and whether it holds."""
-    kodak = _rows(_load(f"defocus-kodak24_{model}_224.json"))
+    kodak_result = _load(f"defocus-kodak24_{model}_224.json")
+    kodak = _rows(kodak_result)
     paper = _load("defocus-kodak24_paper_224.json")
     kw = _load(f"kwentar_{model}_224.json")
     k512 = _load(f"defocus-kodak24_{model}_512.json")
@@ -73,7 +74,7 @@ def measured(model: str) -> dict:
     if kw:
         out["kwentar_keras_vs_tflite_dpsnr"] = {r["name"]: r["d_psnr"] for r in kw["rows"] if r["kind"] == "tflite"}
     out["targets"] = checks
-    out["machine"] = _load(f"defocus-kodak24_{model}_224.json")["header"]["machine"]
+    out["machine"] = kodak_result["header"]["machine"]
     return out
 
 

@@ -120,7 +120,7 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("unet_xs", _unet, {"widths": (16, 32, 64), "blocks": (1, 1, 2)}, 8, Recipe(),
                   "3-level residual U-Net, 16-64 channels"),
         ModelSpec("unet_s", _unet, {"widths": (24, 48, 96), "blocks": (1, 2, 2)}, 8, Recipe(),
-                  "3-level residual U-Net, 24-96 channels (the release model until 0.1)"),
+                  "3-level residual U-Net, 24-96 channels (the previous release model)"),
         ModelSpec("unet_s2", _unet, {"widths": (32, 48, 96), "blocks": (2, 2, 3)}, 8, Recipe(),
                   "3-level residual U-Net, 32-96 channels, 2/2/3 residual blocks (the default)"),
         ModelSpec("unet_m", _unet, {"widths": (32, 64, 128), "blocks": (1, 2, 3)}, 8, Recipe(),

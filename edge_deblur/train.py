@@ -133,8 +133,6 @@ def _policy(precision: str):
     """Build models under `precision` ("bfloat16" -> Keras "mixed_bfloat16"), restoring the global policy after."""
     import keras
 
-    if precision not in PRECISIONS:
-        raise DataError(f"unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
     before = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
     try:
@@ -322,7 +320,7 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
             model.optimizer.build(model.trainable_variables)
             for v, s in zip(model.optimizer.variables, saved_optimizer.variables):
                 v.assign(s)
-    plain = strip_fake_quant(model) if cfg.qat else as_float32(model)
+    plain = strip_fake_quant(model) if cfg.qat else model
     n_params = count_params(plain)
     flops = gflops(plain, cfg.size, cfg.size)
     console.print(f"model {cfg.model}: {n_params:,} params, {flops:.2f} GFLOP per {cfg.size}x{cfg.size} frame; "

@@ -240,18 +240,24 @@ def _activation_scales(raw: bytes) -> list[float]:
                   if d["dtype"] == np.int8 and d["quantization"][0] > 0 and len(d["shape"]) == 4 and d["shape"][0] == 1)
 
 
+def _outlier_calibration_case():
+    """A fixed-size random `tiny` net and 32 calibration crops: 3 batches of smooth photos-like images, then one
+    batch of uniform noise that drives its activations to extremes."""
+    from edge_deblur.models import with_input_size
+
+    model = with_input_size(randomized("tiny", seed=3), 32, 32)
+    calm = np.stack([smooth_image(32, 32, seed=s) for s in range(24)])
+    wild = np.random.default_rng(0).random((8, 32, 32, 3)).astype(np.float32)
+    return model, np.concatenate([calm, wild])
+
+
 @pytest.mark.parametrize("io_dtype", ["float32", "uint8", "int8"])
 def test_batch_mean_ranges_are_narrower_than_global_min_max(io_dtype):
     """int8 ranges as the mean of per-batch min/max: every activation range inside the global min/max one, the
     ones that see the outlier batch clearly narrower; the I/O contract is unchanged."""
-    from edge_deblur.models import with_input_size
     from ai_edge_litert.interpreter import Interpreter
 
-    model = with_input_size(randomized("tiny", seed=3), 32, 32)
-    rng = np.random.default_rng(0)
-    calm = np.stack([smooth_image(32, 32, seed=s) for s in range(24)])
-    wild = rng.random((8, 32, 32, 3)).astype(np.float32)  # one batch of noise: extreme activations
-    reps = np.concatenate([calm, wild])
+    model, reps = _outlier_calibration_case()
     global_raw = convert(model, "int8", reps, io_dtype, calibration_batch=0)
     mean_raw = convert(model, "int8", reps, io_dtype, calibration_batch=8)
     g, m = _activation_scales(global_raw), _activation_scales(mean_raw)
@@ -266,14 +272,10 @@ def test_batch_mean_ranges_are_narrower_than_global_min_max(io_dtype):
 
 def test_batch_mean_int8_tracks_keras_closer_on_calm_images():
     """With outliers in the calibration set, batch-mean ranges keep more precision on ordinary images."""
-    from edge_deblur.models import with_input_size
     from edge_deblur.metrics import psnr
     from ai_edge_litert.interpreter import Interpreter
 
-    model = with_input_size(randomized("tiny", seed=3), 32, 32)
-    rng = np.random.default_rng(0)
-    calm = np.stack([smooth_image(32, 32, seed=s) for s in range(24)])
-    reps = np.concatenate([calm, rng.random((8, 32, 32, 3)).astype(np.float32)])
+    model, reps = _outlier_calibration_case()
     tests = [smooth_image(32, 32, seed=100 + s) for s in range(4)]
     ref = [np.asarray(model(t[None]))[0] for t in tests]
 
