@@ -575,6 +575,7 @@ class _Calibration:
     """
 
     def __init__(self, eval_set: EvalSet, data, dataset: str | None, size: tuple[int, int], samples: int) -> None:
+        """`size`: the crop size, `edge_deblur.export.calibration_size` of the model's input size."""
         from edge_deblur.data import default_training_photos
 
         self.size, self.samples = size, samples
@@ -954,7 +955,11 @@ def run_bench(
             runners.append(_BaselineRunner(blind, "classical-blind"))
         keras_bytes = src.keras_path.stat().st_size if src.keras_path else _keras_bytes(keras_model, Path(tmp))
         runners.append(_KerasRunner(keras_model, keras_bytes, tf_threads, gflop))
-        calib = _Calibration(eval_set, data, dataset, size, calibration_samples)
+        from edge_deblur.export import calibration_size
+        from edge_deblur.models import model_stride
+
+        calib = _Calibration(eval_set, data, dataset, calibration_size(size, model_stride(keras_model)),
+                             calibration_samples)
         total_timing = (runs + warmup + 1) * (len(runners) + len(precisions))
         task = bar.add_task("exporting", total=steps_export + eval_set.count + total_timing) if bar else None
 

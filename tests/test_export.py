@@ -192,7 +192,9 @@ def test_bad_requests(tiny_keras, photos, tmp_path):
     with pytest.raises(ModelError, match="needs a representative set"):
         convert(fixed, "int8")
     with pytest.raises(ModelError, match="representative set has shape"):
-        convert(fixed, "int8", np.zeros((4, 16, 16, 3), np.float32))
+        convert(fixed, "int8", np.zeros((4, 32, 32, 1), np.float32))
+    with pytest.raises(ModelError, match="must be a multiple of"):  # crops of another size: a size the net takes
+        convert(fixed, "int8", np.zeros((4, 15, 15, 3), np.float32))
     with pytest.raises(ModelError, match="unknown io dtype"):
         convert(fixed, "int8", np.zeros((4, 32, 32, 3), np.float32), io_dtype="int16")
     with pytest.raises(ModelError, match="fixed input shape"):
@@ -292,3 +294,60 @@ def test_batch_mean_int8_tracks_keras_closer_on_calm_images():
 
     assert score(convert(model, "int8", reps, calibration_batch=8)) > score(convert(model, "int8", reps,
                                                                                      calibration_batch=0)) + 0.2
+
+
+def _named_scales(raw: bytes) -> dict[str, tuple[float, int]]:
+    """(scale, zero point) of every per-tensor-quantized int8 activation, by tensor name."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    return {d["name"]: (float(d["quantization"][0]), int(d["quantization"][1]))
+            for d in Interpreter(model_content=raw).get_tensor_details()
+            if d["dtype"] == np.int8 and d["quantization"][0] > 0 and len(d["shape"]) == 4 and d["shape"][0] == 1}
+
+
+@pytest.mark.parametrize("batch", [0, 8])
+def test_ranges_measured_on_small_crops_move_onto_a_bigger_graph(batch):
+    """A 64x64 net calibrated on 32x32 crops gets exactly the ranges of the 32x32 net on the same crops, and still
+    tracks its Keras model."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edge_deblur.metrics import psnr
+    from edge_deblur.models import with_input_size
+
+    small, reps = _outlier_calibration_case()
+    big = with_input_size(small, 64, 64)
+    want, got = (_named_scales(convert(m, "int8", reps, calibration_batch=batch)) for m in (small, big))
+    assert len(want) >= 4 and want.keys() == got.keys()
+    assert all(got[k][1] == want[k][1] and got[k][0] == pytest.approx(want[k][0], rel=1e-6) for k in want)
+
+    raw = convert(big, "int8", reps, calibration_batch=batch)
+    it = Interpreter(model_content=raw)
+    it.allocate_tensors()
+    assert tuple(it.get_input_details()[0]["shape"]) == (1, 64, 64, 3)
+    image = smooth_image(64, 64, seed=7)
+    it.set_tensor(it.get_input_details()[0]["index"], image[None])
+    it.invoke()
+    assert psnr(it.get_tensor(it.get_output_details()[0]["index"])[0], np.asarray(big(image[None]))[0]) > 30
+
+
+def test_calibration_crops_are_at_most_224_a_side():
+    from edge_deblur.export import calibration_size
+
+    assert calibration_size((512, 512), 4) == (224, 224)
+    assert calibration_size((32, 48), 4) == (32, 48)
+    assert calibration_size((128, 1024), 8) == (128, 224)
+    assert calibration_size((480, 480), 64) == (192, 192)  # a multiple of the stride
+
+
+def test_export_at_512_describes_its_224_calibration(tiny_keras, photos, tmp_path, monkeypatch):
+    """The metadata says the crops were smaller than the model and that their ranges were moved onto it."""
+    import edge_deblur.export as export
+
+    monkeypatch.setattr(export, "CALIBRATION_SIZE", 32)  # the test photos are 72x96; keep the same logic, smaller
+    (r,) = export_model(tiny_keras, ["int8"], data=photos, out=tmp_path, calibration_samples=100, size=(64, 64),
+                        verify_images=1)
+    assert r.error is None and r.psnr_vs_keras > 30
+    meta = read_metadata(r.path)
+    assert meta["input_size"] == [64, 64]
+    assert meta["calibration"].startswith("100 defocus-blurred 32x32 crops")
+    assert meta["calibration"].endswith("measured at 32x32 and applied at 64x64")
