@@ -3,6 +3,8 @@
 
 Each bench run writes `<data>_<model>_<size>.{json,md,png}` into the output folder; at the end the suite writes
 `summary.json`, `summary.md` (the table the README quotes) and `summary.png` (latency vs PSNR of every variant).
+When `paper` is in the suite, it ends with `speed_vs_paper.py`'s head-to-head int8 timing (the release file and
+paper's alternating in one loop), written to `speed_vs_paper.json` and appended to `summary.md`.
 
 Usage (from the repository root):
     python benchmarks/run_suite.py                          # the real suite -> benchmarks/results/
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -298,13 +301,31 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no bench run completed" + (f" ({'; '.join(skipped + failed)})" if skipped or failed else ""),
               file=sys.stderr)
         return 1
+    head_to_head = None
+    if not args.quick and any(e.model == "paper" for e, _ in done):
+        # the speed target compares int8 files "measured in the same run": both alternate invoke by invoke
+        import speed_vs_paper
+
+        print("head to head: the release int8 file against paper int8, alternating invokes", flush=True)
+        head_to_head = speed_vs_paper.run(sorted({e.size for e, _ in done}), 100, 10, args.threads or os.cpu_count(),
+                                          out / "speed_vs_paper.json")
+        seconds = time.perf_counter() - start
     header = done[0][1]["header"]
     write_json(out / "summary.json", {
         "machine": header["machine"], "versions": header["versions"], "date": header["date"],
         "seconds": seconds, "quick": args.quick, "skipped": skipped, "failed": failed,
         "runs": [{"entry": asdict(e), "file": f"{e.stem}.json", "model": r["header"]["model"],
-                  "data": r["header"]["data"], "rows": r["rows"]} for e, r in done]})
-    write_text(out / "summary.md", summary_markdown(done, skipped, failed, header, seconds))
+                  "data": r["header"]["data"], "rows": r["rows"]} for e, r in done],
+        "head_to_head": head_to_head})
+    text = summary_markdown(done, skipped, failed, header, seconds)
+    if head_to_head is not None:
+        text += "\n".join(["", "## int8 speed head to head", "",
+                            f"The release model's int8 file and `paper`'s, in one process, alternating invoke by "
+                            f"invoke ({head_to_head['rounds']} rounds after {head_to_head['warmup']} warm-up, "
+                            f"{head_to_head['threads']} threads), so machine drift hits both. The tables above time "
+                            f"each model in its own bench run, minutes apart ([speed_vs_paper.json]"
+                            f"(speed_vs_paper.json)).", "", speed_vs_paper.markdown(head_to_head), ""])
+    write_text(out / "summary.md", text)
     summary_plot(done, out / "summary.png")
     print(f"wrote {out}/summary.md, summary.json, summary.png and {len(done)} per-run json/md/png")
     return 1 if failed else 0

@@ -6,7 +6,7 @@ in the SAME loop, alternating invoke by invoke, so any slowdown of the machine h
 medians is the number the target asks for.
 
 - The release file: `export/<model>_int8.tflite` at 224x224; at other sizes the bundled `.keras` is exported to
-  int8 on the fly (100 calibration crops, as `make_release.sh` does).
+  int8 on the fly (100 calibration crops of at most 224x224, as `make_release.sh` and `edge-deblur export` do).
 - The paper file: `paper` from the registry with random weights (it was never trained; latency does not depend on
   the weights), exported to int8 at each size with 16 calibration crops.
 - Runtime: ai-edge-litert with XNNPACK, `--threads` threads (default: all cores), float32 input of one frame.
@@ -33,10 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _int8_file(keras_model, size: int, samples: int, folder: Path, name: str) -> Path:
     from edge_deblur.data import calibration_crops, default_training_photos
-    from edge_deblur.export import convert
-    from edge_deblur.models import with_input_size
+    from edge_deblur.export import calibration_size, convert
+    from edge_deblur.models import model_stride, with_input_size
 
-    reps = calibration_crops(default_training_photos(), "synthetic", samples, (size, size))
+    crop = calibration_size((size, size), model_stride(keras_model))  # as `edge-deblur export` calibrates
+    reps = calibration_crops(default_training_photos(), "synthetic", samples, crop)
     path = folder / f"{name}_{size}_int8.tflite"
     path.write_bytes(convert(with_input_size(keras_model, size, size), "int8", reps))
     return path
@@ -69,6 +70,16 @@ def time_pair(files: dict[str, Path], threads: int, rounds: int, warmup: int) ->
     return times
 
 
+def markdown(result: dict) -> str:
+    """The head-to-head result as a markdown table."""
+    name = result["model"]
+    lines = [f"| frame | {name} int8 ms (p90) | paper int8 ms (p90) | speed-up |", "|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['size']}x{r['size']} | {r['median_ms'][name]:.2f} ({r['p90_ms'][name]:.2f}) | "
+                     f"{r['median_ms']['paper']:.1f} ({r['p90_ms']['paper']:.1f}) | **{r['speedup']:.1f}x** |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[224, 512])
@@ -77,7 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "speed_vs_paper.json")
     args = parser.parse_args(argv)
+    run(args.sizes, args.rounds, args.warmup, args.threads, args.out)
+    return 0
 
+
+def run(sizes, rounds: int, warmup: int, threads: int, out: Path) -> dict:
+    """Time the release int8 file against the paper's at each size; write and return the result."""
     from edge_deblur._io import write_json
     from edge_deblur.bench import _cpu_name
     from edge_deblur.export import load_keras
@@ -90,23 +106,23 @@ def main(argv: list[str] | None = None) -> int:
     paper = build_model("paper")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for size in args.sizes:
+        for size in sizes:
             ours = shipped["int8"] if size == 224 else _int8_file(release, size, 100, Path(tmp), name)
             theirs = _int8_file(paper, size, 16, Path(tmp), "paper")
-            times = time_pair({name: ours, "paper": theirs}, args.threads, args.rounds, args.warmup)
+            times = time_pair({name: ours, "paper": theirs}, threads, rounds, warmup)
             med = {k: float(np.median(v)) for k, v in times.items()}
             p90 = {k: float(np.percentile(v, 90)) for k, v in times.items()}
             rows.append({"size": size, "file": ours.name if size == 224 else f"{ours.name} (exported on the fly)",
                          "median_ms": med, "p90_ms": p90, "speedup": med["paper"] / med[name]})
             print(f"{size}x{size}: {name} int8 {med[name]:.2f} ms (p90 {p90[name]:.2f}), paper int8 "
                   f"{med['paper']:.2f} ms (p90 {p90['paper']:.2f}) -> {med['paper'] / med[name]:.1f}x", flush=True)
-    write_json(args.out, {
-        "what": "int8 latency per frame, release model vs paper, alternating invoke by invoke in one process",
-        "model": name, "threads": args.threads, "rounds": args.rounds, "warmup": args.warmup,
-        "machine": {"cpu": _cpu_name(), "cores": os.cpu_count()},
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows})
-    print(f"wrote {args.out}")
-    return 0
+    result = {"what": "int8 latency per frame, release model vs paper, alternating invoke by invoke in one process",
+              "model": name, "threads": threads, "rounds": rounds, "warmup": warmup,
+              "machine": {"cpu": _cpu_name(), "cores": os.cpu_count()},
+              "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}
+    write_json(out, result)
+    print(f"wrote {out}")
+    return result
 
 
 if __name__ == "__main__":
