@@ -15,9 +15,9 @@ mkdir -p export && cp runs/release2_qat/model.keras export/unet_s2.keras
 edge-deblur export export/unet_s2.keras -q float16 -q int8 --calibration-samples 100
 # 4. measure and record; the previous release (unet_s, git show f40571e:export/unet_s.keras) runs beside it
 git show f40571e:export/unet_s.keras > runs/unet_s_previous.keras
+#    (the suite ends with benchmarks/speed_vs_paper.py: the int8 files head to head, alternating invokes)
 python3 benchmarks/run_suite.py --only unet_s2 --only unet_s --only paper --untrained \
     --weights unet_s=runs/unet_s_previous.keras
-python3 benchmarks/speed_vs_paper.py
 python3 benchmarks/photo_latency.py
 edge-deblur data align --data ../shared/data/kwentar --out runs/kwentar_aligned
 edge-deblur bench --data runs/kwentar_aligned --dataset pairs --runs 3 --warmup 1 \

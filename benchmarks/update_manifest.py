@@ -1,8 +1,8 @@
 """Record the release model's measured numbers and the commands that made it in export/manifest.json.
 
 Reads the committed suite results (benchmarks/results/*.json, speed_vs_paper.json) and benchmarks/make_release.sh;
-prints the issue's targets next to what was measured. Run after `run_suite.py`, `speed_vs_paper.py` and
-`photo_latency.py` (make_release.sh does).
+prints the issue's targets next to what was measured. Run after `run_suite.py` (which ends with
+`speed_vs_paper.py`) and `photo_latency.py` (make_release.sh does).
 """
 
 from __future__ import annotations
@@ -68,7 +68,10 @@ def measured(model: str) -> dict:
             checks["int8 >= 25x faster than paper int8 at 224 (head to head)"] = \
                 out["speedup_int8_vs_paper_int8_head_to_head"]["224"]["speedup"] >= 25
     if k512:
+        rows512 = _rows(k512)
         out["latency_ms_512"] = {r["name"]: r["latency_ms"] for r in k512["rows"] if r["kind"] == "tflite"}
+        out["int8_dpsnr_512"] = {"d_psnr": rows512["tflite-int8"]["d_psnr"], "pairs": rows512["tflite-int8"]["pairs"]}
+        checks["int8 drop <= 0.3 dB at 512x512 too"] = -rows512["tflite-int8"]["d_psnr"] <= 0.3
     if photo:
         out["photo_12mp_seconds"] = {r["precision"]: r["seconds_median"] for r in photo["rows"]}
     if kw:

@@ -229,7 +229,8 @@ def export_cmd(
                                     "training photos, if present."),
     dataset: str = typer.Option("synthetic", help="How to read --data: kwentar | pairs | synthetic."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: beside MODEL.keras)."),
-    calibration_samples: int = typer.Option(300, help="int8 representative crops (warns below 100)."),
+    calibration_samples: int = typer.Option(300, help="int8 representative crops, at most 224x224 whatever --size "
+                                            "(ranges do not depend on the frame size); warns below 100."),
     calibration_batch: int = typer.Option(16, help="int8 ranges: mean of each batch's min/max over batches of this "
                                           "many crops (robust to outlier pixels); 0: min/max over all crops."),
     size: str = typer.Option("224", help="Model input size, N or HxW (a multiple of the model's stride)."),
