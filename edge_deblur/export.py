@@ -244,9 +244,9 @@ def convert(model, precision: str, representative: np.ndarray | None = None, io_
     Args:
         model: a `keras.Model` with input shape (1, h, w, 3) (see `edge_deblur.models.with_input_size`).
         precision: one of `PRECISIONS`.
-        representative: float32 (n, h', w', 3) crops in [0, 1] from the training data; required for int8. Crops
-            smaller than the model input (see `calibration_size`) are run through a copy of the model at their size
-            and the ranges are moved onto this one.
+        representative: float32 (n, h', w', 3) crops in [0, 1] from the training data; required for int8. Crops of
+            another size than the model input (export uses at most 224x224, see `calibration_size`) are run through
+            a copy of the model at their size, and the ranges are moved onto this one.
         io_dtype: int8 only: model input/output dtype, one of `IO_DTYPES` (default float32, see module docs).
         calibration_batch: int8 only: ranges are the mean over batches of this many crops of each batch's min/max
             (see module docs); 0, or no more crops than one batch, gives the min/max over all crops.
