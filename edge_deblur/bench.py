@@ -540,8 +540,11 @@ def resolve_model(model: str | os.PathLike | None) -> ModelSource:
 def _load_keras(src: ModelSource):
     """Load (or build, for registry names) the Keras model of `src`."""
     if src.keras_path is None:
+        import keras
+
         from edge_deblur.models import build_model
 
+        keras.utils.set_random_seed(0)  # untrained rows (latency and size only) come out the same on every run
         return build_model(src.name)
     from edge_deblur.train import load_keras
 

@@ -200,6 +200,15 @@ def test_registry_model_runs_untrained_and_says_so():
     assert any("UNTRAINED" in n for n in result.header["notes"])
 
 
+def test_untrained_registry_weights_are_the_same_on_every_run():
+    from edge_deblur.bench import ModelSource, _load_keras
+
+    src = ModelSource("unet_xs", None, {}, True, "unet_xs (registry, untrained)")
+    first, second = (_load_keras(src).get_weights() for _ in range(2))
+    assert len(first) > 4 and all(np.array_equal(a, b) for a, b in zip(first, second))
+    assert any(np.abs(w).sum() > 0 for w in first)
+
+
 @needs_shared
 def test_kodak24_protocol_pairs(shared_data):
     full = kodak24_set(shared_data / "photos" / "kodak24")
