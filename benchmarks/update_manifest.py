@@ -69,7 +69,7 @@ def measured(model: str) -> dict:
                 out["speedup_int8_vs_paper_int8_head_to_head"]["224"]["speedup"] >= 25
     if k512:
         rows512 = _rows(k512)
-        out["latency_ms_512"] = {r["name"]: r["latency_ms"] for r in k512["rows"] if r["kind"] == "tflite"}
+        out["latency_ms_512"] = {n: r["latency_ms"] for n, r in rows512.items() if r["kind"] == "tflite"}
         out["int8_dpsnr_512"] = {"d_psnr": rows512["tflite-int8"]["d_psnr"], "pairs": rows512["tflite-int8"]["pairs"]}
         checks["int8 drop <= 0.3 dB at 512x512 too"] = -rows512["tflite-int8"]["d_psnr"] <= 0.3
     if photo:

@@ -365,7 +365,8 @@ def calibration_crops(data, dataset: str, n: int, size: int | tuple[int, int], s
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the file header without decoding; (inf, inf) if unreadable (reading later says why)."""
+    """(width, height) from the file header without decoding; a huge size if unreadable (reading it later says
+    why)."""
     from PIL import Image
 
     try:

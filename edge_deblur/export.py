@@ -188,35 +188,30 @@ def _calibrated(model, reps: np.ndarray):
     return flatbuffer_utils.convert_bytearray_to_object(bytearray(c.convert()))
 
 
-def _ranged_tensors(flat) -> list:
-    """The tensors of a calibrated flatbuffer object that carry one (per-tensor) min/max."""
-    return [t for t in flat.subgraphs[0].tensors
-            if t.quantization is not None and t.quantization.min is not None and len(t.quantization.min) == 1]
+def _ranged_tensors(flat) -> dict:
+    """name -> tensor, for the tensors of a calibrated flatbuffer object that carry one (per-tensor) min/max."""
+    return {(t.name.decode() if isinstance(t.name, bytes) else t.name): t for t in flat.subgraphs[0].tensors
+            if t.quantization is not None and t.quantization.min is not None and len(t.quantization.min) == 1}
 
 
-def _int8_ranges(model, reps: np.ndarray, batch: int) -> dict[str, tuple[float, float]]:
-    """Activation ranges by tensor name: the mean over `batch`-crop batches of each batch's min/max."""
-    per_batch = [_calibrated(model, reps[i : i + batch]) for i in range(0, len(reps), batch)]
-    names = [t.name for t in _ranged_tensors(per_batch[0])]
-    lows = np.mean([[t.quantization.min[0] for t in _ranged_tensors(b)] for b in per_batch], axis=0)
-    highs = np.mean([[t.quantization.max[0] for t in _ranged_tensors(b)] for b in per_batch], axis=0)
-    return {n.decode() if isinstance(n, bytes) else n: (float(lo), float(hi)) for n, lo, hi in zip(names, lows, highs)}
+def _mean_ranges(per_batch: list) -> dict[str, tuple[float, float]]:
+    """Activation ranges by tensor name: the mean over calibrated batches of each batch's min/max."""
+    tensors = [_ranged_tensors(b) for b in per_batch]
+    return {name: (float(np.mean([t[name].quantization.min[0] for t in tensors])),
+                   float(np.mean([t[name].quantization.max[0] for t in tensors]))) for name in tensors[0]}
 
 
-def _int8_from_ranges(model, ranges: dict[str, tuple[float, float]], io_dtype: str) -> bytes:
-    """int8 bytes of `model` with the given activation ranges (possibly measured on the same net at another size:
-    the graph and its tensor names do not depend on the input size, only the shapes do)."""
+def _int8_from_ranges(base, ranges: dict[str, tuple[float, float]], io_dtype: str, name: str) -> bytes:
+    """int8 bytes of the calibrated flatbuffer object `base` with its ranges replaced by `ranges` (possibly measured
+    on the same net at another size: the graph and its tensor names do not depend on the input size)."""
     from tensorflow.lite.python import convert as tfl_convert
     from tensorflow.lite.tools import flatbuffer_utils
 
     tf = _tf()
-    h, w = model.inputs[0].shape[1:3]
-    base = _calibrated(model, np.zeros((1, h, w, 3), np.float32))  # every range it measures is replaced
-    for tensor in _ranged_tensors(base):
-        name = tensor.name.decode() if isinstance(tensor.name, bytes) else tensor.name
-        if name not in ranges:
-            raise ModelError(f"{model.name}: no calibrated range for tensor '{name}'")
-        tensor.quantization.min, tensor.quantization.max = [ranges[name][0]], [ranges[name][1]]
+    for tensor_name, tensor in _ranged_tensors(base).items():
+        if tensor_name not in ranges:
+            raise ModelError(f"{name}: no calibrated range for tensor '{tensor_name}'")
+        tensor.quantization.min, tensor.quantization.max = [ranges[tensor_name][0]], [ranges[tensor_name][1]]
     raw = tfl_convert.mlir_quantize(bytes(flatbuffer_utils.convert_object_to_bytearray(base)),
                                     input_data_type=tf.float32, output_data_type=tf.float32)
     if io_dtype == "float32":
@@ -281,7 +276,13 @@ def convert(model, precision: str, representative: np.ndarray | None = None, io_
                 if ranged:
                     reps = np.asarray(representative, np.float32)
                     batch = calibration_batch if 0 < calibration_batch < len(reps) else len(reps)
-                    raw = _int8_from_ranges(model, _int8_ranges(calib_model, reps, batch), io_dtype)
+                    per_batch = [_calibrated(calib_model, reps[i : i + batch]) for i in range(0, len(reps), batch)]
+                    ranges = _mean_ranges(per_batch)
+                    # the graph to quantize: a calibrated batch itself, or the model at its own size (its own
+                    # ranges, from one blank frame, are all replaced)
+                    base = per_batch[0] if calib_model is model else \
+                        _calibrated(model, np.zeros((1, *model.inputs[0].shape[1:3], 3), np.float32))
+                    raw = _int8_from_ranges(base, ranges, io_dtype, model.name)
                 else:
                     raw = bytes(converter.convert())
             # int8 MINIMUM/RELU left from a final ReLU(max_value=1) are identities XNNPACK would not take
