@@ -140,9 +140,19 @@ class BlurConfig:
     jpeg_prob: float = 0.0
     jpeg_quality: tuple[int, int] = (75, 95)
 
+    margin: int = 8  # pixels of context read around a crop so the blur does not see its border
+
+    def pair(self, img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(blurred, sharp): `img` degraded by `sample`, and `img` itself."""
+        return self.sample(img, rng), img
+
     def sample(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Degrade `img` with parameters drawn from `rng`."""
         radius = rng.uniform(*self.radius)
         sigma = rng.uniform(*self.noise)
         quality = int(rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1)) if rng.random() < self.jpeg_prob else None
         return defocus(img, radius, noise_sigma=sigma, jpeg_quality=quality, rng=rng)
+
+
+from edge_deblur.blur.lens import LensShape, lens_psf  # noqa: E402  (numpy only; re-exported)
+from edge_deblur.blur.scene import SceneBlurConfig, render_scene  # noqa: E402
