@@ -151,28 +151,45 @@ def train_cmd(
                                   "weights; ~1.5x faster on CPUs with AVX512-BF16). Saved models are float32."),
     devices: Optional[str] = typer.Option(None, help="Comma-separated devices for MirroredStrategy, e.g. "
                                           "/cpu:0,/cpu:1 (default: all GPUs if several, else one device)."),
+    source: List[str] = typer.Option(None, "--source", help="Mix sources in one run: KIND=PATH[,PATH][@WEIGHT], "
+                                     "repeatable, e.g. pairs=dpdd_dev@0.5 (replaces --data/--dataset)."),
+    blur_model: str = typer.Option("disc", help="Synthetic blur: disc (uniform disc, --radius) | scene (depth "
+                                   "layers with occlusion, lens PSFs, sensor noise, JPEG; up to --max-radius)."),
+    max_radius: float = typer.Option(16.0, help="Largest blur radius of --blur-model scene, px."),
+    pool: int = typer.Option(0, help="Render this many synthetic pairs up front in worker processes "
+                             "(recommended with --blur-model scene; 0: blur each crop on the fly)."),
+    real_scale: str = typer.Option("1,1", help="Random downscale range 'MIN,MAX' for real pairs (their blur "
+                                   "shrinks with them)."),
 ):
     """Train a deblurring model; writes model.keras, history.csv, loss_curve.png, predictions.png, card.json."""
     from edge_deblur.data import default_training_photos
     from edge_deblur.models import recipe_for
     from edge_deblur.train import TrainConfig, train
 
-    if not data:
+    if not data and not source:
         data = default_training_photos() if dataset == "synthetic" else []
         if not data:
             raise EdgeDeblurError("--data is required (no shared data folder found; set EDGE_DEBLUR_DATA)")
-    try:
-        lo, hi = (float(v) for v in radius.split(","))
-    except ValueError:
-        raise EdgeDeblurError(f"--radius: expected MIN,MAX, got '{radius}'") from None
+    lo, hi = _parse_range(radius, "--radius")
+    scale = _parse_range(real_scale, "--real-scale")
     r = recipe_for(model, epochs=epochs, batch_size=batch_size, size=size, lr=lr, loss=loss, schedule=schedule)
-    cfg = TrainConfig(data=[str(d) for d in data], model=model, dataset=dataset, out=str(out), epochs=r.epochs,
+    cfg = TrainConfig(data=[str(d) for d in data or []], model=model, dataset=dataset, out=str(out), epochs=r.epochs,
                       batch_size=r.batch_size, size=r.size, lr=r.lr, loss=r.loss, schedule=r.schedule, seed=seed,
                       blur=blur, radius=(lo, hi), noise=(0.0, noise / 255.0), jpeg_prob=jpeg_prob,
                       steps_per_epoch=steps_per_epoch, resume=resume,
                       devices=devices.split(",") if devices else None, init=str(init) if init else None, qat=qat,
-                      precision=precision)
+                      precision=precision, sources=list(source or []) or None, blur_model=blur_model,
+                      max_radius=max_radius, pool=pool, real_scale=scale)
     train(cfg)
+
+
+def _parse_range(text: str, option: str) -> tuple[float, float]:
+    """'MIN,MAX' -> (min, max) floats."""
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise EdgeDeblurError(f"{option}: expected MIN,MAX, got '{text}'") from None
+    return lo, hi
 
 
 

@@ -209,8 +209,6 @@ def split(pairs: Sequence[Pair], seed: int = 0, fractions: tuple[float, float, f
 
 # --- pixels: crops for training and calibration, full images for evaluation --------------------------------------
 
-# Margin read around a synthetic crop so the blur sees real pixels, not padding, at the crop border.
-_BLUR_MARGIN = 8
 EVAL_RADII = (2.0, 3.0, 4.0)
 EVAL_NOISE = 1.0 / 255.0
 
@@ -250,13 +248,15 @@ class CropSampler:
         blur: `BlurConfig` used when a pair has no blurred file.
         seed: makes the crop sequence reproducible.
         augment: random flips and 90-degree rotations.
+        scale: (min, max) random downscale of real pairs before cropping (their blur shrinks with them), so a
+            model sees real defocus at several sizes; (1, 1) keeps the native size.
 
     Raises:
         DataError: a pair's image is smaller than the crop (names the file and the sizes).
     """
 
     def __init__(self, pairs: Sequence[Pair], size: int, blur=None, seed: int = 0, augment: bool = True,
-                 cache: ImageCache | None = None) -> None:
+                 cache: ImageCache | None = None, scale: tuple[float, float] = (1.0, 1.0)) -> None:
         from edge_deblur.blur import BlurConfig
 
         if not pairs:
@@ -267,18 +267,20 @@ class CropSampler:
         self.rng = np.random.default_rng(seed)
         self.augment = augment
         self.cache = cache or ImageCache()
+        self.scale = (float(scale[0]), float(scale[1]))
 
     def _load(self, pair: Pair) -> tuple[np.ndarray | None, np.ndarray]:
         from edge_deblur.images import resize
 
         sharp = self.cache.get(pair.sharp)
-        need = self.size + (2 * _BLUR_MARGIN if pair.blurred is None else 0)
+        m = self.blur.margin
+        need = self.size + (2 * m if pair.blurred is None else 0)
         if min(sharp.shape[:2]) < self.size:
             raise DataError(f"{pair.sharp}: image is {sharp.shape[1]}x{sharp.shape[0]}, smaller than the "
                             f"{self.size}x{self.size} crop; use a smaller --size")
         if pair.blurred is None:
             if min(sharp.shape[:2]) < need:
-                sharp = np.pad(sharp, ((_BLUR_MARGIN,) * 2, (_BLUR_MARGIN,) * 2, (0, 0)), mode="reflect")
+                sharp = np.pad(sharp, ((m, m), (m, m), (0, 0)), mode="reflect")
             return None, sharp
         blurred = self.cache.get(pair.blurred)
         if blurred.shape != sharp.shape:
@@ -298,14 +300,16 @@ class CropSampler:
         """One (blurred, sharp) crop pair, float32 (size, size, 3)."""
         pair = self.pairs[int(self.rng.integers(len(self.pairs)))]
         blurred, sharp = self._load(pair)
-        s, m = self.size, (_BLUR_MARGIN if blurred is None else 0)
+        if blurred is not None and self.scale[0] < 1:
+            blurred, sharp = _rescale_pair(blurred, sharp, float(self.rng.uniform(*self.scale)), self.size)
+        s, m = self.size, (self.blur.margin if blurred is None else 0)
         h, w = sharp.shape[:2]
         y = int(self.rng.integers(0, h - s - 2 * m + 1))
         x = int(self.rng.integers(0, w - s - 2 * m + 1))
         region = sharp[y : y + s + 2 * m, x : x + s + 2 * m]
         if blurred is None:
-            degraded = self.blur.sample(region, self.rng)
-            crops = [degraded[m : m + s, m : m + s], region[m : m + s, m : m + s]]
+            degraded, target = self.blur.pair(region, self.rng)
+            crops = [degraded[m : m + s, m : m + s], target[m : m + s, m : m + s]]
         else:
             crops = [blurred[y : y + s, x : x + s], region]
         if self.augment:
@@ -316,6 +320,19 @@ class CropSampler:
         """`n` crops stacked as (n, size, size, 3) arrays (blurred, sharp)."""
         xs, ys = zip(*(self.sample() for _ in range(n)))
         return np.stack(xs), np.stack(ys)
+
+
+def _rescale_pair(blurred: np.ndarray, sharp: np.ndarray, factor: float, size: int):
+    """Both images downscaled by `factor` (area interpolation), never below `size` on the short side."""
+    import cv2
+
+    h, w = sharp.shape[:2]
+    factor = max(factor, size / min(h, w))
+    if factor >= 1:
+        return blurred, sharp
+    dsize = (max(size, round(w * factor)), max(size, round(h * factor)))
+    return (cv2.resize(blurred, dsize, interpolation=cv2.INTER_AREA),
+            cv2.resize(sharp, dsize, interpolation=cv2.INTER_AREA))
 
 
 def load_split(data, dataset: str, part: str, seed: int = 0, blur: str = "defocus") -> list[Pair]:

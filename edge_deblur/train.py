@@ -99,6 +99,38 @@ class TrainConfig:
     init: str | None = None  # start from this .keras model's weights (fine-tuning) instead of a fresh model
     qat: bool = False  # quantization-aware: simulate int8 rounding after every layer while training
     precision: str = "float32"  # "bfloat16": mixed precision (bf16 compute, float32 weights); saved models are float32
+    sources: list[str] | None = None  # KIND=PATH[,PATH][@WEIGHT] specs; replace data/dataset when given
+    blur_model: str = "disc"  # synthetic blur: "disc" (uniform disc) or "scene" (depth layers, lens PSFs, noise)
+    max_radius: float = 16.0  # largest blur radius of the "scene" model, px
+    pool: int = 0  # > 0: render that many synthetic pairs up front (needed for "scene" on small CPUs)
+    real_scale: tuple[float, float] = (1.0, 1.0)  # random downscale range applied to real pairs
+
+
+BLUR_MODELS = ("disc", "scene")
+
+
+def training_sources(cfg: TrainConfig) -> list:
+    """The run's sources: `cfg.sources` parsed, or the single `--data/--dataset` source."""
+    from edge_deblur.sources import Source, parse_source
+
+    if cfg.sources:
+        return [parse_source(t) for t in cfg.sources]
+    return [Source(cfg.dataset, tuple(str(p) for p in cfg.data), 1.0)]
+
+
+def make_blur(cfg: TrainConfig):
+    """The synthetic degradation of a run: disc blur (radius/noise/jpeg options) or the layered scene model.
+
+    Raises:
+        DataError: unknown blur model.
+    """
+    from edge_deblur.blur import BlurConfig, SceneBlurConfig
+
+    if cfg.blur_model == "disc":
+        return BlurConfig(radius=tuple(cfg.radius), noise=tuple(cfg.noise), jpeg_prob=cfg.jpeg_prob)
+    if cfg.blur_model == "scene":
+        return SceneBlurConfig(max_radius=float(cfg.max_radius))
+    raise DataError(f"unknown blur model '{cfg.blur_model}'; choose one of: {', '.join(BLUR_MODELS)}")
 
 
 PRECISIONS = ("float32", "bfloat16")
@@ -260,8 +292,8 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     import tensorflow as tf
     from rich.console import Console
 
-    from edge_deblur.blur import BlurConfig
-    from edge_deblur.data import CropSampler, scan, split, tf_dataset, validation_crops
+    from edge_deblur.data import tf_dataset
+    from edge_deblur.sources import build_sources, source_paths
     from edge_deblur.models import build_model, count_params, get_spec, gflops
     from edge_deblur.qat import strip_fake_quant, with_fake_quant
 
@@ -276,13 +308,8 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
         raise DataError(f"unknown precision '{cfg.precision}'; choose one of: {', '.join(PRECISIONS)}")
     if cfg.qat and cfg.precision != "float32":
         raise DataError("--qat simulates int8 rounding on float32 values; use it with --precision float32")
-    data = cfg.data if cfg.dataset == "synthetic" else cfg.data[0]
-    found = scan(data, cfg.dataset, cfg.blur)
-    console.print(found.describe())
-    parts = split(found.pairs, cfg.seed)
-    if not parts["train"] or not parts["val"]:
-        raise DataError(f"{cfg.data}: need at least 2 scenes to train with a validation split, "
-                        f"found {len(found.pairs)} pair(s)")
+    sources = training_sources(cfg)
+    blur_cfg = make_blur(cfg)
 
     state_path = out / "state.json"
     start_epoch, best, best_epoch = 0, -np.inf, -1
@@ -298,10 +325,13 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     out.mkdir(parents=True, exist_ok=True)
 
     keras.utils.set_random_seed(cfg.seed)
-    blur_cfg = BlurConfig(radius=tuple(cfg.radius), noise=tuple(cfg.noise), jpeg_prob=cfg.jpeg_prob)
-    sampler = CropSampler(parts["train"], cfg.size, blur_cfg, seed=cfg.seed + start_epoch * 1009)
+    sampler, x_val, y_val, splits = build_sources(
+        sources, cfg.size, blur_cfg, cfg.seed, start_epoch, pool_items=cfg.pool, scale=tuple(cfg.real_scale),
+        val_per_image=cfg.val_crops_per_image, blur_kind=cfg.blur)
+    for sp in splits:
+        console.print(sp.describe())
+    parts = {k: [p for sp in splits for p in sp.parts[k]] for k in ("train", "val", "test")}
     sampler.check()  # surface every unreadable / too-small image before the model is built (not inside tf.data)
-    x_val, y_val = validation_crops(parts["val"], cfg.size, cfg.val_crops_per_image, cfg.seed)
     steps = cfg.steps_per_epoch or max(1, math.ceil(len(parts["train"]) * 4 / cfg.batch_size))
 
     strategy = make_strategy(cfg.devices)
@@ -357,10 +387,13 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
         "model": cfg.model,
         "params": n_params,
         "gflop_per_frame": {f"{cfg.size}x{cfg.size}": round(flops, 4), "224x224": round(gflops(best_model, 224, 224), 4)},
-        "data": {"paths": [str(p) for p in cfg.data], "dataset": cfg.dataset, "blur": cfg.blur,
-                 "pairs": len(found.pairs), "unpaired": [str(p) for p in found.unpaired]},
+        "data": {"paths": source_paths(sources), "dataset": cfg.dataset if not cfg.sources else "mixed",
+                 "blur": cfg.blur, "blur_model": cfg.blur_model, "sources": [str(s) for s in sources],
+                 "pairs": sum(len(sp.scan.pairs) for sp in splits),
+                 "unpaired": [str(p) for sp in splits for p in sp.scan.unpaired]},
         "split": {k: len(v) for k, v in parts.items()} | {"by": "scene", "seed": cfg.seed,
-                                                          "val_scenes": sorted({p.scene for p in parts["val"]})},
+                                                          "val_scenes": sorted({p.scene for p in parts["val"]}),
+                                                          "recorded": [str(sp.source) for sp in splits if sp.recorded]},
         "config": asdict(cfg),
         "strategy": type(strategy).__name__,
         "replicas": int(strategy.num_replicas_in_sync),
