@@ -1,0 +1,435 @@
+"""The run of `edge-deblur bench`: validate everything, build the variant table, measure quality pair by pair and
+latency interleaved round-robin, aggregate rows and write the result files (see `edge_deblur.bench`)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import math
+import os
+import platform
+import statistics
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from edge_deblur.bench.exports import _Calibration, _export
+from edge_deblur.bench.results import PRECISIONS, BenchResult, Row
+from edge_deblur.bench.runners import _BaselineRunner, _KerasRunner, _Runner, _TFLiteRunner, _tile
+from edge_deblur.bench.sets import EvalSet, load_eval_set
+from edge_deblur.bench.sources import ModelSource, _load_keras, resolve_model
+from edge_deblur.errors import EdgeDeblurError, ModelError
+
+DEFAULT_SIZE = (224, 224)
+CALIBRATION_SAMPLES = 64
+
+
+def _cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else platform.processor()."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _versions(tf_used: bool) -> dict[str, str]:
+    """Versions of the pieces that produce the numbers."""
+    from importlib import metadata
+
+    from edge_deblur import __version__
+
+    out = {"edge-deblur": __version__, "python": platform.python_version(), "numpy": np.__version__}
+    pkgs = ["ai-edge-litert", "tflite-runtime", "scikit-image"] + (["tensorflow", "keras"] if tf_used else [])
+    for pkg in pkgs:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[pkg] = metadata.version(pkg)
+    return out
+
+
+def _set_tf_threads(threads: int | None) -> int:
+    """Ask TensorFlow for `threads` intra-op threads (only possible before it starts) and return what it uses."""
+    import tensorflow as tf
+
+    if threads:
+        with contextlib.suppress(RuntimeError):  # TF already initialised in this process: keep its setting
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+    n = tf.config.threading.get_intra_op_parallelism_threads()
+    return int(n) if n else (os.cpu_count() or 1)
+
+
+def _mean(xs: Sequence[float]) -> float:
+    """Mean of a non-empty list."""
+    return float(sum(xs) / len(xs))
+
+
+def _check_outputs(paths: dict[str, str | os.PathLike | None]) -> dict[str, Path]:
+    """Validate output paths before any work: each must not be an existing folder, its parent must be creatable."""
+    out = {}
+    for what, p in paths.items():
+        if p is None:
+            continue
+        p = Path(p)
+        if p.is_dir():
+            raise EdgeDeblurError(f"--{what} {p}: is a folder; give a file name")
+        if what == "plot" and p.suffix.lower() not in (".png", ".svg", ".pdf", ".jpg", ".jpeg"):
+            raise EdgeDeblurError(f"--plot {p}: use a .png, .svg, .pdf or .jpg file name")
+        for parent in p.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise EdgeDeblurError(f"--{what} {p}: {parent} is a file, not a folder")
+                break
+        out[what] = p
+    return out
+
+
+
+def run_bench(
+    model: str | os.PathLike | None = None,
+    data: str | os.PathLike | Sequence | None = None,
+    dataset: str | None = None,
+    protocol: str | None = None,
+    size: tuple[int, int] | None = None,
+    threads: int | None = None,
+    runs: int = 20,
+    warmup: int = 3,
+    precisions: Sequence[str] = PRECISIONS,
+    limit: int | None = None,
+    baseline: str = "richardson_lucy",
+    json_path: str | os.PathLike | None = None,
+    csv_path: str | os.PathLike | None = None,
+    markdown_path: str | os.PathLike | None = None,
+    plot_path: str | os.PathLike | None = None,
+    calibration_samples: int = 300,
+    progress: bool = True,
+    console=None,
+) -> BenchResult:
+    """Benchmark a model and its TFLite exports against the Keras model, classical deconvolution and identity.
+
+    Everything is validated before any work starts; result files are written (atomically) only at the end, so a
+    failed run leaves none behind.
+
+    Args:
+        model: None for the bundled release model, a `.keras` file, a model folder, or a registry name (untrained).
+            Exports named `<stem>_<precision>.tflite` beside the .keras file are used when their input size matches
+            `size`; the others are exported on the fly into a temporary folder. int8 calibration never uses the
+            evaluation images (see `_Calibration` for its source, named in the header).
+        data: a dataset folder (with `dataset`), or the Kodak24 folder for `protocol`.
+        dataset: 'kwentar', 'pairs' or 'synthetic': ALL pairs found are evaluated.
+        protocol: 'defocus-kodak24' (see DESIGN.md).
+        size: (h, w) of the latency frame and of on-the-fly exports; default the shipped exports' size, else 224x224.
+        threads: CPU threads for the TFLite interpreters and TensorFlow (None: the runtimes' defaults).
+        runs: timed runs per variant (>= 1).
+        warmup: untimed runs per variant after the first run (>= 0).
+        precisions: TFLite precisions to include.
+        limit: evaluate quality on only the first `limit` pairs (stated in the header); latency is unaffected.
+        baseline: classical method, 'richardson_lucy' or 'wiener'.
+        calibration_samples: int8 calibration crops when int8 is exported on the fly.
+        json_path, csv_path, markdown_path, plot_path: result files to write.
+        progress: show a rich progress bar (on stderr).
+        console: rich Console for the progress bar.
+
+    Returns:
+        The `BenchResult`: rows identity, classical, keras, tflite-<precision>...
+
+    Raises:
+        EdgeDeblurError: bad options, data or model (nothing is written).
+    """
+    _check_options(runs, warmup, threads, limit, calibration_samples, precisions, baseline)
+    outputs = _check_outputs({"json": json_path, "csv": csv_path, "markdown": markdown_path, "plot": plot_path})
+    setup = _prepare(model, data, dataset, protocol, size, threads, limit, baseline)
+
+    progress_cm = _progress(console) if progress else contextlib.nullcontext(None)
+    with tempfile.TemporaryDirectory(prefix="edge-deblur-bench-") as tmp, progress_cm as bar:
+        steps = _Steps(bar)
+        runners, calib = _make_runners(setup, precisions, data, dataset, calibration_samples, runs, warmup,
+                                       Path(tmp), steps)
+        scores = _measure_quality(runners, setup.eval_set, steps)
+        times, first_ms = _measure_latency(runners, setup.tile, setup.timing_radius, runs, warmup, steps)
+
+    rows = [_row(r, scores[id(r)], times[id(r)], first_ms[id(r)]) for r in runners]
+    k = next(r for r in rows if r.kind == "keras")
+    for row in rows:
+        row.d_psnr = row.psnr - k.psnr
+        row.d_ssim = row.ssim - k.ssim
+    result = BenchResult(_header(setup, protocol, precisions, calib, runs, warmup, threads), rows)
+    _write(result, outputs)
+    return result
+
+
+def _check_options(runs: int, warmup: int, threads: int | None, limit: int | None, calibration_samples: int,
+                   precisions: Sequence[str], baseline: str) -> None:
+    """Raise `EdgeDeblurError` for a bad numeric option, precision or baseline name."""
+    from edge_deblur.baselines import METHODS
+
+    if not isinstance(runs, int) or runs < 1:
+        raise EdgeDeblurError(f"--runs must be at least 1, got {runs}")
+    if not isinstance(warmup, int) or warmup < 0:
+        raise EdgeDeblurError(f"--warmup must be 0 or more, got {warmup}")
+    if threads is not None and threads < 1:
+        raise EdgeDeblurError(f"--threads must be at least 1, got {threads}")
+    if limit is not None and limit < 1:
+        raise EdgeDeblurError(f"--limit must be at least 1, got {limit}")
+    if calibration_samples < 1:
+        raise EdgeDeblurError(f"calibration_samples must be at least 1, got {calibration_samples}")
+    bad = [p for p in precisions if p not in PRECISIONS]
+    if bad:
+        raise EdgeDeblurError(f"unknown precision(s) {', '.join(bad) or '(none given)'}; "
+                              f"choose from: {', '.join(PRECISIONS)}")
+    if baseline not in METHODS:
+        raise EdgeDeblurError(f"unknown baseline '{baseline}'; choose one of: {', '.join(METHODS)}")
+
+
+@dataclass
+class _Setup:
+    """Everything a run needs, checked before the heavy work: data, model, frame, classical baseline, notes."""
+
+    eval_set: EvalSet
+    src: ModelSource
+    keras_model: Any
+    stride: int
+    threads: int
+    tf_threads: int
+    shipped: dict[str, Path]
+    size: tuple[int, int]
+    gflop: float
+    baseline: str
+    classical: Any
+    timing_radius: float | None
+    tile: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+
+def _prepare(model, data, dataset, protocol, size, threads, limit, baseline) -> _Setup:
+    """Load the data and the model, settle the frame size, read the first pair: every check before the work."""
+    from edge_deblur.baselines import classical_baseline
+    from edge_deblur.models import gflops, model_stride
+
+    eval_set = load_eval_set(data, dataset, protocol, limit)
+    src = resolve_model(model)
+    threads = threads or os.cpu_count() or 1  # explicit everywhere, so the threads column is what actually ran
+    tf_threads = _set_tf_threads(threads)
+    keras_model = _load_keras(src)
+    stride = model_stride(keras_model)
+    shipped, size = _frame_size(src, size, stride)
+    gflop = gflops(keras_model, *size)
+
+    first = next(iter(eval_set))  # proves the data is readable before the heavy work
+    classical = classical_baseline(true_psf=eval_set.known_radius, method=baseline)
+    timing_radius = first.radius if eval_set.known_radius else classical.assumed_radius
+    tile = _tile(first.blurred, size)
+    setup = _Setup(eval_set, src, keras_model, stride, threads, tf_threads, shipped, size, gflop, baseline,
+                   classical, timing_radius, tile)
+    setup.notes = _notes(src, eval_set, limit)
+    return setup
+
+
+def _frame_size(src: ModelSource, size, stride: int) -> tuple[dict[str, Path], tuple[int, int]]:
+    """The shipped exports usable at the latency frame size, and that size (default: the shipped exports')."""
+    shipped_size = None
+    shipped = {}
+    if src.shipped:
+        from edge_deblur.runtime import Deblurrer
+
+        for p, path in src.shipped.items():
+            shipped[p] = path
+            s = tuple(Deblurrer(path).input_size)  # raises ModelError on a foreign or corrupt file
+            if shipped_size is None:
+                shipped_size = (int(s[0]), int(s[1]))
+    size = tuple(size) if size is not None else (shipped_size or DEFAULT_SIZE)
+    if len(size) != 2 or min(size) < 1:
+        raise EdgeDeblurError(f"--size must be HxW with positive numbers, got {size}")
+    if size[0] % stride or size[1] % stride:
+        raise EdgeDeblurError(f"--size {size[0]}x{size[1]}: {src.name} needs a multiple of {stride}")
+    if shipped_size != size:
+        shipped = {}  # exports at another input size would time a different frame: export at `size` instead
+    return shipped, size
+
+
+def _notes(src: ModelSource, eval_set: EvalSet, limit: int | None) -> list[str]:
+    """The notes printed under the table and kept in the header."""
+    notes = []
+    if src.untrained:
+        notes.append(f"{src.name} has UNTRAINED random weights: quality rows of the model are meaningless.")
+    if limit is not None:
+        notes.append(f"quality measured on the first {eval_set.count} pairs only (limit {limit}).")
+    notes.append("PSNR/SSIM: RGB in [0, 1] on full images at native size (TFLite tiled at its input size with "
+                 "overlap); means over pairs. dPSNR/dSSIM: row minus Keras. PSNR vs Keras: the row's output "
+                 "against the Keras output. FPS = 1000 / median inference ms. GFLOP: 2 x conv multiply-adds per frame.")
+    return notes
+
+
+class _Steps:
+    """The progress bar of a run (or nothing): one task, advanced step by step."""
+
+    def __init__(self, bar) -> None:
+        self.bar, self.task = bar, None
+
+    def start(self, total: int) -> None:
+        """Create the task with `total` steps."""
+        if self.bar is not None:
+            self.task = self.bar.add_task("exporting", total=total)
+
+    def describe(self, desc: str) -> None:
+        """Change the task's description without advancing."""
+        if self.bar is not None:
+            self.bar.update(self.task, description=desc)
+
+    def step(self, desc: str | None = None) -> None:
+        """Advance one step (and change the description when given)."""
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, **({"description": desc} if desc else {}))
+
+
+def _make_runners(setup: _Setup, precisions, data, dataset, calibration_samples: int, runs: int, warmup: int,
+                  tmp: Path, steps: _Steps) -> tuple[list[_Runner], _Calibration]:
+    """The variant table: identity, classical (and its blind twin), Keras, then one TFLite runner per precision,
+    exporting the precisions that were not shipped at this size."""
+    from edge_deblur.baselines import IDENTITY, classical_baseline
+    from edge_deblur.export import calibration_size
+
+    runners: list[_Runner] = [_BaselineRunner(IDENTITY, "identity"), _BaselineRunner(setup.classical, "classical")]
+    if setup.eval_set.known_radius:  # the oracle's blind twin: what a user who does not know the blur radius gets
+        blind = classical_baseline(true_psf=False, method=setup.baseline)
+        runners.append(_BaselineRunner(blind, "classical-blind"))
+    src, keras_model = setup.src, setup.keras_model
+    keras_bytes = src.keras_path.stat().st_size if src.keras_path else _keras_bytes(keras_model, tmp)
+    runners.append(_KerasRunner(keras_model, keras_bytes, setup.tf_threads, setup.gflop))
+    calib = _Calibration(setup.eval_set, data, dataset, calibration_size(setup.size, setup.stride),
+                         calibration_samples)
+    missing = [p for p in precisions if p not in setup.shipped]
+    total_timing = (runs + warmup + 1) * (len(runners) + len(precisions))
+    steps.start(len(missing) + setup.eval_set.count + total_timing)
+    for p in precisions:
+        if p in setup.shipped:
+            path = setup.shipped[p]
+        else:
+            steps.describe(f"exporting {p}")
+            path = _export(keras_model, p, setup.size, tmp, calib)
+            steps.step()
+        runners.append(_TFLiteRunner(path, p, setup.threads, setup.gflop))
+    return runners, calib
+
+
+def _measure_quality(runners: list[_Runner], eval_set: EvalSet, steps: _Steps) -> dict[int, dict[str, list]]:
+    """PSNR/SSIM of every variant on the same pair, pair by pair; also each output's PSNR against Keras'."""
+    from edge_deblur.metrics import psnr, ssim
+
+    scores = {id(r): {"psnr": [], "ssim": [], "vs_keras": [], "radius": []} for r in runners}
+    keras_runner = next(r for r in runners if r.kind == "keras")
+    for pair in eval_set:
+        steps.describe(f"quality {pair.name}")
+        ref = keras_runner.restore(pair.blurred, pair.radius)
+        for r in runners:
+            out = ref if r is keras_runner else r.restore(pair.blurred, pair.radius)
+            if out.shape != pair.sharp.shape:
+                raise ModelError(f"{r.name}: output shape {out.shape} differs from the image {pair.sharp.shape}")
+            s = scores[id(r)]
+            s["psnr"].append(psnr(out, pair.sharp))
+            s["ssim"].append(ssim(out, pair.sharp))
+            s["vs_keras"].append(None if r is keras_runner else psnr(out, ref))
+            s["radius"].append(pair.radius)
+        steps.step()
+    return scores
+
+
+def _measure_latency(runners: list[_Runner], tile: np.ndarray, radius: float | None, runs: int, warmup: int,
+                     steps: _Steps) -> tuple[dict[int, list], dict[int, float]]:
+    """First run, warm-up, then `runs` timed runs interleaved round-robin over the variants."""
+    times = {id(r): [] for r in runners}
+    first_ms = {}
+    for r in runners:
+        r.prepare(tile, radius)
+        first_ms[id(r)] = sum(r.time_once()) * 1e3
+        steps.step(f"first run {r.name}")
+    for _ in range(warmup):
+        for r in runners:
+            r.time_once()
+            steps.step(f"warm-up {r.name}")
+    for i in range(runs):
+        for r in runners:
+            times[id(r)].append(r.time_once())
+            steps.step(f"timed run {i + 1}/{runs}")
+    return times, first_ms
+
+
+def _header(setup: _Setup, protocol: str | None, precisions, calib: _Calibration, runs: int, warmup: int,
+            requested_threads: int | None) -> dict[str, Any]:
+    """The result header: tool, date, machine, versions, model, data, timing set-up, notes."""
+    src, shipped, eval_set = setup.src, setup.shipped, setup.eval_set
+    return {
+        "tool": "edge-deblur bench",
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "platform": platform.platform()},
+        "versions": _versions(tf_used=True),
+        "model": {"name": src.name, "description": src.description, "path": str(src.keras_path or ""),
+                  "untrained": src.untrained, "stride": setup.stride,
+                  "params": int(setup.keras_model.count_params()),
+                  "exports": {p: (f"shipped {shipped[p].name}" if p in shipped else "exported on the fly")
+                              for p in precisions},
+                  "int8_calibration": (calib.description if "int8" in precisions and "int8" not in shipped
+                                       else None)},
+        "data": {"name": eval_set.name, "description": eval_set.description, "pairs": eval_set.count,
+                 "true_psf_known": eval_set.known_radius, "protocol": protocol},
+        "timing": {"size": list(setup.size), "runs": runs, "warmup": warmup, "threads_requested": requested_threads,
+                   "interleaved": True},
+        "notes": setup.notes,
+    }
+
+
+def _keras_bytes(model, tmp: Path) -> int:
+    """Size of the model saved as .keras (for registry models that have no file)."""
+    path = tmp / f"{model.name}.keras"
+    model.save(path)
+    return path.stat().st_size
+
+
+def _progress(console):
+    """A rich progress bar on stderr (transient: it disappears when done)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console or Console(stderr=True), transient=True)
+
+
+def _row(r: _Runner, s: dict, t: list[tuple[float, float, float]], first_ms: float) -> Row:
+    """Aggregate one runner's quality scores and timings into a Row."""
+    infer = sorted(x[1] * 1e3 for x in t)
+    med = statistics.median(infer)
+    p90 = infer[min(len(infer) - 1, math.ceil(0.9 * len(infer)) - 1)]
+    per_radius = {}
+    for rad in sorted({x for x in s["radius"] if x is not None}):
+        idx = [i for i, x in enumerate(s["radius"]) if x == rad]
+        per_radius[f"r{rad:g}"] = {"psnr": _mean([s["psnr"][i] for i in idx]),
+                                   "ssim": _mean([s["ssim"][i] for i in idx]), "pairs": len(idx)}
+    vs = [x for x in s["vs_keras"] if x is not None]
+    # identical outputs give an infinite PSNR; cap each pair at 100 dB so the mean stays a number
+    vs_keras = _mean([min(x, 100.0) for x in vs]) if vs else None
+    gflops_per_s = (r.gflop / (med / 1e3)) if (r.gflop is not None and med > 0) else (None if r.gflop is None else 0.0)
+    return Row(
+        name=r.name, kind=r.kind, precision=r.precision, backend=r.backend, threads=int(r.threads),
+        size_mb=r.size_bytes / 1e6, psnr=_mean(s["psnr"]), ssim=_mean(s["ssim"]), d_psnr=0.0, d_ssim=0.0,
+        psnr_vs_keras=vs_keras, latency_ms=med, latency_p90_ms=p90, first_run_ms=first_ms,
+        fps=1e3 / med if med > 0 else float("inf"), gflop=r.gflop, gflops_per_s=gflops_per_s,
+        pre_ms=statistics.median(x[0] * 1e3 for x in t), post_ms=statistics.median(x[2] * 1e3 for x in t),
+        xnnpack=r.xnnpack, pairs=len(s["psnr"]), per_radius=per_radius, note=r.note,
+    )
+
+
+def _write(result: BenchResult, outputs: dict[str, Path]) -> None:
+    """Write the requested result files, each atomically."""
+    from edge_deblur._io import write_json, write_text
+
+    if "json" in outputs:
+        write_json(outputs["json"], result.to_dict())
+    if "csv" in outputs:
+        write_text(outputs["csv"], result.to_csv())
+    if "markdown" in outputs:
+        write_text(outputs["markdown"], result.to_markdown())
+    if "plot" in outputs:
+        result.plot(outputs["plot"])
