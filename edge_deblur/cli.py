@@ -202,7 +202,8 @@ def bench_cmd(
     data: Optional[Path] = typer.Option(None, help="Dataset folder (with --dataset; all its pairs are used), or the "
                                                    "Kodak24 folder for --protocol."),
     dataset: Optional[str] = typer.Option(None, help="How to read --data: kwentar, pairs or synthetic."),
-    protocol: Optional[str] = typer.Option(None, help="A fixed benchmark protocol: defocus-kodak24."),
+    protocol: Optional[str] = typer.Option(None, help="A fixed benchmark protocol: defocus-kodak24 (synthetic) | "
+                                           "real-dpdd-val (real pairs)."),
     size: Optional[str] = typer.Option(None, help="Latency frame / export size, N or HxW (default: the shipped "
                                                   "exports' size, else 224)."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for TFLite and TensorFlow (default: all cores)."),

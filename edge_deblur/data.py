@@ -341,10 +341,13 @@ def load_split(data, dataset: str, part: str, seed: int = 0, blur: str = "defocu
     Raises:
         DataError: unknown part, or the part is empty.
     """
-    pairs = scan(data, dataset, blur).pairs
+    found = scan(data, dataset, blur)
+    pairs = found.pairs
     if part == "all":
         return pairs
-    parts = split(pairs, seed)
+    from edge_deblur.splits import recorded_split
+
+    parts = recorded_split(found.root, pairs) or split(pairs, seed)
     if part not in parts:
         raise DataError(f"unknown split '{part}'; choose train, val, test or all")
     if not parts[part]:

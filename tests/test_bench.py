@@ -267,3 +267,24 @@ def test_no_argument_bench_uses_the_bundled_model_and_its_shipped_exports(tmp_pa
     other = run_bench(size=(64, 64), runs=1, warmup=0, limit=1, baseline="wiener", precisions=("float16",),
                       progress=False)
     assert other.header["model"]["exports"] == {"float16": "exported on the fly"}
+
+
+@needs_shared
+def test_real_dpdd_val_protocol_pairs(shared_data, tmp_path):
+    from edge_deblur.bench import load_eval_set
+    from edge_deblur.metrics import psnr
+    from edge_deblur.splits import DPDD_DEV_VAL
+
+    full = load_eval_set(protocol="real-dpdd-val")
+    assert full.count == 10 and full.name == "real-dpdd-val" and not full.known_radius
+    pairs = list(load_eval_set(shared_data / "dpdd_dev", protocol="real-dpdd-val", limit=2))
+    assert [p.name for p in pairs] == list(DPDD_DEV_VAL[:2])
+    for p in pairs:
+        assert p.blurred.shape == p.sharp.shape == (683, 1024, 3) and p.radius is None
+        assert 16 < psnr(p.blurred, p.sharp) < 37  # real defocus, pixel-aligned
+    from edge_deblur.images import write_image
+
+    for sub in ("blurred", "sharp"):  # a pairs folder without the validation scenes
+        write_image(tmp_path / sub / "other.png", np.zeros((8, 8, 3), np.float32))
+    with pytest.raises(DataError, match="missing 1P0A0994"):
+        load_eval_set(tmp_path, protocol="real-dpdd-val")

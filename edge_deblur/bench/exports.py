@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_deblur.bench.sets import CALIBRATION_PHOTOS, EvalSet, _skimage_photo
+from edge_deblur.bench.sets import CALIBRATION_PHOTOS, PROTOCOLS, EvalSet, _skimage_photo
 
 
 def _export(keras_model, precision: str, size: tuple[int, int], out: Path, calibration: "_Calibration") -> Path:
@@ -44,7 +44,7 @@ class _Calibration:
 
         self.size, self.samples = size, samples
         self.data, self.dataset = None, None
-        if data is not None and dataset is not None and eval_set.name != "defocus-kodak24":
+        if data is not None and dataset is not None and eval_set.name not in PROTOCOLS:
             self.data, self.dataset = data, dataset
         else:
             sets = default_training_photos()

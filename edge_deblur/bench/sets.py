@@ -14,7 +14,7 @@ import numpy as np
 
 from edge_deblur.errors import DataError, EdgeDeblurError
 
-PROTOCOLS = ("defocus-kodak24",)
+PROTOCOLS = ("defocus-kodak24", "real-dpdd-val")
 BENCH_RADII = (2.0, 3.0, 4.0)
 BENCH_NOISE = 1.0 / 255.0
 SAMPLE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")  # scikit-image's bundled colour photographs
@@ -135,6 +135,44 @@ def kodak24_set(root: str | os.PathLike | None = None, limit: int | None = None)
     return EvalSet("defocus-kodak24", desc, count, True, make)
 
 
+def dpdd_val_set(root: str | os.PathLike | None = None, limit: int | None = None) -> EvalSet:
+    """The `real-dpdd-val` protocol: the 10 validation scenes of `dpdd_dev` (real aperture defocus, 1024x683).
+
+    The scenes are the recorded split of `edge_deblur.splits` (never trained on); whole images, native size.
+
+    Args:
+        root: the `dpdd_dev` folder (blurred/, sharp/); default `default_data_root()/dpdd_dev`.
+        limit: use only the first `limit` pairs.
+
+    Raises:
+        DataError: the folder is missing or lacks a validation scene.
+    """
+    from edge_deblur.data import default_data_root, scan_pairs
+    from edge_deblur.images import read_image
+    from edge_deblur.splits import DPDD_DEV_VAL
+
+    if root is None:
+        base = default_data_root()
+        if base is None:
+            raise DataError("real-dpdd-val: no dpdd_dev folder found; pass --data PATH/TO/dpdd_dev "
+                            "(or set EDGE_DEBLUR_DATA)")
+        root = base / "dpdd_dev"
+    found = {p.sharp.stem: p for p in scan_pairs(root).pairs}
+    missing = [n for n in DPDD_DEV_VAL if n not in found]
+    if missing:
+        raise DataError(f"{root}: real-dpdd-val needs the dpdd_dev validation scenes; missing {', '.join(missing)}")
+    pairs = [found[n] for n in DPDD_DEV_VAL][:limit]
+
+    def make() -> Iterator[EvalPair]:
+        for p in pairs:
+            yield EvalPair(read_image(p.blurred), read_image(p.sharp), p.sharp.stem, None)
+
+    subset = "" if len(pairs) == len(DPDD_DEV_VAL) else f" (the first {len(pairs)})"
+    desc = (f"real-dpdd-val: the {len(DPDD_DEV_VAL)} validation scenes of dpdd_dev at {root} (real aperture "
+            f"defocus, f/4 vs f/22 on a tripod, pixel-aligned, 1024x683, whole images; never trained on){subset}")
+    return EvalSet("real-dpdd-val", desc, len(pairs), False, make)
+
+
 _RADIUS_IN_NAME = re.compile(r"@r(\d+(?:\.\d+)?)$")
 
 
@@ -181,7 +219,7 @@ def load_eval_set(data=None, dataset: str | None = None, protocol: str | None = 
             raise EdgeDeblurError(f"unknown protocol '{protocol}'; choose one of: {', '.join(PROTOCOLS)}")
         if dataset is not None:
             raise EdgeDeblurError(f"--protocol {protocol} defines its own data; drop --dataset")
-        return kodak24_set(data, limit)
+        return kodak24_set(data, limit) if protocol == "defocus-kodak24" else dpdd_val_set(data, limit)
     if data is not None:
         from edge_deblur.data import DATASETS
 
