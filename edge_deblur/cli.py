@@ -217,14 +217,21 @@ def bench_cmd(
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write the results as CSV."),
     markdown_path: Optional[Path] = typer.Option(None, "--markdown", help="Write a markdown report."),
     plot_path: Optional[Path] = typer.Option(None, "--plot", help="Write a latency-vs-PSNR plot (.png/.svg/.pdf)."),
+    scale: Optional[str] = typer.Option(None, help="Processing scale of the models' quality runs: auto (long side "
+                                        "to 1024 px, correction enlarged back) or a number in (0, 1]; default native."),
 ):
     """Benchmark a model's TFLite float32/float16/int8 exports against Keras, classical deconvolution and the
     blurred input: size, PSNR/SSIM, drops vs Keras, latency, FPS, GFLOP/s."""
     from rich.console import Console
 
     from edge_deblur.bench import PRECISIONS, run_bench
+    from edge_deblur.multiscale import parse_scale
 
-    result = run_bench(model=model, data=data, dataset=dataset, protocol=protocol, size=_parse_size(size),
+    try:
+        scale_value = parse_scale(scale)
+    except ValueError as e:
+        raise EdgeDeblurError(f"--scale: {e}") from None
+    result = run_bench(scale=scale_value, model=model, data=data, dataset=dataset, protocol=protocol, size=_parse_size(size),
                        threads=threads, runs=runs, warmup=warmup, precisions=tuple(precision or PRECISIONS),
                        limit=limit, baseline=baseline, json_path=json_path, csv_path=csv_path,
                        markdown_path=markdown_path, plot_path=plot_path)
@@ -319,20 +326,31 @@ def grid_cmd(
     data: Optional[Path] = typer.Option(None, help="A kwentar or pairs folder: rows get the sharp shot too."),
     dataset: str = typer.Option("kwentar", help="kwentar | pairs (with --data)."),
     limit: int = typer.Option(4, help="At most this many rows."),
-    long_side: int = typer.Option(640, help="Photos with a longer side are shrunk to this (never enlarged)."),
+    long_side: int = typer.Option(640, help="Photos with a longer side are shrunk to this (never enlarged); 0 "
+                                  "keeps native size (100% crops)."),
     crop: int = typer.Option(224, help="Side of the 1:1 window shown per photo."),
+    scale: str = typer.Option("1", help="Processing scale: auto (long side to 1024 px, the correction enlarged "
+                              "back) or a number in (0, 1]."),
+    split: str = typer.Option("all", help="With --data: all | train | val (recorded or scene split)."),
 ):
     """Make a before/after grid PNG of real photos with an exported model."""
-    from edge_deblur.data import scan
+    from edge_deblur.data import load_split
     from edge_deblur.figures import deblur_grid
+    from edge_deblur.multiscale import parse_scale
 
+    try:
+        scale_value = parse_scale(scale)
+    except ValueError as e:
+        raise EdgeDeblurError(f"--scale: {e}") from None
     if data is not None:
-        pairs = [(p.blurred, p.sharp) for p in scan(data, dataset).pairs]
+        pairs = [(p.blurred, p.sharp) for p in load_split(data, dataset, split)]
     elif inputs:
         pairs = [(p, None) for p in inputs]
     else:
         raise EdgeDeblurError("give photos to show, or --data with a kwentar/pairs folder")
-    written = deblur_grid(pairs[:limit], out, model=model, long_side=long_side, crop=crop)
+    label = "sharp shot (not aligned)" if dataset == "kwentar" else "sharp reference"
+    written = deblur_grid(pairs[:limit], out, model=model, long_side=long_side or None, crop=crop,
+                          scale=scale_value, reference_label=label)
     typer.echo(f"wrote {written} ({written.stat().st_size / 1e3:.0f} kB)")
 
 

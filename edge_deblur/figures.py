@@ -73,42 +73,50 @@ def _detail_crop(img: np.ndarray, crop: int) -> tuple[int, int]:
 
 
 def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | None]], path: str | os.PathLike,
-                model: str | os.PathLike | None = None, long_side: int = 640, crop: int = 224,
-                num_threads: int | None = None) -> Path:
-    """Before/after grid of real photos: input | model output (| the separate sharp shot, when given).
+                model: str | os.PathLike | None = None, long_side: int | None = 640, crop: int = 224,
+                num_threads: int | None = None, scale: float | str | None = None,
+                reference_label: str = "sharp shot (not aligned)") -> Path:
+    """Before/after grid of real photos: input | model output (| the sharp reference photo, when given).
 
-    Photos larger than `long_side` are shrunk to it (a 12 MP phone photo's defocus blur then spans a few pixels,
-    the range the model is trained for), deblurred with the exported model, and a `crop` x `crop` window with the
-    most detail is shown at 1:1.
+    Photos are optionally shrunk to `long_side` (None keeps them at native size, so the crops are 100% crops),
+    deblurred with the exported model (at `scale`, see `edge_deblur.multiscale`), and a `crop` x `crop` window
+    with the most detail is shown at 1:1.
 
     Args:
         inputs: (blurred photo, optional sharp reference photo) paths.
         path: PNG to write.
         model: .tflite file; None for the bundled int8 model.
-        long_side: largest working resolution (long side, px).
+        long_side: largest working resolution (long side, px); None for native size.
         crop: side of the window shown.
         num_threads: interpreter threads.
+        scale: processing scale, 'auto' or a number in (0, 1]; None processes at the working resolution.
+        reference_label: label of the third column.
 
     Returns:
         The path written.
     """
     from edge_deblur.images import read_image, resize
+    from edge_deblur.multiscale import auto_scale, restore_scaled
     from edge_deblur.runtime import Deblurrer
 
     deblurrer = Deblurrer(model, num_threads=num_threads)
     rows = []
     for blurred_path, sharp_path in inputs:
         img = read_image(blurred_path)
-        scale = min(1.0, long_side / max(img.shape[:2]))  # shrink big photos, never enlarge (it enlarges the blur)
-        h, w = round(img.shape[0] * scale), round(img.shape[1] * scale)
-        img = resize(img, h, w)
-        out = deblurrer(img)
+        shrink = 1.0 if long_side is None else min(1.0, long_side / max(img.shape[:2]))  # never enlarge
+        h, w = round(img.shape[0] * shrink), round(img.shape[1] * shrink)
+        img = resize(img, h, w) if shrink < 1 else img
+        s = auto_scale(h, w) if scale == "auto" else float(scale or 1.0)
+        out = restore_scaled(img, deblurrer, s)
         c = min(crop, h, w)
         y, x = _detail_crop(out, c)
         name = Path(blurred_path).stem
-        row = [(img[y : y + c, x : x + c], f"input {name}"), (out[y : y + c, x : x + c], f"{deblurrer.precision} output")]
+        at = "" if s >= 1 else f" (run at {s:.2f}x)"
+        row = [(img[y : y + c, x : x + c], f"input {name}"),
+               (out[y : y + c, x : x + c], f"{deblurrer.precision} output{at}")]
         if sharp_path is not None:
-            ref = resize(read_image(sharp_path), h, w)
-            row.append((ref[y : y + c, x : x + c], "sharp shot (not aligned)"))
+            ref = read_image(sharp_path)
+            ref = resize(ref, h, w) if ref.shape[:2] != (h, w) else ref
+            row.append((ref[y : y + c, x : x + c], reference_label))
         rows.append(row)
     return before_after_grid(rows, path)

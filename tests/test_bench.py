@@ -288,3 +288,20 @@ def test_real_dpdd_val_protocol_pairs(shared_data, tmp_path):
         write_image(tmp_path / sub / "other.png", np.zeros((8, 8, 3), np.float32))
     with pytest.raises(DataError, match="missing 1P0A0994"):
         load_eval_set(tmp_path, protocol="real-dpdd-val")
+
+
+def test_processing_scale_applies_to_models_only(tiny_keras, tmp_path):
+    from edge_deblur.bench import run_bench
+
+    kw = dict(model=str(tiny_keras), size=(32, 32), runs=1, warmup=0, limit=1, baseline="wiener", threads=1,
+              precisions=("float32",), progress=False)
+    key = lambda r: r.kind if r.kind != "tflite" else r.name  # noqa: E731
+    native = {key(r): r for r in run_bench(**kw).rows}
+    half = run_bench(**kw, scale=0.5, json_path=tmp_path / "half.json")
+    scaled = {key(r): r for r in half.rows}
+    assert scaled["identity"].psnr == native["identity"].psnr  # reference rows are never rescaled
+    assert scaled["keras"].psnr != pytest.approx(native["keras"].psnr, abs=1e-3)  # the model ran at half size
+    assert scaled["tflite-float32"].psnr_vs_keras > 40  # TFLite still tracks Keras at the same scale
+    assert "0.5 scale" in json.loads((tmp_path / "half.json").read_text())["header"]["data"]["processing_scale"]
+    res = CliRunner().invoke(app, ["bench", "--model", str(tiny_keras), "--scale", "2", "--runs", "1"])
+    assert res.exit_code == 2 and "--scale: scale must be 'auto' or a number in (0, 1]" in res.output

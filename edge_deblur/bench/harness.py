@@ -17,11 +17,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from edge_deblur.bench.exports import _Calibration, _export
-from edge_deblur.bench.results import PRECISIONS, BenchResult, Row
+from edge_deblur.bench.results import PRECISIONS, REFERENCE_KINDS, BenchResult, Row
 from edge_deblur.bench.runners import _BaselineRunner, _KerasRunner, _Runner, _TFLiteRunner, _tile
 from edge_deblur.bench.sets import EvalSet, load_eval_set
 from edge_deblur.bench.sources import ModelSource, _load_keras, resolve_model
 from edge_deblur.errors import EdgeDeblurError, ModelError
+from edge_deblur.multiscale import TARGET_LONG_SIDE
 
 DEFAULT_SIZE = (224, 224)
 CALIBRATION_SAMPLES = 64
@@ -107,6 +108,7 @@ def run_bench(
     calibration_samples: int = 300,
     progress: bool = True,
     console=None,
+    scale: float | str | None = None,
 ) -> BenchResult:
     """Benchmark a model and its TFLite exports against the Keras model, classical deconvolution and identity.
 
@@ -132,6 +134,8 @@ def run_bench(
         json_path, csv_path, markdown_path, plot_path: result files to write.
         progress: show a rich progress bar (on stderr).
         console: rich Console for the progress bar.
+        scale: processing scale of the models' quality runs: None (native), 'auto' or a number in (0, 1]
+            (`edge_deblur.multiscale`); stated in the header.
 
     Returns:
         The `BenchResult`: rows identity, classical, keras, tflite-<precision>...
@@ -148,7 +152,7 @@ def run_bench(
         steps = _Steps(bar)
         runners, calib = _make_runners(setup, precisions, data, dataset, calibration_samples, runs, warmup,
                                        Path(tmp), steps)
-        scores = _measure_quality(runners, setup.eval_set, steps)
+        scores = _measure_quality(runners, setup.eval_set, steps, scale)
         times, first_ms = _measure_latency(runners, setup.tile, setup.timing_radius, runs, warmup, steps)
 
     rows = [_row(r, scores[id(r)], times[id(r)], first_ms[id(r)]) for r in runners]
@@ -156,7 +160,11 @@ def run_bench(
     for row in rows:
         row.d_psnr = row.psnr - k.psnr
         row.d_ssim = row.ssim - k.ssim
-    result = BenchResult(_header(setup, protocol, precisions, calib, runs, warmup, threads), rows)
+    header = _header(setup, protocol, precisions, calib, runs, warmup, threads)
+    if scale is not None:
+        header["data"]["processing_scale"] = (f"models run at {scale} scale (auto: long side {TARGET_LONG_SIDE} px),"
+                                              " their correction enlarged back onto the full-size input")
+    result = BenchResult(header, rows)
     _write(result, outputs)
     return result
 
@@ -315,17 +323,30 @@ def _make_runners(setup: _Setup, precisions, data, dataset, calibration_samples:
     return runners, calib
 
 
-def _measure_quality(runners: list[_Runner], eval_set: EvalSet, steps: _Steps) -> dict[int, dict[str, list]]:
-    """PSNR/SSIM of every variant on the same pair, pair by pair; also each output's PSNR against Keras'."""
+def _measure_quality(runners: list[_Runner], eval_set: EvalSet, steps: _Steps, scale: float | str | None = None
+                     ) -> dict[int, dict[str, list]]:
+    """PSNR/SSIM of every variant on the same pair, pair by pair; also each output's PSNR against Keras'.
+
+    With `scale` ('auto' or a number), the models (not identity or classical rows) restore each image at that
+    processing scale and their correction is enlarged back (`edge_deblur.multiscale`).
+    """
     from edge_deblur.metrics import psnr, ssim
+    from edge_deblur.multiscale import auto_scale, restore_scaled
 
     scores = {id(r): {"psnr": [], "ssim": [], "vs_keras": [], "radius": []} for r in runners}
     keras_runner = next(r for r in runners if r.kind == "keras")
+
+    def run(r: _Runner, pair) -> np.ndarray:
+        if scale is None or r.kind in REFERENCE_KINDS:
+            return r.restore(pair.blurred, pair.radius)
+        s = auto_scale(*pair.blurred.shape[:2]) if scale == "auto" else float(scale)
+        return restore_scaled(pair.blurred, lambda x: r.restore(x, pair.radius), s)
+
     for pair in eval_set:
         steps.describe(f"quality {pair.name}")
-        ref = keras_runner.restore(pair.blurred, pair.radius)
+        ref = run(keras_runner, pair)
         for r in runners:
-            out = ref if r is keras_runner else r.restore(pair.blurred, pair.radius)
+            out = ref if r is keras_runner else run(r, pair)
             if out.shape != pair.sharp.shape:
                 raise ModelError(f"{r.name}: output shape {out.shape} differs from the image {pair.sharp.shape}")
             s = scores[id(r)]
