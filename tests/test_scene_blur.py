@@ -108,7 +108,7 @@ def test_sensor_noise_grows_with_the_signal():
 
 def test_render_scene_is_deterministic_and_sane():
     img = smooth_image(120, 120, seed=5)
-    cfg = SceneBlurConfig(max_radius=12)
+    cfg = SceneBlurConfig(max_radius=12, flat_prob=0.0)
     a = render_scene(img, cfg, np.random.default_rng(7))
     b = render_scene(img, cfg, np.random.default_rng(7))
     c = render_scene(img, cfg, np.random.default_rng(8))
@@ -120,7 +120,7 @@ def test_render_scene_is_deterministic_and_sane():
         assert 0.0 <= blurred.min() and blurred.max() <= 1.0
         assert np.allclose(blurred * 255, np.round(blurred * 255), atol=1e-3)  # 8-bit levels
     # with no objects the target is the photo itself
-    blurred, sharp = render_scene(img, SceneBlurConfig(objects=(0, 0)), np.random.default_rng(1))
+    blurred, sharp = render_scene(img, SceneBlurConfig(objects=(0, 0), flat_prob=0.5), np.random.default_rng(1))
     np.testing.assert_allclose(sharp, linear_to_srgb(srgb_to_linear(img)), atol=1e-6)
     assert 15 < psnr(blurred, sharp) < 60
 

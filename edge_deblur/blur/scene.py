@@ -35,6 +35,8 @@ class SceneBlurConfig:
 
     Attributes:
         max_radius: largest blur radius in pixels (at the training scale).
+        flat_prob: chance of a flat scene: one depth (radius drawn from `flat_radius`), no objects, and half the
+            time the ideal hard disc: the uniform blur of the synthetic benchmark is a special case of real defocus.
         objects: (min, max) number of foreground objects.
         sharp_object_prob: chance that an object is in focus (radius 0) in front of a blurred background.
         soft: (min, max) PSF edge softness; rim: (min, max) rim profile; ellipticity: (min, max).
@@ -47,6 +49,8 @@ class SceneBlurConfig:
     """
 
     max_radius: float = 16.0
+    flat_prob: float = 0.3
+    flat_radius: tuple[float, float] = (0.5, 6.0)
     objects: tuple[int, int] = (0, 3)
     sharp_object_prob: float = 0.3
     soft: tuple[float, float] = (0.0, 0.3)
@@ -214,8 +218,15 @@ def render_scene(img: np.ndarray, cfg: SceneBlurConfig, rng: np.random.Generator
     lin = srgb_to_linear(img)
     shape = _shape(rng, cfg)
     chroma = float(rng.uniform(*cfg.chroma)) if rng.random() < cfg.chroma_prob else 0.0
-    radius_map = depth_plane(h, w, cfg.max_radius, rng)
-    blurred, sharp = composite(lin, radius_map, _random_objects(lin, cfg, rng), shape, chroma)
+    if rng.random() < cfg.flat_prob:
+        radius_map = np.full((h, w), rng.uniform(*cfg.flat_radius), np.float32)
+        objects = []
+        if rng.random() < 0.5:
+            shape, chroma = LensShape(), 0.0
+    else:
+        radius_map = depth_plane(h, w, cfg.max_radius, rng)
+        objects = _random_objects(lin, cfg, rng)
+    blurred, sharp = composite(lin, radius_map, objects, shape, chroma)
     noisy = add_sensor_noise(blurred, float(rng.uniform(*cfg.shot)), float(rng.uniform(*cfg.read)), rng)
     out = np.round(linear_to_srgb(noisy) * 255.0) / 255.0
     if rng.random() < cfg.jpeg_prob:
