@@ -1,5 +1,6 @@
 """The committed benchmark suite: `edge-deblur bench` for `paper` and every efficient model, every precision, at
-224x224 and 512x512, on the `defocus-kodak24` protocol and on the real kwentar defocus pairs.
+224x224 and 512x512, on the `defocus-kodak24` protocol, on the real pixel-aligned `real-dpdd-val` pairs and on the
+real kwentar defocus pairs.
 
 Each bench run writes `<data>_<model>_<size>.{json,md,png}` into the output folder; at the end the suite writes
 `summary.json`, `summary.md` (the table the README quotes) and `summary.png` (latency vs PSNR of every variant).
@@ -40,7 +41,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 class Entry:
     """One bench run of the suite."""
 
-    data: str  # "defocus-kodak24" or "kwentar"
+    data: str  # "defocus-kodak24", "real-dpdd-val" or "kwentar"
     model: str
     size: int
     runs: int
@@ -56,7 +57,7 @@ class Entry:
 
 MODELS = ("paper", "unet_xs", "unet_s", "unet_s2", "unet_m")
 SIZES = (224, 512)
-DATA = ("defocus-kodak24", "kwentar")
+DATA = ("defocus-kodak24", "real-dpdd-val", "kwentar")
 
 
 def suite(models=MODELS, sizes=SIZES, data=DATA) -> list[Entry]:
@@ -65,7 +66,8 @@ def suite(models=MODELS, sizes=SIZES, data=DATA) -> list[Entry]:
     Choices, each stated in the results: quality is scored on every pair once, at the first (smallest) frame size;
     larger frame sizes are for latency and score a 12-pair subset. `paper` (~135 GFLOP per 224x224 frame, ~1 TFLOP
     per Kodak image in Keras) is scored on the first 3 Kodak pairs (one image at radius 2, 3, 4) and is not run on
-    the multi-megapixel kwentar photos. The kwentar runs exist for the Keras-vs-TFLite drop on real photos: they use
+    the multi-megapixel kwentar photos nor on the real dpdd_dev pairs. `real-dpdd-val` (real aperture defocus,
+    pixel-aligned) scores every validation scene once, at the first frame size. The kwentar runs exist for the Keras-vs-TFLite drop on real photos: they use
     the fast Wiener baseline with an assumed radius (their blur is unknown) and few timed runs (latency does not
     depend on the data; read it from the Kodak runs).
     """
@@ -73,7 +75,10 @@ def suite(models=MODELS, sizes=SIZES, data=DATA) -> list[Entry]:
     for d in data:
         for m in models:
             heavy = m == "paper"
-            if heavy and d == "kwentar":
+            if heavy and d != "defocus-kodak24":
+                continue
+            if d == "real-dpdd-val":  # real quality: every validation scene once, at the first frame size
+                out.append(Entry(d, m, sizes[0], 3, 1, None, "wiener"))
                 continue
             for i, s in enumerate(sizes):
                 limit = 3 if heavy else (None if i == 0 else 12)
@@ -105,8 +110,9 @@ def run_entry(entry: Entry, model_arg: str, out: Path, data_root: Path, threads:
     """Run one bench; its json/md/png go to `out`."""
     from edge_deblur.bench import run_bench
 
-    kwargs = {"protocol": "defocus-kodak24", "data": data_root / "photos" / "kodak24"} \
-        if entry.data == "defocus-kodak24" else {"data": data_root / "kwentar", "dataset": "kwentar"}
+    kwargs = {"defocus-kodak24": {"protocol": "defocus-kodak24", "data": data_root / "photos" / "kodak24"},
+              "real-dpdd-val": {"protocol": "real-dpdd-val", "data": data_root / "dpdd_dev"},
+              "kwentar": {"data": data_root / "kwentar", "dataset": "kwentar"}}[entry.data]
     return run_bench(model=model_arg, size=(entry.size, entry.size), threads=threads, runs=entry.runs,
                      warmup=entry.warmup, limit=entry.limit, baseline=entry.baseline,
                      # the release int8 used 100 crops (min/max ranges grow with more; 100 validated better than 300);
