@@ -305,3 +305,12 @@ def test_processing_scale_applies_to_models_only(tiny_keras, tmp_path):
     assert "0.5 scale" in json.loads((tmp_path / "half.json").read_text())["header"]["data"]["processing_scale"]
     res = CliRunner().invoke(app, ["bench", "--model", str(tiny_keras), "--scale", "2", "--runs", "1"])
     assert res.exit_code == 2 and "--scale: scale must be 'auto' or a number in (0, 1]" in res.output
+
+
+def test_below_identity_counts_pairs_worse_than_the_input(cli_run):
+    out, _ = cli_run
+    rows = _rows(out)
+    assert rows["identity"]["below_identity"] == 0
+    assert rows["classical"]["below_identity"] == 0  # the true-PSF deconvolution helps on every pair
+    for key in ("keras", "tflite-float32", "tflite-int8"):  # random weights: ~5 dB worse than the input on each
+        assert rows[key]["psnr"] < rows["identity"]["psnr"] - 3 and rows[key]["below_identity"] == LIMIT

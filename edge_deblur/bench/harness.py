@@ -157,9 +157,11 @@ def run_bench(
 
     rows = [_row(r, scores[id(r)], times[id(r)], first_ms[id(r)]) for r in runners]
     k = next(r for r in rows if r.kind == "keras")
-    for row in rows:
+    ident = next(scores[id(r)]["psnr"] for r in runners if r.kind == "identity")
+    for r, row in zip(runners, rows):
         row.d_psnr = row.psnr - k.psnr
         row.d_ssim = row.ssim - k.ssim
+        row.below_identity = sum(p < q for p, q in zip(scores[id(r)]["psnr"], ident))
     header = _header(setup, protocol, precisions, calib, runs, warmup, threads)
     if scale is not None:
         header["data"]["processing_scale"] = (f"models run at {scale} scale (auto: long side {TARGET_LONG_SIDE} px),"

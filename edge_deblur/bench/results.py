@@ -16,7 +16,7 @@ PRECISIONS = ("float32", "float16", "int8")
 # Every row of the json/csv has these keys; `None` appears only in the cells of NOT_APPLICABLE.
 COLUMNS = ("name", "kind", "precision", "backend", "threads", "size_mb", "psnr", "ssim", "d_psnr", "d_ssim",
            "psnr_vs_keras", "latency_ms", "latency_p90_ms", "first_run_ms", "fps", "gflop", "gflops_per_s",
-           "pre_ms", "post_ms", "xnnpack", "pairs", "per_radius", "note")
+           "pre_ms", "post_ms", "xnnpack", "pairs", "below_identity", "per_radius", "note")
 NOT_APPLICABLE = {
     ("keras", "psnr_vs_keras"),  # the Keras output against itself
     ("classical", "gflop"), ("classical", "gflops_per_s"),  # FFT deconvolution is not counted in conv FLOPs
@@ -32,7 +32,8 @@ NOT_APPLICABLE = {
 class Row:
     """One variant's numbers. Latencies in ms (inference only; pre/post apart), sizes in MB (10^6 bytes).
 
-    `per_radius` maps "r2", "r3", ... to {"psnr", "ssim", "pairs"} when the data has known blur radii.
+    `per_radius` maps "r2", "r3", ... to {"psnr", "ssim", "pairs"} when the data has known blur radii;
+    `below_identity` counts the pairs on which the variant scores a lower PSNR than the blurred input.
     """
 
     name: str
@@ -56,6 +57,7 @@ class Row:
     post_ms: float
     xnnpack: bool | None
     pairs: int
+    below_identity: int = 0  # pairs on which this variant's PSNR is below the blurred input's
     per_radius: dict[str, dict[str, float]] = field(default_factory=dict)
     note: str = ""
 
