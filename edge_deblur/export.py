@@ -347,12 +347,22 @@ def _describe_data(data) -> str:
     return "+".join(Path(p).name for p in items)
 
 
+def _held_out_part(data, dataset: str, seed: int) -> str:
+    """'test', or 'val' for data whose recorded split has no test part (e.g. dpdd_dev): both are never trained on."""
+    from edge_deblur.data import scan
+    from edge_deblur.splits import recorded_split
+
+    found = scan(data if dataset == "synthetic" else (data[0] if isinstance(data, (list, tuple)) else data), dataset)
+    parts = recorded_split(found.root, found.pairs)
+    return "val" if parts is not None and not parts["test"] else "test"
+
+
 def _verification_set(data, dataset: str, n: int, limit: tuple[int, int], stride: int, seed: int):
     """Up to n held-out (blurred, sharp) pairs from the test split, centre-cropped to `limit` and to the stride."""
     from edge_deblur.data import eval_pairs
 
     pairs = []
-    for blurred, sharp, _ in eval_pairs(data, dataset, split="test", seed=seed):
+    for blurred, sharp, _ in eval_pairs(data, dataset, split=_held_out_part(data, dataset, seed), seed=seed):
         h = min(blurred.shape[0], limit[0]) // stride * stride
         w = min(blurred.shape[1], limit[1]) // stride * stride
         if h == 0 or w == 0:
@@ -460,7 +470,8 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
     checks = _verification_set(data, dataset, verify_images, (2 * h, 2 * w), stride, seed)
     if not checks:
         raise DataError(f"{_describe_data(data)}: no held-out test images to verify the export on")
-    verified_on = (f"{len(checks)} test-split images of {dataset} data {_describe_data(data)}, centre crops "
+    verified_on = (f"{len(checks)} {_held_out_part(data, dataset, seed)}-split images of {dataset} data "
+                   f"{_describe_data(data)}, centre crops "
                    f"<= {2 * h}x{2 * w}")
 
     def keras_tile(t: np.ndarray) -> np.ndarray:

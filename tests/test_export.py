@@ -351,3 +351,11 @@ def test_export_at_512_describes_its_224_calibration(tiny_keras, photos, tmp_pat
     assert meta["input_size"] == [64, 64]
     assert meta["calibration"].startswith("100 defocus-blurred 32x32 crops")
     assert meta["calibration"].endswith("measured at 32x32 and applied at 64x64")
+
+
+def test_real_pairs_with_a_recorded_split_verify_on_its_validation_scenes(tiny_keras, shared_data, tmp_path):
+    (r,) = export_model(tiny_keras, ["int8"], data=shared_data / "dpdd_dev", dataset="pairs", out=tmp_path,
+                        calibration_samples=16, size=(32, 32), verify_images=2)
+    assert r.error is None and r.path.is_file()
+    assert r.verified_on.startswith("2 val-split images of pairs data dpdd_dev")
+    assert "from the train split of pairs data dpdd_dev" in read_metadata(r.path)["calibration"]
