@@ -1,0 +1,74 @@
+"""Does the model leave in-focus photos alone? Run an exported model on SHARP real photos and measure the change.
+
+A deblurring model that sharpens everything alike adds grain, halos and specks to regions that were already in
+focus. Here the input is the sharp (f/22, everything in focus) shot of each `real-dpdd-val` scene and, for
+contrast, its blurred (f/4) partner. For each we report PSNR of the output against its own input (how much the
+model changed it; higher = less change) and the share of pixels changed by more than 4/255 in any channel.
+
+Usage (from the repository root):
+    python benchmarks/in_focus.py                       # bundled int8 -> benchmarks/results/in_focus.json
+    python benchmarks/in_focus.py --model export/unet_s2_float16.tflite --out /tmp/in_focus.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def measure(model: str | None, data_root: Path, scale: str = "auto") -> dict:
+    """Per-scene change of the sharp and the blurred photo under the model (see the module docstring)."""
+    from edge_deblur.images import read_image
+    from edge_deblur.metrics import psnr
+    from edge_deblur.multiscale import auto_scale, restore_scaled
+    from edge_deblur.runtime import Deblurrer
+    from edge_deblur.splits import DPDD_DEV_VAL
+
+    d = Deblurrer(model)
+    rows = []
+    for name in DPDD_DEV_VAL:
+        row = {"scene": name}
+        for kind in ("sharp", "blurred"):
+            img = read_image(data_root / "dpdd_dev" / kind / f"{name}.png")
+            s = auto_scale(*img.shape[:2]) if scale == "auto" else float(scale)
+            out = restore_scaled(img, d, s)
+            row[f"{kind}_psnr_out_vs_in"] = psnr(out, img)
+            row[f"{kind}_changed_4_255"] = float((np.abs(out - img).max(axis=2) > 4 / 255).mean())
+        rows.append(row)
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "scene"}
+    return {"model": str(d.path) if hasattr(d, "path") else str(model), "precision": d.precision,
+            "data": "real-dpdd-val scenes: the sharp f/22 shot (in focus everywhere) and the blurred f/4 shot",
+            "scale": scale, "mean": mean, "rows": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from edge_deblur._io import write_json
+    from edge_deblur.data import default_data_root
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help=".tflite file (default: the bundled int8 model)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "in_focus.json")
+    parser.add_argument("--scale", default="auto", help="processing scale: auto or a number in (0, 1]")
+    args = parser.parse_args(argv)
+    root = default_data_root()
+    if root is None or not (root / "dpdd_dev").is_dir():
+        print("error: ../shared/data/dpdd_dev not found (set EDGE_DEBLUR_DATA)", file=sys.stderr)
+        return 2
+    result = measure(args.model, root, args.scale)
+    write_json(args.out, result)
+    m = result["mean"]
+    print(f"sharp input:   output vs input {m['sharp_psnr_out_vs_in']:.2f} dB, "
+          f"{100 * m['sharp_changed_4_255']:.2f}% of pixels changed by > 4/255")
+    print(f"blurred input: output vs input {m['blurred_psnr_out_vs_in']:.2f} dB, "
+          f"{100 * m['blurred_changed_4_255']:.2f}% of pixels changed by > 4/255")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
