@@ -5,6 +5,7 @@ User errors (`EdgeDeblurError`) print one line `error: ...` on stderr and exit w
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -13,10 +14,12 @@ from typing import List, Optional
 
 import typer
 
+from edge_deblur._help import Command, Group
 from edge_deblur.errors import EdgeDeblurError
-from edge_deblur.models import DEFAULT_MODEL
+from edge_deblur.models import DEFAULT_MODEL, recipe_for
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter hides our output
+TRAIN_EXTRA = {"tensorflow": "TensorFlow", "keras": "Keras", "cv2": "OpenCV", "skimage": "scikit-image",
+               "matplotlib": "matplotlib"}  # what `pip install 'edge-deblur[train]'` adds to the core install
 
 app = typer.Typer(
     name="edge-deblur",
@@ -24,26 +27,72 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Group,
 )
-data_app = typer.Typer(help="Dataset tools.", no_args_is_help=True)
+data_app = typer.Typer(help="Dataset tools.", no_args_is_help=True, cls=Group)
 app.add_typer(data_app, name="data")
+_verbose = False
+
+
+@app.callback()
+def _main_options(
+    verbose: bool = typer.Option(False, "--verbose", help="Let TensorFlow's and LiteRT's start-up log lines "
+                                 "(oneDNN, CUDA, XNNPACK) through to the terminal."),
+):
+    """Train, export (float16/int8 TFLite), run and benchmark deblurring CNNs for phones."""
+    global _verbose
+    _verbose = verbose
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow's first import
 
 
 def _user_errors(fn):
-    """Turn `EdgeDeblurError` into one line on stderr and exit code 2; Ctrl-C into exit code 130."""
+    """Run a command with start-up chatter filtered (unless --verbose); turn `EdgeDeblurError` and a missing
+    training extra into one line on stderr and exit code 2, Ctrl-C into exit code 130."""
+    command = fn.__name__.removesuffix("_cmd").replace("_", " ")
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from edge_deblur._quiet import filtered
+
         try:
-            return fn(*args, **kwargs)
+            with contextlib.nullcontext() if _verbose else filtered():
+                return fn(*args, **kwargs)
         except EdgeDeblurError as e:
             typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+        except ImportError as e:
+            missing = (e.name or "").split(".")[0]
+            if missing not in TRAIN_EXTRA:
+                raise
+            typer.echo(f"error: `edge-deblur {command}` needs {TRAIN_EXTRA[missing]}, which the core install does "
+                       "not include: pip install 'edge-deblur[train]'", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def _needs_training_extra(fn):
+    """Check before any work that the `[train]` extra is installed (see `_user_errors` for the message)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import importlib.util
+
+        for module in TRAIN_EXTRA:
+            if importlib.util.find_spec(module) is None:
+                raise ModuleNotFoundError(f"No module named '{module}'", name=module)
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _recipe(field: str) -> str:
+    """The `[default: ...]` text of a training option taken from the model's recipe."""
+    return f"the model's recipe: {getattr(recipe_for(DEFAULT_MODEL), field)} for {DEFAULT_MODEL}"
 
 
 def _parse_size(text: Optional[str]) -> Optional[tuple[int, int]]:
@@ -62,8 +111,9 @@ def _parse_size(text: Optional[str]) -> Optional[tuple[int, int]]:
     return nums[0], nums[1]
 
 
-@app.command("models")
+@app.command("models", cls=Command)
 @_user_errors
+@_needs_training_extra
 def models_cmd(size: int = typer.Option(224, help="Square frame size for the GFLOP column.")):
     """List the registered models with parameters and GFLOP per frame."""
     from rich.console import Console
@@ -83,8 +133,9 @@ def models_cmd(size: int = typer.Option(224, help="Square frame size for the GFL
 # --- commands below are added by their modules' owners; keep each a thin wrapper ---
 
 
-@data_app.command("align")
+@data_app.command("align", cls=Command)
 @_user_errors
+@_needs_training_extra
 def data_align_cmd(
     data: Path = typer.Option(..., "--data", help="Input folder: kwentar layout (sharp/, defocused_blurred/, "
                                                   "motion_blurred/) or, with --dataset pairs, sharp/ + blurred/."),
@@ -97,7 +148,7 @@ def data_align_cmd(
     min_overlap: float = typer.Option(0.5, help="Reject pairs whose aligned crop keeps less of the frame."),
     color: str = typer.Option("gain", help="Exposure/colour matching of the sharp photo: gain or none."),
     features: bool = typer.Option(True, help="Also start ECC from SIFT feature matches (RANSAC)."),
-    limit: Optional[int] = typer.Option(None, help="Align only the first N pairs."),
+    limit: Optional[int] = typer.Option(None, help="Align only the first N pairs.", show_default="all"),
     previews: bool = typer.Option(False, help="Also write previews/NAME.jpg red-cyan overlays, before | after."),
     workers: int = typer.Option(0, help="Pairs aligned at once (threads); 0 = min(4, CPU count)."),
     overwrite: bool = typer.Option(False, help="Replace a non-empty --out folder."),
@@ -123,36 +174,40 @@ def data_align_cmd(
     console.print(f"wrote {out} (report.json holds the details)")
 
 
-@app.command("train")
+@app.command("train", cls=Command)
 @_user_errors
+@_needs_training_extra
 def train_cmd(
-    data: List[Path] = typer.Option(None, "--data", help="Dataset folder (repeat for several synthetic photo folders). "
-                                    "Default: the shared training photos, if present."),
+    data: List[Path] = typer.Option(None, "--data", help="Dataset folder (repeat for several synthetic photo "
+                                    "folders).", show_default="the shared training photos, if present"),
     model: str = typer.Option(DEFAULT_MODEL, help="Model name (see `edge-deblur models`)."),
     dataset: str = typer.Option("synthetic", help="kwentar | pairs | synthetic."),
     out: Path = typer.Option(Path("runs/train"), help="Output folder."),
-    epochs: Optional[int] = typer.Option(None, help="Epochs (default: the model's recipe)."),
-    batch_size: Optional[int] = typer.Option(None, help="Crops per batch (default: the model's recipe)."),
-    size: Optional[int] = typer.Option(None, help="Square crop size in pixels (default: the model's recipe)."),
-    lr: Optional[float] = typer.Option(None, help="Initial learning rate (default: the model's recipe)."),
-    loss: Optional[str] = typer.Option(None, help="l1 | mse (default: the model's recipe)."),
-    schedule: Optional[str] = typer.Option(None, help="cosine | plateau (default: the model's recipe)."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs.", show_default=_recipe("epochs")),
+    batch_size: Optional[int] = typer.Option(None, help="Crops per batch.", show_default=_recipe("batch_size")),
+    size: Optional[int] = typer.Option(None, help="Square crop size in pixels.", show_default=_recipe("size")),
+    lr: Optional[float] = typer.Option(None, help="Initial learning rate.", show_default=_recipe("lr")),
+    loss: Optional[str] = typer.Option(None, help="l1 | mse.", show_default=_recipe("loss")),
+    schedule: Optional[str] = typer.Option(None, help="cosine | plateau.", show_default=_recipe("schedule")),
     seed: int = typer.Option(0, help="Seed for the split, crops, blur and weights."),
     blur: str = typer.Option("defocus", help="kwentar blur folder: defocus | motion."),
     radius: str = typer.Option("1,5", help="Synthetic defocus radius range in px, 'MIN,MAX'."),
     noise: float = typer.Option(2.0, help="Synthetic noise: sigma drawn from [0, NOISE]/255."),
     jpeg_prob: float = typer.Option(0.0, help="Synthetic: probability of a JPEG re-compression."),
-    steps_per_epoch: Optional[int] = typer.Option(None, help="Batches per epoch (default: ~4 crops per train image)."),
+    steps_per_epoch: Optional[int] = typer.Option(None, help="Batches per epoch.",
+                                                  show_default="about 4 crops per train image"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
-    init: Optional[Path] = typer.Option(None, help="Start from this .keras model's weights (fine-tune)."),
+    init: Optional[Path] = typer.Option(None, help="Start from this .keras model's weights (fine-tune).",
+                                        show_default="random weights"),
     qat: bool = typer.Option(False, "--qat", help="Quantization-aware fine-tuning: simulate int8 rounding after "
                              "every layer, so the int8 export loses less (use with --init)."),
     precision: str = typer.Option("float32", help="float32 | bfloat16 (mixed precision: bf16 compute, float32 "
                                   "weights; ~1.5x faster on CPUs with AVX512-BF16). Saved models are float32."),
     devices: Optional[str] = typer.Option(None, help="Comma-separated devices for MirroredStrategy, e.g. "
-                                          "/cpu:0,/cpu:1 (default: all GPUs if several, else one device)."),
+                                          "/cpu:0,/cpu:1.", show_default="all GPUs if several, else one device"),
     source: List[str] = typer.Option(None, "--source", help="Mix sources in one run: KIND=PATH[,PATH][@WEIGHT], "
-                                     "repeatable, e.g. pairs=dpdd_dev@0.5 (replaces --data/--dataset)."),
+                                     "repeatable, e.g. pairs=dpdd_dev@0.5 (replaces --data/--dataset).",
+                                     show_default="none: --data/--dataset"),
     blur_model: str = typer.Option("disc", help="Synthetic blur: disc (uniform disc, --radius) | scene (depth "
                                    "layers with occlusion, lens PSFs, sensor noise, JPEG; up to --max-radius)."),
     max_radius: float = typer.Option(16.0, help="Largest blur radius of --blur-model scene, px."),
@@ -194,31 +249,43 @@ def _parse_range(text: str, option: str) -> tuple[float, float]:
 
 
 
-@app.command("bench")
+@app.command("bench", cls=Command)
 @_user_errors
+@_needs_training_extra
 def bench_cmd(
     model: Optional[str] = typer.Option(None, help="A .keras model, a model folder, or a registry name (untrained "
-                                                   "weights); default: the bundled release model."),
+                                                   "weights).", show_default="the bundled release model"),
     data: Optional[Path] = typer.Option(None, help="Dataset folder (with --dataset; all its pairs are used), or the "
-                                                   "Kodak24 folder for --protocol."),
-    dataset: Optional[str] = typer.Option(None, help="How to read --data: kwentar, pairs or synthetic."),
+                                                   "Kodak24 folder for --protocol.",
+                                        show_default="scikit-image's sample photos, blurred at r=2/3/4 px"),
+    dataset: Optional[str] = typer.Option(None, help="How to read --data: kwentar, pairs or synthetic.",
+                                          show_default="none"),
     protocol: Optional[str] = typer.Option(None, help="A fixed benchmark protocol: defocus-kodak24 (synthetic) | "
-                                           "real-dpdd-val (real pairs)."),
-    size: Optional[str] = typer.Option(None, help="Latency frame / export size, N or HxW (default: the shipped "
-                                                  "exports' size, else 224)."),
-    threads: Optional[int] = typer.Option(None, help="CPU threads for TFLite and TensorFlow (default: all cores)."),
+                                           "real-dpdd-val (real pairs).", show_default="none"),
+    size: Optional[str] = typer.Option(None, help="Latency frame / export size, N or HxW.",
+                                       show_default="the shipped exports' size, else 224"),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for TFLite and TensorFlow.",
+                                          show_default="all cores"),
     runs: int = typer.Option(20, help="Timed runs per variant."),
     warmup: int = typer.Option(3, help="Untimed warm-up runs per variant."),
     precision: Optional[List[str]] = typer.Option(None, "--precision", help="TFLite precision to include "
-                                                                            "(repeatable; default all three)."),
-    limit: Optional[int] = typer.Option(None, help="Measure quality on only the first N pairs (said in the output)."),
+                                                  "(repeatable).", show_default="float32, float16 and int8"),
+    limit: Optional[int] = typer.Option(None, help="Measure quality on only the first N pairs (said in the output).",
+                                        show_default="all pairs"),
     baseline: str = typer.Option("richardson_lucy", help="Classical row: richardson_lucy or wiener."),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results as JSON."),
-    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write the results as CSV."),
-    markdown_path: Optional[Path] = typer.Option(None, "--markdown", help="Write a markdown report."),
-    plot_path: Optional[Path] = typer.Option(None, "--plot", help="Write a latency-vs-PSNR plot (.png/.svg/.pdf)."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results as JSON.",
+                                             show_default="not written"),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write the results as CSV.",
+                                            show_default="not written"),
+    markdown_path: Optional[Path] = typer.Option(None, "--markdown", help="Write a markdown report.",
+                                                 show_default="not written"),
+    plot_path: Optional[Path] = typer.Option(None, "--plot", help="Write a latency-vs-PSNR plot (.png/.svg/.pdf).",
+                                             show_default="not written"),
     scale: Optional[str] = typer.Option(None, help="Processing scale of the models' quality runs: auto (long side "
-                                        "to 1024 px, correction enlarged back) or a number in (0, 1]; default native."),
+                                        "to 1024 px, correction enlarged back) or a number in (0, 1].",
+                                        show_default="native"),
+    wide: bool = typer.Option(False, "--wide", help="Show every column (p90, first run, GFLOP/s, pre/post, threads, "
+                              "backend) in the terminal; the result files always have them."),
 ):
     """Benchmark a model's TFLite float32/float16/int8 exports against Keras, classical deconvolution and the
     blurred input: size, PSNR/SSIM, drops vs Keras, latency, FPS, GFLOP/s."""
@@ -237,30 +304,34 @@ def bench_cmd(
                        markdown_path=markdown_path, plot_path=plot_path)
     console = Console()
     if not console.is_terminal:  # piped or redirected: print the whole table rather than fold it to 80 columns
-        console = Console(width=220)
-    console.print(result.rich_table())
+        console = Console(width=220 if wide else 100)
+    console.print(result.rich_table(wide=wide))
     for note in result.header["notes"]:
         typer.echo(f"note: {note}")
 
 
-@app.command("export")
+@app.command("export", cls=Command)
 @_user_errors
+@_needs_training_extra
 def export_cmd(
-    model: Optional[Path] = typer.Argument(None, help="Trained MODEL.keras (default: the bundled model)."),
+    model: Optional[Path] = typer.Argument(None, help="Trained MODEL.keras.", metavar="MODEL.keras",
+                                           show_default="the bundled model"),
     quantize: List[str] = typer.Option(["all"], "--quantize", "-q", help="float32 | float16 | int8 | all "
                                        "(repeatable)."),
     data: List[Path] = typer.Option(None, "--data", help="Training data for int8 calibration (train split) and "
-                                    "verification (test split); repeatable for photo folders. Default: the shared "
-                                    "training photos, if present."),
+                                    "verification (test split); repeatable for photo folders.",
+                                    show_default="the training data named in the model's card.json, else the "
+                                    "shared training photos"),
     dataset: str = typer.Option("synthetic", help="How to read --data: kwentar | pairs | synthetic."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: beside MODEL.keras)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder.",
+                                       show_default="the folder of MODEL.keras"),
     calibration_samples: int = typer.Option(300, help="int8 representative crops, at most 224x224 whatever --size "
                                             "(ranges do not depend on the frame size); warns below 100."),
     calibration_batch: int = typer.Option(16, help="int8 ranges: mean of each batch's min/max over batches of this "
                                           "many crops (robust to outlier pixels); 0: min/max over all crops."),
     size: str = typer.Option("224", help="Model input size, N or HxW (a multiple of the model's stride)."),
-    io_dtype: str = typer.Option("float32", help="int8 model input/output: float32 (default, fully XNNPACK-"
-                                 "delegated) | uint8 (camera bytes; adds two undelegated QUANTIZE ops) | int8."),
+    io_dtype: str = typer.Option("float32", help="int8 model input/output: float32 (fully XNNPACK-delegated) | "
+                                 "uint8 (camera bytes; adds two undelegated QUANTIZE ops) | int8."),
     verify_images: int = typer.Option(3, help="Held-out test images to verify each file on."),
     seed: int = typer.Option(0, help="Seed of the split, the calibration crops and the verification blur."),
 ):
@@ -285,29 +356,48 @@ def export_cmd(
         if issubclass(w.category, UserWarning):
             typer.echo(f"warning: {w.message}", err=True)
     folder = next((r.path.parent for r in results if r.path), out)
-    table = Table(title=f"export to {folder}; verified on {results[0].verified_on}")
-    for col in ("file", "bytes", "PSNR vs Keras", "max |diff|", "dPSNR vs GT", "dSSIM vs GT", "XNNPACK"):
-        table.add_column(col)
-    for r in results:
-        if r.error:
-            table.add_row(f"{r.precision}: FAILED", "", "", "", "", "", r.error)
-            continue
-        delegated = "all ops" if r.fully_delegated else "missing: " + ", ".join(r.not_delegated)
-        table.add_row(r.path.name, f"{r.size_bytes:,}", f"{r.psnr_vs_keras:.2f} dB", f"{r.max_abs_diff:.2g}",
-                      f"{r.delta_psnr:+.3f} dB", f"{r.delta_ssim:+.4f}", delegated)
-    console.print(table)
+    for line in _export_report(results, folder):
+        console.print(line, soft_wrap=True)
     if any(r.error for r in results):
         raise typer.Exit(1)
 
 
-@app.command("deblur")
+def _export_report(results, folder) -> list:
+    """The export result table (file names and byte counts never cut, even at 80 columns or piped) and the lines
+    under it: what each file was verified on, ops left out of XNNPACK, failures."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=f"export to {folder}", box=box.SIMPLE_HEAD, title_justify="left", show_edge=False,
+                  pad_edge=False, padding=(0, 1), collapse_padding=True)
+    table.add_column("file", overflow="fold")  # folds a very long name onto two lines, never "unet_s2_…"
+    for col in ("bytes", "vs Keras\ndB", "max\ndiff", "dPSNR\ndB", "dSSIM", "XNNPACK"):
+        table.add_column(col, justify="right", no_wrap=True)
+    after = []
+    for r in results:
+        if r.error:
+            table.add_row(r.precision, "FAILED", "", "", "", "", "")
+            after.append(f"{r.precision}: FAILED: {r.error}")
+            continue
+        table.add_row(r.path.name, f"{r.size_bytes:,}", f"{r.psnr_vs_keras:.2f}", f"{r.max_abs_diff:.2g}",
+                      f"{r.delta_psnr:+.3f}", f"{r.delta_ssim:+.4f}", "all ops" if r.fully_delegated else "partly")
+        if not r.fully_delegated:
+            after.append(f"{r.path.name}: not delegated to XNNPACK: {', '.join(r.not_delegated)}")
+    verified = next((r.verified_on for r in results if r.verified_on), "")
+    notes = [f"verified on {verified}; vs Keras: PSNR of the file's output against the Keras output; "
+             "dPSNR/dSSIM: the file's score against the sharp images minus the Keras model's"] if verified else []
+    return [table, *notes, *after]
+
+
+@app.command("deblur", cls=Command)
 @_user_errors
 def deblur_cmd(
-    inputs: List[Path] = typer.Argument(..., help="Image files and/or folders."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: NAME_deblurred.EXT "
-                                       "beside each input; inputs are never overwritten)."),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="A .tflite model (default: the bundled one)."),
-    threads: Optional[int] = typer.Option(None, help="Interpreter threads (default: the backend's)."),
+    inputs: List[Path] = typer.Argument(..., help="Image files and/or folders.", metavar="PHOTOS"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (inputs are never overwritten).",
+                                       show_default="NAME_deblurred.EXT beside each input"),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="A .tflite model.",
+                                         show_default="the bundled model"),
+    threads: Optional[int] = typer.Option(None, help="Interpreter threads.", show_default="the backend's"),
     overlap: int = typer.Option(32, help="Tile overlap in pixels for images larger than the model input."),
 ):
     """Deblur photos with a TFLite model (any size; EXIF orientation kept; no TensorFlow needed)."""
@@ -317,13 +407,15 @@ def deblur_cmd(
     typer.echo(f"wrote {len(written)} image(s)" + (f" to {out}" if out else ""))
 
 
-@app.command("grid")
+@app.command("grid", cls=Command)
 @_user_errors
 def grid_cmd(
-    inputs: List[Path] = typer.Argument(None, help="Blurred photos (or use --data with a kwentar/pairs folder)."),
+    inputs: List[Path] = typer.Argument(None, help="Blurred photos (or use --data with a kwentar/pairs folder).",
+                                        metavar="PHOTOS"),
     out: Path = typer.Option(Path("before_after.png"), "--out", "-o", help="PNG to write."),
-    model: Optional[Path] = typer.Option(None, help=".tflite model (default: the bundled int8 model)."),
-    data: Optional[Path] = typer.Option(None, help="A kwentar or pairs folder: rows get the sharp shot too."),
+    model: Optional[Path] = typer.Option(None, help=".tflite model.", show_default="the bundled int8 model"),
+    data: Optional[Path] = typer.Option(None, help="A kwentar or pairs folder: rows get the sharp shot too.",
+                                        show_default="none"),
     dataset: str = typer.Option("kwentar", help="kwentar | pairs (with --data)."),
     limit: int = typer.Option(4, help="At most this many rows."),
     long_side: int = typer.Option(640, help="Photos with a longer side are shrunk to this (never enlarged); 0 "

@@ -100,17 +100,43 @@ def markdown(result: BenchResult) -> str:
     return "\n".join(out) + "\n"
 
 
-def rich_table(result: BenchResult):
-    """The main table as a `rich.table.Table` (header lines as its caption)."""
+_COMPACT_HEAD = ("variant", "MB", "PSNR", "SSIM", "dPSNR", "ms", "FPS")  # what a person compares, in 100 columns
+
+
+def _compact_cells(r: Row) -> list[str]:
+    """The cells of one row of the default terminal table, in `_COMPACT_HEAD` order."""
+    ms = 3 if r.latency_ms < 10 else 1
+    return [r.name, _fmt(r.size_mb, 3), _fmt(r.psnr), _fmt(r.ssim, 4), _fmt(r.d_psnr), _fmt(r.latency_ms, ms),
+            _fmt(r.fps, 1)]
+
+
+def rich_table(result: BenchResult, wide: bool = False):
+    """The result as a `rich.table.Table`, the header lines as its caption.
+
+    Args:
+        result: what a bench run measured.
+        wide: every column (as in the markdown report); default: the columns a person compares (variant, size,
+            PSNR, SSIM, change vs Keras, latency, FPS), which fit a 100-column terminal.
+
+    Returns:
+        The table; numbers are never wrapped or cut (only the variant name may fold onto a second line).
+    """
     from rich.table import Table
 
-    table = Table(title=f"edge-deblur bench: {result.header['model']['name']}",
-                  caption="\n".join(header_lines(result)), caption_justify="left")
-    for i, col in enumerate(_TABLE_HEAD):
-        # fold, never truncate: a narrow terminal must not turn a number into "12.…"
-        table.add_column(col, justify="left" if i == 0 or col == "backend" else "right", overflow="fold")
+    head, cells = (_TABLE_HEAD, _table_cells) if wide else (_COMPACT_HEAD, _compact_cells)
+    caption = header_lines(result)
+    if not wide:
+        caption.append("dPSNR: the row's PSNR minus the Keras model's; ms: median inference per frame; "
+                       "--wide or --json/--csv/--markdown for every column.")
+    table = Table(title=f"edge-deblur bench: {result.header['model']['name']}", caption="\n".join(caption),
+                  caption_justify="left")
+    for i, col in enumerate(head):
+        if i == 0 or col == "backend":
+            table.add_column(col, justify="left", overflow="fold")
+        else:  # a narrow terminal must never turn a number into "26.\n80" or "12.…"
+            table.add_column(col, justify="right", no_wrap=True)
     for r in result.rows:
-        table.add_row(*_table_cells(r))
+        table.add_row(*cells(r))
     return table
 
 

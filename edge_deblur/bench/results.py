@@ -108,11 +108,11 @@ class BenchResult:
 
         return markdown(self)
 
-    def rich_table(self):
-        """The main table as a `rich.table.Table` (header lines as its caption)."""
+    def rich_table(self, wide: bool = False):
+        """The result as a `rich.table.Table`: the compact columns, or every column when `wide`."""
         from edge_deblur.bench.render import rich_table
 
-        return rich_table(self)
+        return rich_table(self, wide=wide)
 
     def plot(self, path: str | os.PathLike) -> Path:
         """Latency (log scale) against PSNR for every row, written atomically (format from the suffix)."""

@@ -1,0 +1,160 @@
+"""What the commands print: tables that fit, no start-up chatter, one line for a missing training extra."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from edge_deblur._quiet import is_noise
+from edge_deblur.bench import BenchResult, Row
+
+ROOT = Path(__file__).resolve().parents[1]
+NOISE_WORDS = ("oneDNN", "cuda", "cuInit", "absl::InitializeLog", "cpu_feature_guard", "XNNPACK delegate",
+               "rebuild TensorFlow")
+
+
+def _row(name: str, kind: str, **kw) -> Row:
+    values = dict(name=name, kind=kind, precision="int8", backend="ai_edge_litert", threads=2, size_mb=3.180484,
+                  psnr=29.587, ssim=0.86961, d_psnr=-0.1712, d_ssim=-0.0068, psnr_vs_keras=42.86, latency_ms=275.91,
+                  latency_p90_ms=277.3, first_run_ms=150.1, fps=3.62, gflop=3.198, gflops_per_s=1316.8, pre_ms=0.33,
+                  post_ms=0.09, xnnpack=True, pairs=72)
+    values.update(kw)
+    return Row(**values)
+
+
+def _result() -> BenchResult:
+    header = {"model": {"name": "unet_s2", "description": "unet_s2 (bundled release model; shipped exports: "
+                                                           "float16, int8)"},
+              "machine": {"cpu": "AMD EPYC", "cores": 2, "platform": "Linux-6.18-x86_64-with-glibc2.36"},
+              "versions": {"edge-deblur": "0.1.0", "tensorflow": "2.21.0"},
+              "data": {"name": "sample photos", "description": "scikit-image sample photos: 12 pairs"},
+              "timing": {"size": [224, 224], "warmup": 3, "runs": 20}, "date": "2026-11-25 19:00 UTC", "notes": []}
+    rows = [_row("identity (blurred input)", "identity", latency_ms=0.026, fps=38867.4, d_psnr=-4.17),
+            _row("richardson-lucy (assumed r=3)", "classical-blind", latency_ms=1100.8, fps=0.9, d_psnr=-14.25),
+            _row("keras", "keras", psnr_vs_keras=None, latency_ms=14.5, fps=68.9),
+            _row("tflite-float16", "tflite", latency_ms=7.878, fps=126.9),
+            _row("tflite-int8", "tflite", latency_ms=2.429, fps=411.7, psnr=100.0)]
+    return BenchResult(header, rows)
+
+
+def _render(renderable, width: int) -> list[str]:
+    console = Console(width=width, record=True, file=open(os.devnull, "w"), color_system=None)
+    console.print(renderable)
+    return console.export_text().splitlines()
+
+
+def test_default_bench_table_fits_100_columns_without_splitting_a_cell():
+    from edge_deblur.bench.render import _compact_cells
+
+    result = _result()
+    lines = _render(result.rich_table(), 100)
+    assert max(len(line) for line in lines) <= 100
+    for row in result.rows:
+        cells = _compact_cells(row)
+        # every cell of a row whole, on the row's one line
+        assert any(all(f" {c} " in line for c in cells) for line in lines), cells
+    head = next(line for line in lines if "variant" in line)
+    for col in ("MB", "PSNR", "SSIM", "dPSNR", "ms", "FPS"):
+        assert f" {col} " in head
+
+
+def test_wide_bench_table_has_every_column():
+    from edge_deblur.bench.render import _TABLE_HEAD, _table_cells
+
+    result = _result()
+    lines = _render(result.rich_table(wide=True), 240)
+    head = next(line for line in lines if "variant" in line)
+    for col in ("p90 ms", "first ms", "GFLOP/s", "pre/post ms", "backend", "PSNR vs Keras"):
+        assert col in head
+    assert any(all(c in line for c in _table_cells(result.rows[-1])) for line in lines)
+    assert len(_TABLE_HEAD) == 16
+
+
+def test_export_table_keeps_file_names_and_byte_counts_whole_at_80_columns():
+    from edge_deblur.cli import _export_report
+    from edge_deblur.export import ExportResult
+
+    results = [ExportResult(p, Path(f"/tmp/out/unet_s2_{p}.tflite"), size_bytes=n, psnr_vs_keras=60.23,
+                            max_abs_diff=0.0012, delta_psnr=-0.0001, delta_ssim=-0.0001, fully_delegated=True,
+                            verified_on="3 test-split images")
+               for p, n in (("float32", 3_055_412), ("float16", 1_543_984), ("int8", 814_416))]
+    results.append(ExportResult("int8", Path("/tmp/out/a_model_with_a_rather_long_name_int8.tflite"), 814_416,
+                                psnr_vs_keras=42.0, max_abs_diff=0.1, delta_psnr=-0.2, delta_ssim=-0.01,
+                                fully_delegated=False, not_delegated=["QUANTIZE"]))
+    text = "\n".join(line for r in _export_report(results, Path("/tmp/out")) for line in _render(r, 80))
+    assert "…" not in text
+    for r in results[:3]:
+        assert any(r.path.name in line and f"{r.size_bytes:,}" in line for line in text.splitlines()), r.path.name
+    assert "a_model_with_a_rather_long_name_int8.tflite" in text.replace("\n", "").replace(" ", "").replace(
+        "│", "")  # folded onto two lines at most, never cut
+    assert "not delegated to XNNPACK: QUANTIZE" in text
+
+
+def test_noise_patterns():
+    noise = ["WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+             "I0000 00:00:1795633222.901653    8589 port.cc:153] oneDNN custom operations are on.",
+             "I0000 00:00:1795633222.902001    8589 cudart_stub.cc:31] Could not find cuda drivers on your machine",
+             "E0000 00:00:1795633222.902001    8589 cuda_executor.cc:1228] failed call to cuInit: INTERNAL: CUDA error",
+             "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the "
+             "appropriate compiler flags.",
+             "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."]
+    assert all(is_noise(line) for line in noise)
+    real = ["error: /x.jpg: no such file or folder", "UserWarning: only 16 calibration samples",
+            "E0000 00:00:1795633222.902001    8589 some_kernel.cc:12] Out of memory while allocating"]
+    assert not any(is_noise(line) for line in real)
+
+
+def _cli(*args, env=None, code=None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "edge_deblur", *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "COLUMNS": "100", **(env or {})})
+
+
+def test_tensorflow_and_litert_commands_print_no_start_up_lines(tmp_path):
+    from PIL import Image
+
+    res = _cli("models")
+    assert res.returncode == 0, res.stderr
+    assert "unet_s2" in res.stdout
+    assert not [w for w in NOISE_WORDS if w in res.stderr], res.stderr
+    photo = tmp_path / "photo.png"
+    Image.fromarray((np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)).save(photo)
+    res = _cli("deblur", str(photo), "-o", str(tmp_path / "out"))
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == "", res.stderr
+    # --verbose lets them through
+    res = _cli("--verbose", "deblur", str(photo), "-o", str(tmp_path / "out2"))
+    assert res.returncode == 0 and "XNNPACK delegate" in res.stderr
+
+
+BLOCK_TRAINING_EXTRA = """
+import importlib.abc, sys
+class _NoTrainingExtra(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"tensorflow", "keras", "cv2", "skimage", "matplotlib"}:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+sys.meta_path.insert(0, _NoTrainingExtra())
+sys.argv[0] = "edge-deblur"
+from edge_deblur.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("args", [["models"], ["bench"], ["export"], ["train"],
+                                  ["data", "align", "--data", "{data}", "--out", "{out}"]])
+def test_missing_training_extra_is_one_line_naming_the_command_and_the_install(args, tmp_path):
+    args = [a.format(data=tmp_path, out=tmp_path / "aligned") for a in args]
+    res = _cli(*args, code=BLOCK_TRAINING_EXTRA)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    command = " ".join(a for a in args if not a.startswith("-") and "/" not in a)
+    assert lines[0].startswith(f"error: `edge-deblur {command}` needs ")
+    assert lines[0].endswith("pip install 'edge-deblur[train]'")
