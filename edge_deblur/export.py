@@ -39,7 +39,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -331,14 +331,36 @@ def _bundled_keras() -> Path:
     raise ModelError(f"{folder / MANIFEST}: names no existing .keras model; pass MODEL.keras explicitly")
 
 
-def _default_data(data, dataset: str):
-    """(data, dataset): the given ones, or the shared training photos; None when there are none."""
+def _default_data(data, dataset: str, model_path: Path | None = None) -> tuple[Any, str, str]:
+    """(data, dataset, where from): the given ones; else the training data named in the model's card.json when
+    it is still there; else the shared training photos; data None when there are none."""
     if data is not None:
-        return data, dataset
+        return data, dataset, "from --data"
+    card = _card_data(model_path)
+    if card is not None:
+        return card[0], card[1], f"no --data: the training data named in {model_path.parent / 'card.json'}"
     from edge_deblur.data import default_training_photos
 
     sets = default_training_photos()
-    return (sets, "synthetic") if sets else (None, dataset)
+    why = ("no --data" + (" and no usable card.json beside the model" if model_path is not None else "")
+           + ": the shared training photos")
+    return (sets, "synthetic", why) if sets else (None, dataset, why)
+
+
+def _card_data(model_path: Path | None) -> tuple[Any, str] | None:
+    """(paths, dataset) of the training data a `card.json` beside the model names, if every path still exists."""
+    import json
+
+    if model_path is None:
+        return None
+    try:
+        info = json.loads((model_path.parent / "card.json").read_text(encoding="utf-8"))["data"]
+        paths, dataset = [Path(p) for p in info["paths"]], str(info["dataset"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not paths or not all(p.exists() for p in paths):
+        return None
+    return (paths if len(paths) > 1 else paths[0]), dataset
 
 
 def _describe_data(data) -> str:
@@ -444,10 +466,11 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
     stride = model_stride(keras_model)
     fixed = with_input_size(keras_model, h, w)
 
-    data, dataset = _default_data(data, dataset)
+    data, dataset, data_source = _default_data(data, dataset, source if isinstance(source, Path) else None)
     if data is None:
         raise DataError("no training data found for int8 calibration and verification (the shared photos are "
                         "absent): pass --data PATH")
+    say(f"calibration and verification data ({data_source}): {dataset} data {_describe_data(data)}")
     reps, calib_desc = None, None
     if "int8" in precisions:
         if calibration_samples < MIN_CALIBRATION_SAMPLES:

@@ -173,6 +173,12 @@ def _policy(precision: str):
         keras.mixed_precision.set_global_policy(before)
 
 
+def _strategy_name(strategy) -> str:
+    """The strategy's public name: "default (one device)" for TensorFlow's private default strategy class."""
+    name = type(strategy).__name__
+    return "default (one device)" if name.startswith("_Default") else name.lstrip("_")
+
+
 def make_strategy(devices: Sequence[str] | None = None):
     """MirroredStrategy over `devices` (or over all GPUs when several are visible), else the default strategy."""
     import tensorflow as tf
@@ -204,14 +210,73 @@ class _Checkpointer:
                     return  # never overwrite a good checkpoint with NaN weights
                 score = float(logs.get("val_psnr", -logs.get("val_loss", np.inf)))
                 if score > self.best:
-                    self.best, self.best_epoch = score, epoch
+                    self.best, self.best_epoch = score, epoch + 1
                     with atomic_path(out / "model.keras") as tmp:
-                        (export_fn(self.model) if export_fn else self.model).save(tmp)
+                        _without_optimizer(export_fn(self.model) if export_fn else self.model).save(tmp)
                 with atomic_path(out / "last.keras") as tmp:
-                    self.model.save(tmp)
-                write_json(out / "state.json", {"epoch": epoch, "best": self.best, "best_epoch": self.best_epoch})
+                    self.model.save(tmp)  # with the optimizer state: --resume continues from it
+                write_json(out / "state.json", {"epoch": epoch + 1, "best": self.best, "best_epoch": self.best_epoch,
+                                                "counting": "from 1"})
 
         return Checkpointer()
+
+
+def _without_optimizer(model):
+    """The same network (shared layers and weights) without the optimizer: what `model.keras` ships (about a
+    third of the size of a file with Adam's two slots per weight)."""
+    import keras
+
+    if getattr(model, "optimizer", None) is None or not getattr(model, "inputs", None):
+        return model
+    return keras.Model(model.inputs, model.outputs, name=model.name)
+
+
+def read_state(path: Path) -> dict:
+    """`state.json` with epochs counted from 1 (epochs done, best epoch); files written before that counted from 0."""
+    state = json.loads(Path(path).read_text())
+    if state.get("counting") != "from 1":
+        state = {**state, "epoch": state["epoch"] + 1, "best_epoch": state["best_epoch"] + 1, "counting": "from 1"}
+    return state
+
+
+class _TimeEstimate:
+    """Keras callback factory: after the first timed steps, say how long the whole run will take."""
+
+    @staticmethod
+    def make(say, steps: int, epochs: int, start_epoch: int, timed_steps: int = 5):
+        import keras
+
+        def duration(seconds: float) -> str:
+            return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{max(1, round(seconds / 60))} min"
+
+        class Estimate(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.t0, self.epoch_t0, self.said = None, None, False
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self.epoch_t0 = time.perf_counter()
+
+            def on_train_batch_begin(self, batch, logs=None):
+                if batch == 1 and self.t0 is None:  # batch 0 also traces the graph: time from batch 1 on
+                    self.t0 = time.perf_counter()
+
+            def on_train_batch_end(self, batch, logs=None):
+                if self.said or self.t0 is None or batch < timed_steps:
+                    return
+                per_step = (time.perf_counter() - self.t0) / batch
+                left = epochs - start_epoch
+                say(f"estimated training time: about {duration(per_step * steps * left)} ({per_step:.2f} s/step x "
+                    f"{steps} steps x {left} epoch(s), plus validation)")
+                self.said = True
+
+            def on_epoch_end(self, epoch, logs=None):
+                if epoch == start_epoch and epoch + 1 < epochs:
+                    took = time.perf_counter() - self.epoch_t0
+                    say(f"epoch {epoch + 1} took {duration(took)}; about {duration(took * (epochs - epoch - 1))} "
+                        "to go")
+
+        return Estimate()
 
 
 class _AtomicCSVLogger:
@@ -312,12 +377,12 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     blur_cfg = make_blur(cfg)
 
     state_path = out / "state.json"
-    start_epoch, best, best_epoch = 0, -np.inf, -1
+    start_epoch, best, best_epoch = 0, -np.inf, 0
     if cfg.resume:
         if not (out / "last.keras").is_file() or not state_path.is_file():
             raise DataError(f"{out}: nothing to resume (no last.keras/state.json); run without --resume")
-        state = json.loads(state_path.read_text())
-        start_epoch, best, best_epoch = state["epoch"] + 1, state["best"], state["best_epoch"]
+        state = read_state(state_path)
+        start_epoch, best, best_epoch = state["epoch"], state["best"], state["best_epoch"]
         if start_epoch >= cfg.epochs:
             raise DataError(f"{out}: already trained {start_epoch} of {cfg.epochs} epochs; raise --epochs to continue")
     elif (out / "last.keras").exists():
@@ -355,13 +420,14 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     flops = gflops(plain, cfg.size, cfg.size)
     console.print(f"model {cfg.model}: {n_params:,} params, {flops:.2f} GFLOP per {cfg.size}x{cfg.size} frame; "
                   f"{len(parts['train'])} train / {len(parts['val'])} val / {len(parts['test'])} test scenes; "
-                  f"{steps} steps x {cfg.batch_size} crops per epoch; strategy {type(strategy).__name__} "
+                  f"{steps} steps x {cfg.batch_size} crops per epoch; strategy {_strategy_name(strategy)} "
                   f"({strategy.num_replicas_in_sync} replica(s))")
 
     all_callbacks = [
         keras.callbacks.TerminateOnNaN(),
         _Checkpointer.make(out, best, best_epoch, strip_fake_quant if cfg.qat else as_float32),
         _AtomicCSVLogger.make(out / "history.csv"),
+        _TimeEstimate.make(console.print, steps, cfg.epochs, start_epoch),
     ]
     if cfg.schedule == "plateau":
         all_callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, verbose=1))
@@ -370,7 +436,8 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     t0 = time.time()
     history = model.fit(tf_dataset(sampler, cfg.batch_size), epochs=cfg.epochs, initial_epoch=start_epoch,
                         steps_per_epoch=steps, validation_data=(x_val, y_val), validation_batch_size=cfg.batch_size,
-                        callbacks=all_callbacks, verbose=1 if console.is_terminal else 2)
+                        callbacks=all_callbacks, verbose=1 if console.is_terminal else 2,
+                        shuffle=False)  # the crop sampler shuffles; Keras would warn each epoch that it cannot
     seconds = time.time() - t0
     epochs_run = len(history.history.get("loss", []))
     # NaN can show in the training loss or only in the validation loss (weights blown up by the last step)
@@ -395,7 +462,7 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
                                                           "val_scenes": sorted({p.scene for p in parts["val"]}),
                                                           "recorded": [str(sp.source) for sp in splits if sp.recorded]},
         "config": asdict(cfg),
-        "strategy": type(strategy).__name__,
+        "strategy": _strategy_name(strategy),
         "replicas": int(strategy.num_replicas_in_sync),
         "epochs_run": start_epoch + epochs_run,
         "seconds_per_epoch": round(seconds / max(epochs_run, 1), 2),
@@ -406,7 +473,7 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
         "versions": {"edge_deblur": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
                      "numpy": np.__version__, "python": platform.python_version()},
     }
-    card["best_epoch"] = json.loads(state_path.read_text())["best_epoch"] + 1
+    card["best_epoch"] = read_state(state_path)["best_epoch"]
     write_json(out / "card.json", card)
     plot_history(out / "history.csv", out / "loss_curve.png", title=f"{cfg.model} on {cfg.dataset}")
     plot_predictions(x_val[:4], y_val[:4], pred[:4], out / "predictions.png")

@@ -105,7 +105,7 @@ def test_card_contents(run1, photos):
     assert card["data"]["pairs"] == 10 and card["data"]["dataset"] == "synthetic"
     assert card["config"]["seed"] == 0 and card["config"]["epochs"] == 1 and card["config"]["batch_size"] == 4
     assert card["epochs_run"] == 1 and card["best_epoch"] == 1
-    assert card["strategy"] == "_DefaultDistributionStrategy" and card["replicas"] == 1
+    assert card["strategy"] == "default (one device)" and card["replicas"] == 1
     for part in ("metrics", "identity_baseline"):
         assert math.isfinite(card[part]["psnr"]) and 15 < card[part]["psnr"] < 50
         assert math.isfinite(card[part]["ssim"]) and 0.3 < card[part]["ssim"] <= 1
@@ -124,6 +124,32 @@ def test_card_contents(run1, photos):
     assert abs(card["metrics"]["psnr"] - card["identity_baseline"]["psnr"]) < 2.0
 
 
+def test_model_keras_ships_without_the_optimizer_state(run1):
+    import zipfile
+
+    out, _ = run1
+    with zipfile.ZipFile(out / "model.keras") as z:
+        config = json.loads(z.read("config.json"))
+    assert not config.get("compile_config")  # no optimizer: a third of the size with Adam's slots
+    assert (out / "model.keras").stat().st_size < (out / "last.keras").stat().st_size
+    assert _iterations(out / "last.keras") == 2  # last.keras keeps it, for --resume
+
+
+def test_time_estimate_after_the_first_steps_and_after_the_first_epoch():
+    from edge_deblur.train import _TimeEstimate
+
+    said = []
+    cb = _TimeEstimate.make(said.append, steps=100, epochs=3, start_epoch=0, timed_steps=2)
+    cb.on_epoch_begin(0)
+    for batch in range(4):
+        cb.on_train_batch_begin(batch)
+        cb.on_train_batch_end(batch)
+    cb.on_epoch_end(0)
+    assert len(said) == 2
+    assert said[0].startswith("estimated training time: about ") and "x 100 steps x 3 epoch(s)" in said[0]
+    assert said[1].startswith("epoch 1 took ") and "to go" in said[1]
+
+
 def test_history_has_one_row_per_epoch(run1):
     out, _ = run1
     rows = _history(out)
@@ -132,7 +158,9 @@ def test_history_has_one_row_per_epoch(run1):
         assert math.isfinite(float(rows[0][col])), col
     card = json.loads((out / "card.json").read_text())
     assert float(rows[0]["val_psnr"]) == pytest.approx(card["metrics"]["psnr"], abs=0.05)  # TF's PSNR agrees
-    assert _state(out) == {"epoch": 0, "best": pytest.approx(float(rows[0]["val_psnr"])), "best_epoch": 0}
+    assert _state(out) == {"epoch": 1, "best": pytest.approx(float(rows[0]["val_psnr"])), "best_epoch": 1,
+                           "counting": "from 1"}  # epochs counted from 1, as in history.csv and card.json
+    assert card["best_epoch"] == _state(out)["best_epoch"]
     assert _iterations(out / "last.keras") == 2
 
 
@@ -149,7 +177,7 @@ def test_resume_continues_at_epoch_2(run1, tmp_path):
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert rows[0] == first_row  # epoch 1 untouched
     assert _sha(out / "last.keras") != before
-    assert _state(out)["epoch"] == 1
+    assert _state(out)["epoch"] == 2
     assert _iterations(out / "last.keras") == 4  # the optimizer continued: 2 steps + 2 steps
     # cosine decay over 2 epochs x 2 steps ends at 1% of 1e-3; a restarted step count would sit half-way (~5e-4)
     assert float(rows[1]["lr"]) == pytest.approx(1e-5, rel=1e-3)
@@ -178,7 +206,7 @@ def test_crash_mid_epoch_keeps_last_checkpoint_and_resume_continues(photos, tmp_
                       steps_per_epoch=2)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, callbacks=[CrashInEpoch2()])
-    assert _state(out)["epoch"] == 0
+    assert _state(out)["epoch"] == 1
     assert len(_history(out)) == 1
     assert _no_temp_files(out)
     assert not (out / "card.json").exists()
@@ -187,7 +215,7 @@ def test_crash_mid_epoch_keeps_last_checkpoint_and_resume_continues(photos, tmp_
     res = cli(*TINY, "--data", photos, "--epochs", 2, "--out", out, "--resume")
     assert res.exit_code == 0, res.output
     assert [r["epoch"] for r in _history(out)] == ["1", "2"]
-    assert _state(out)["epoch"] == 1 and _iterations(out / "last.keras") == 4
+    assert _state(out)["epoch"] == 2 and _iterations(out / "last.keras") == 4
 
 
 def test_ctrl_c_through_the_cli_exits_130(photos, tmp_path, monkeypatch):
@@ -220,7 +248,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_best_checkpoint(photos,
     assert lines[0] == (f"error: loss became NaN in epoch 2; training stopped, kept model.keras in {out}; "
                         "try a lower --lr")
     assert _sha(out / "model.keras") == best
-    assert _state(out)["epoch"] == 0  # last.keras/state.json still point at the good epoch
+    assert _state(out)["epoch"] == 1  # last.keras/state.json still point at the good epoch
     from edge_deblur.train import load_keras
 
     m = load_keras(out / "model.keras")
