@@ -12,6 +12,7 @@ Usage (from the repository root):
     python benchmarks/run_suite.py --weights unet_s=runs/unet_s/model.keras --weights paper=runs/paper/model.keras
     python benchmarks/run_suite.py --only unet_s --sizes 224
     python benchmarks/run_suite.py --quick                  # minutes: tiny model, tiny sizes, few pairs/runs
+    python benchmarks/run_suite.py --replot                 # redraw summary.png from the committed json files
 
 Trained weights are looked up per model as (first hit wins): `--weights NAME=PATH`, the bundled release folder
 `export/NAME.keras`, `runs/NAME/model.keras`. A model without weights is skipped (and listed in the summary)
@@ -197,40 +198,39 @@ def summary_markdown(done: list[tuple[Entry, dict]], skipped: list[str], failed:
 
 
 def summary_plot(done: list[tuple[Entry, dict]], path: Path) -> None:
-    """Latency vs PSNR of every Kodak variant, one panel per frame size, one colour per model."""
+    """Latency vs PSNR of every trained Kodak variant, one panel per frame size (see
+    `edge_deblur.bench.render.speed_quality`); untrained runs are left out."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from edge_deblur._io import atomic_path
+    from edge_deblur.bench.render import speed_quality
 
     kodak = [(e, r) for e, r in done if e.data == "defocus-kodak24"]
     sizes = sorted({e.size for e, _ in kodak})
     if not sizes:
         return
-    fig, axes = plt.subplots(1, len(sizes), figsize=(6.5 * len(sizes), 4.8), dpi=120, squeeze=False)
-    markers = {"identity": "s", "classical": "D", "classical-blind": "v", "keras": "o", "tflite": "^"}
-    colours = {}
+    fig, axes = plt.subplots(1, len(sizes), figsize=(7 * len(sizes), 5.6), dpi=120, squeeze=False)
     for ax, size in zip(axes[0], sizes):
-        for e, res in (x for x in kodak if x[0].size == size):
-            colour = colours.setdefault(e.model, f"C{len(colours)}")
-            for row in res["rows"]:
-                ref = row["kind"] in REFERENCE_KINDS
-                label = row["name"] if ref else f"{e.model} {row['name']}"
-                ax.scatter(max(row["latency_ms"], 1e-3), row["psnr"], marker=markers[row["kind"]],
-                           color="grey" if ref else colour, s=36)
-                ax.annotate(label, (max(row["latency_ms"], 1e-3), row["psnr"]), textcoords="offset points",
-                            xytext=(4, 3), fontsize=6)
-        ax.set_xscale("log")
-        ax.set_xlabel(f"median latency per {size}x{size} frame, ms (log)")
-        ax.set_ylabel("defocus-kodak24 PSNR, dB")
-        ax.set_title(f"speed vs quality at {size}x{size}", fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
+        runs = [(e.model, r["rows"], bool(r["header"]["model"].get("untrained"))) for e, r in kodak if e.size == size]
+        speed_quality(ax, runs, (size, size), "defocus-kodak24")
+        left_out = sorted({m for m, _, untrained in runs if untrained})
+        ax.set_title(f"speed vs quality at {size}x{size}" + (f" ({', '.join(left_out)}: untrained, not shown)"
+                                                              if left_out else ""), fontsize=10)
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format="png", bbox_inches="tight")
     plt.close(fig)
+
+
+def replot(out: Path) -> Path:
+    """Redraw `out/summary.png` from `out/summary.json` and the per-run json files it lists."""
+    summary = json.loads((out / "summary.json").read_text())
+    done = [(Entry(**run["entry"]), json.loads((out / run["file"]).read_text())) for run in summary["runs"]]
+    summary_plot(done, out / "summary.png")
+    return out / "summary.png"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,7 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--untrained", action="store_true", help="measure models without weights with random ones")
     parser.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     parser.add_argument("--data-root", type=Path, help="the shared data folder (default: EDGE_DEBLUR_DATA or ../shared/data)")
+    parser.add_argument("--replot", action="store_true", help="only redraw summary.png from the summary.json and "
+                        "per-run json files in --out (no benchmark runs)")
     args = parser.parse_args(argv)
+    if args.replot:
+        replot(args.out or RESULTS)
+        return 0
 
     from edge_deblur._io import write_json, write_text
     from edge_deblur.data import default_data_root

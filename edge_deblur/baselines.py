@@ -128,7 +128,7 @@ class Baseline:
 
 
 def classical_baseline(true_psf: bool, method: str = "richardson_lucy",
-                       assumed_radius: float = ASSUMED_RADIUS) -> Baseline:
+                       assumed_radius: float = ASSUMED_RADIUS, radius_known: bool = False) -> Baseline:
     """The classical deconvolution row for a benchmark.
 
     Args:
@@ -136,6 +136,8 @@ def classical_baseline(true_psf: bool, method: str = "richardson_lucy",
             `assumed_radius` for every image (real pairs, blur unknown).
         method: a name from `METHODS`.
         assumed_radius: radius in pixels used when the true one is not given.
+        radius_known: with `true_psf=False`, whether the data's true radius is known (synthetic blur) and only
+            withheld from the deconvolution; says so in the note rather than calling the blur unknown.
 
     Returns:
         A `Baseline` whose name says which PSF it was given.
@@ -154,7 +156,9 @@ def classical_baseline(true_psf: bool, method: str = "richardson_lucy",
     else:
         name = f"{label} (assumed r={assumed_radius:g})"
         note = (f"{name}: scikit-image {method}, {detail}, with a disc PSF of assumed radius {assumed_radius:g} px "
-                "for every image (the true blur of these pairs is unknown).")
+                + ("for every image (each pair's true radius is known but not given to it: what a user who does "
+                   "not know the blur gets)." if radius_known else
+                   "for every image (the true blur of these pairs is unknown)."))
 
     def fn(blurred, radius):
         return deconvolve(blurred, radius, method=method)

@@ -304,7 +304,7 @@ def _make_runners(setup: _Setup, precisions, data, dataset, calibration_samples:
 
     runners: list[_Runner] = [_BaselineRunner(IDENTITY, "identity"), _BaselineRunner(setup.classical, "classical")]
     if setup.eval_set.known_radius:  # the oracle's blind twin: what a user who does not know the blur radius gets
-        blind = classical_baseline(true_psf=False, method=setup.baseline)
+        blind = classical_baseline(true_psf=False, method=setup.baseline, radius_known=True)
         runners.append(_BaselineRunner(blind, "classical-blind"))
     src, keras_model = setup.src, setup.keras_model
     keras_bytes = src.keras_path.stat().st_size if src.keras_path else _keras_bytes(keras_model, tmp)

@@ -8,9 +8,9 @@ import io
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from edge_deblur.bench.results import COLUMNS, REFERENCE_KINDS, BenchResult, Row
+from edge_deblur.bench.results import COLUMNS, BenchResult, Row
 
 _TABLE_HEAD = ("variant", "MB", "PSNR", "SSIM", "dPSNR", "dSSIM", "PSNR vs Keras", "ms", "p90 ms", "first ms",
                "FPS", "GFLOP", "GFLOP/s", "pre/post ms", "thr", "backend")
@@ -140,8 +140,71 @@ def rich_table(result: BenchResult, wide: bool = False):
     return table
 
 
+_VARIANT_MARKERS = {"keras": "o", "tflite-float32": "s", "tflite-float16": "D", "tflite-int8": "^"}
+_REFERENCE_MARKERS = {"classical": "X", "classical-blind": "P"}
+
+
+def speed_quality(ax, runs: Sequence[tuple[str, Sequence[dict], bool]], frame: Sequence[int], data: str) -> None:
+    """Draw latency (log) against PSNR on a matplotlib axis: one marker per variant, marker area for file size.
+
+    Args:
+        ax: the axis.
+        runs: (model name, rows as dicts with the keys of `COLUMNS`, untrained) per bench run at this frame size.
+            Untrained runs are left out (their quality means nothing, and their reference rows may be measured on
+            fewer pairs); the identity row of each data subset becomes a horizontal reference line.
+        frame: (h, w) of the timed frame, for the x label.
+        data: the data set's name, for the y label.
+    """
+    from matplotlib.lines import Line2D
+
+    trained = [(m, rows) for m, rows, untrained in runs if not untrained]
+    colours: dict[str, str] = {}
+    seen_refs: set = set()
+    handles = []
+    for model, rows in trained:
+        colour = colours.setdefault(model, f"C{len(colours)}")
+        for r in rows:
+            key = (r["name"], r["pairs"], round(r["psnr"], 3))
+            if r["kind"] == "identity":
+                if key not in seen_refs:
+                    seen_refs.add(key)
+                    ax.axhline(r["psnr"], color="0.45", lw=1, ls="--", zorder=1)
+                    ax.annotate(f"identity (blurred input), {r['pairs']} pairs: {r['psnr']:.2f} dB",
+                                (0.01, r["psnr"]), xycoords=("axes fraction", "data"), xytext=(0, 3),
+                                textcoords="offset points", fontsize=7, color="0.3")
+            elif r["kind"] in _REFERENCE_MARKERS:
+                if key not in seen_refs:
+                    seen_refs.add(key)
+                    ax.scatter(max(r["latency_ms"], 1e-3), r["psnr"], marker=_REFERENCE_MARKERS[r["kind"]], s=60,
+                               color="0.5", zorder=2)
+                    handles.append(Line2D([], [], ls="", marker=_REFERENCE_MARKERS[r["kind"]], color="0.5",
+                                          label=r["name"]))
+            else:
+                ax.scatter(max(r["latency_ms"], 1e-3), r["psnr"], marker=_VARIANT_MARKERS.get(r["name"], "o"),
+                           s=_area(r["size_mb"]), color=colour, alpha=0.75, edgecolors="black", linewidths=0.5,
+                           zorder=3)
+    handles = list({h.get_label(): h for h in handles}.values())
+    variants = [Line2D([], [], ls="", marker=m, color="0.2", label=v) for v, m in _VARIANT_MARKERS.items()]
+    models = [Line2D([], [], ls="", marker="o", color=c, label=m) for m, c in colours.items()]
+    sizes = [ax.scatter([], [], s=_area(mb), color="white", edgecolors="black", label=f"{mb:g} MB")
+             for mb in (0.5, 1.5, 3.0)]
+    ax.legend(handles=models + variants + handles + sizes, fontsize=7, loc="upper center", ncol=4,
+              bbox_to_anchor=(0.5, -0.13), title="colour: model; shape: variant; area: file size", title_fontsize=7,
+              frameon=False)  # below the axes: it never hides a point
+    ax.set_xscale("log")
+    ax.set_xlabel(f"median latency per {frame[0]}x{frame[1]} frame, ms (log; left is faster)")
+    ax.set_ylabel(f"{data} PSNR, dB (higher is better)")
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def _area(size_mb: float) -> float:
+    """Marker area (points^2) of a variant's file size."""
+    return 25.0 + 60.0 * max(size_mb, 0.0)
+
+
 def plot(result: BenchResult, path: str | os.PathLike) -> Path:
-    """Latency (log scale) against PSNR for every row, written atomically (format from the suffix)."""
+    """Latency (log scale) against PSNR of every variant (see `speed_quality`), written atomically (format from
+    the suffix)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -149,21 +212,16 @@ def plot(result: BenchResult, path: str | os.PathLike) -> Path:
 
     from edge_deblur._io import atomic_path
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for i, r in enumerate(result.rows):
-        x = max(r.latency_ms, 1e-3)
-        ax.scatter([x], [r.psnr], s=40, marker="s" if r.kind in REFERENCE_KINDS else "o")
-        # stagger labels vertically: exported variants often sit on top of each other
-        ax.annotate(r.name, (x, r.psnr), textcoords="offset points", xytext=(5, 4 - 11 * (i % 3)), fontsize=8)
-    ax.set_xscale("log")
-    ax.set_xlabel(f"latency per {result.header['timing']['size'][0]}x{result.header['timing']['size'][1]} "
-                  "frame, median ms (log)")
-    ax.set_ylabel("PSNR, dB (higher is better)")
-    ax.set_title(f"{result.header['model']['name']} on {result.header['data']['name']}: speed vs quality",
-                 fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
+    h = result.header
+    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
+    speed_quality(ax, [(h["model"]["name"], [r.to_dict() for r in result.rows], bool(h["model"].get("untrained")))],
+                  h["timing"]["size"], h["data"]["name"])
+    title = f"{h['model']['name']} on {h['data']['name']}: speed vs quality"
+    if h["model"].get("untrained"):
+        title += " (untrained weights: model rows not shown)"
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=Path(path).suffix.lstrip(".").lower() or "png")
+        fig.savefig(tmp, format=Path(path).suffix.lstrip(".").lower() or "png", bbox_inches="tight")
     plt.close(fig)
     return Path(path)
