@@ -359,3 +359,18 @@ def test_real_pairs_with_a_recorded_split_verify_on_its_validation_scenes(tiny_k
     assert r.error is None and r.path.is_file()
     assert r.verified_on.startswith("2 val-split images of pairs data dpdd_dev")
     assert "from the train split of pairs data dpdd_dev" in read_metadata(r.path)["calibration"]
+
+
+def test_without_data_export_uses_the_training_data_of_the_model_card(tmp_path):
+    from edge_deblur.export import _default_data
+
+    photos = tmp_path / "my_photos"
+    photos.mkdir()
+    model = tmp_path / "run" / "model.keras"
+    model.parent.mkdir()
+    (model.parent / "card.json").write_text(json.dumps({"data": {"paths": [str(photos)], "dataset": "synthetic"}}))
+    data, dataset, why = _default_data(None, "pairs", model)
+    assert (data, dataset) == (photos, "synthetic") and "card.json" in why
+    assert _default_data(tmp_path, "pairs", model)[:2] == (tmp_path, "pairs")  # --data wins
+    photos.rmdir()  # the card names data that is gone: say so, fall back to the shared photos
+    assert "no usable card.json" in _default_data(None, "pairs", model)[2]
