@@ -247,7 +247,9 @@ class _TimeEstimate:
         import keras
 
         def duration(seconds: float) -> str:
-            return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{max(1, round(seconds / 60))} min"
+            if seconds < 90:
+                return f"{max(1, round(seconds))} s"
+            return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{round(seconds / 60)} min"
 
         class Estimate(keras.callbacks.Callback):
             def __init__(self):
