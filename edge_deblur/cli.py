@@ -205,7 +205,7 @@ def train_cmd(
                                   "weights; ~1.5x faster on CPUs with AVX512-BF16). Saved models are float32."),
     devices: Optional[str] = typer.Option(None, help="Comma-separated devices for MirroredStrategy, e.g. "
                                           "/cpu:0,/cpu:1.", show_default="all GPUs if several, else one device"),
-    source: List[str] = typer.Option(None, "--source", help="Mix sources in one run: KIND=PATH[,PATH][@WEIGHT], "
+    source: List[str] = typer.Option(None, "--source", help="Mix sources in one run: KIND=PATH[,PATH]\\[@WEIGHT], "
                                      "repeatable, e.g. pairs=dpdd_dev@0.5 (replaces --data/--dataset).",
                                      show_default="none: --data/--dataset"),
     blur_model: str = typer.Option("disc", help="Synthetic blur: disc (uniform disc, --radius) | scene (depth "
