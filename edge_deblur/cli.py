@@ -309,12 +309,33 @@ def deblur_cmd(
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="A .tflite model (default: the bundled one)."),
     threads: Optional[int] = typer.Option(None, help="Interpreter threads (default: the backend's)."),
     overlap: int = typer.Option(32, help="Tile overlap in pixels for images larger than the model input."),
+    max_pixels: Optional[int] = typer.Option(None, min=1, help="Refuse images with more pixels, before decoding "
+                                             "(default: $EDGE_DEBLUR_MAX_PIXELS, else 100000000)."),
 ):
-    """Deblur photos with a TFLite model (any size; EXIF orientation kept; no TensorFlow needed)."""
-    from edge_deblur.runtime import deblur_files
+    """Deblur photos with a TFLite model (any size; EXIF orientation kept; no TensorFlow needed).
 
-    written = deblur_files(inputs, out_dir=out, model=model, num_threads=threads, overlap=overlap)
-    typer.echo(f"wrote {len(written)} image(s)" + (f" to {out}" if out else ""))
+    A bad file does not stop the others: failures are listed at the end and the exit code is 1."""
+    import warnings
+
+    from edge_deblur.batch import BatchError, deblur_files
+
+    where = f" in {out}" if out else " beside their inputs"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            written = deblur_files(inputs, out_dir=out, model=model, num_threads=threads, overlap=overlap,
+                                   max_pixels=max_pixels, on_written=lambda p: typer.echo(f"wrote {p}"))
+            failures = []
+        except BatchError as e:
+            written, failures = e.written, e.failures
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            typer.echo(f"warning: {w.message}", err=True)
+    typer.echo(f"wrote {len(written)} image(s){where}" + (f"; {len(failures)} failed" if failures else ""))
+    if failures:
+        for _, reason in failures:
+            typer.echo(f"error: {reason}", err=True)
+        raise typer.Exit(1)
 
 
 @app.command("grid")
