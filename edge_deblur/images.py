@@ -8,6 +8,7 @@ be) into an `ImageError` and never leave a partial file.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from pathlib import Path
@@ -87,8 +88,7 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.nda
     limit = pixel_limit(max_pixels)
     if not path.is_file():
         raise ImageError(f"{path}: no such image file")
-    # our limit replaces Pillow's bomb warning; its hard error (2x its limit) must not undercut a raised limit
-    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    _quiet_pillow_bomb_warning()
     if Image.MAX_IMAGE_PIXELS is not None and 2 * Image.MAX_IMAGE_PIXELS < limit < 2**62:
         Image.MAX_IMAGE_PIXELS = limit // 2 + 1
     try:
@@ -103,6 +103,15 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.nda
         raise ImageError(f"{path}: refused as a possible decompression bomb ({e})") from None
     except (OSError, ValueError, SyntaxError, MemoryError) as e:
         raise ImageError(f"{path}: cannot decode image ({str(e) or type(e).__name__})") from None
+
+
+@functools.cache
+def _quiet_pillow_bomb_warning() -> None:
+    """Silence Pillow's decompression-bomb warning (once): our pixel limit replaces it. Its hard error, at twice
+    its limit, stays, raised in `read_image` when the caller's limit is higher."""
+    from PIL import Image
+
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def _pil_to_float(im) -> np.ndarray:
