@@ -8,7 +8,6 @@ be) into an `ImageError` and never leave a partial file.
 
 from __future__ import annotations
 
-import functools
 import os
 import warnings
 from pathlib import Path
@@ -105,10 +104,9 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.nda
         raise ImageError(f"{path}: cannot decode image ({str(e) or type(e).__name__})") from None
 
 
-@functools.cache
 def _quiet_pillow_bomb_warning() -> None:
-    """Silence Pillow's decompression-bomb warning (once): our pixel limit replaces it. Its hard error, at twice
-    its limit, stays, raised in `read_image` when the caller's limit is higher."""
+    """Silence Pillow's decompression-bomb warning: our pixel limit replaces it (its hard error, at twice its limit,
+    stays). Added on every read, as `warnings.catch_warnings` blocks elsewhere may have reset the filters."""
     from PIL import Image
 
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
