@@ -5,9 +5,12 @@ User errors (`EdgeDeblurError`) print one line `error: ...` on stderr and exit w
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import List, Optional
 
@@ -180,7 +183,40 @@ def train_cmd(
                       devices=devices.split(",") if devices else None, init=str(init) if init else None, qat=qat,
                       precision=precision, sources=list(source or []) or None, blur_model=blur_model,
                       max_radius=max_radius, pool=pool, real_scale=scale)
-    train(cfg)
+    with _ctrl_c_stops_training(out):
+        train(cfg)
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops_training(out: Path):
+    """Ctrl-C stops training at the next step and exits 130, keeping the last finished epoch's checkpoint; a second
+    Ctrl-C ends the process at once (the default action is restored by the first)."""
+    if threading.current_thread() is not threading.main_thread():  # signal handlers live in the main thread
+        yield
+        return
+    fired = []
+
+    def first(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        fired.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    except KeyboardInterrupt:
+        if not fired:
+            raise
+        kept = f"kept {out / 'last.keras'}; continue with --resume" if (out / "last.keras").is_file() else \
+            "no epoch finished, nothing kept"
+        typer.echo(f"interrupted: {kept}", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # every file is already written atomically; skipping interpreter shutdown avoids a deadlock between its
+        # final garbage collection and tf.data's generator threads (seen as a hang after Ctrl-C)
+        os._exit(130)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _parse_range(text: str, option: str) -> tuple[float, float]:
