@@ -48,17 +48,19 @@ def collect_images(inputs: Iterable[str | os.PathLike], exclude: str | os.PathLi
     """Expand files and folders (recursively) into (image file, folder it was found under or None).
 
     Folder scans skip hidden files, earlier results (`NAME_deblurred.EXT` beside `NAME.EXT`) and anything under
-    `exclude` (the output folder). A file named twice (directly or through a folder) is kept once.
+    `exclude` (the output folder) unless it is the scanned folder itself. A file named twice (directly or through a
+    folder) is kept once.
 
     Raises:
         ImageError: an input does not exist, or a folder holds no images.
     """
     from edge_deblur.images import is_image_file
 
-    skip = Path(exclude).resolve() if exclude is not None else None
+    excluded = Path(exclude).resolve() if exclude is not None else None
     found, seen = [], set()
     for item in map(Path, inputs):
         if item.is_dir():
+            skip = excluded if excluded != item.resolve() else None  # `-o` onto the folder itself: names differ
             files = sorted(p for p in item.rglob("*") if p.is_file() and is_image_file(p)
                            and not p.name.startswith(".")
                            and not (skip is not None and skip in p.resolve().parents))

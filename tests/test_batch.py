@@ -158,6 +158,15 @@ def test_rerun_with_out_inside_the_input_folder_skips_it(tmp_path, model):
     assert [p.name for p, _ in collect_images([tmp_path], exclude=tmp_path / "sharp")] == ["x.png"]
 
 
+def test_out_onto_the_input_folder_writes_beside_and_reruns_cleanly(tmp_path, model):
+    write_image(tmp_path / "x.png", smooth_image(30, 30, 1))
+    for _ in range(2):
+        res = cli("deblur", tmp_path, "-o", tmp_path, "--model", model)
+        assert res.exit_code == 0, res.output
+        assert res.stdout.splitlines()[0] == f"wrote {tmp_path / 'x_deblurred.png'}"
+    assert _tree(tmp_path) == ["x.png", "x_deblurred.png"]
+
+
 def test_non_rgb_tiffs_give_outputs_that_open(tmp_path, model):
     g = (smooth_image(24, 32, 3)[..., 1] * 255).astype(np.uint8)
     (tmp_path / "in").mkdir()
