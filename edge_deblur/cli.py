@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import List, Optional
 
@@ -235,7 +237,40 @@ def train_cmd(
                       devices=devices.split(",") if devices else None, init=str(init) if init else None, qat=qat,
                       precision=precision, sources=list(source or []) or None, blur_model=blur_model,
                       max_radius=max_radius, pool=pool, real_scale=scale)
-    train(cfg)
+    with _ctrl_c_stops_training(out):
+        train(cfg)
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops_training(out: Path):
+    """Ctrl-C stops training at the next step and exits 130, keeping the last finished epoch's checkpoint; a second
+    Ctrl-C ends the process at once (the default action is restored by the first)."""
+    if threading.current_thread() is not threading.main_thread():  # signal handlers live in the main thread
+        yield
+        return
+    fired = []
+
+    def first(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        fired.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    except KeyboardInterrupt:
+        if not fired:
+            raise
+        kept = f"kept {out / 'last.keras'}; continue with --resume" if (out / "last.keras").is_file() else \
+            "no epoch finished, nothing kept"
+        typer.echo(f"interrupted: {kept}", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # every file is already written atomically; skipping interpreter shutdown avoids a deadlock between its
+        # final garbage collection and tf.data's generator threads (seen as a hang after Ctrl-C)
+        os._exit(130)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _parse_range(text: str, option: str) -> tuple[float, float]:
@@ -399,12 +434,33 @@ def deblur_cmd(
                                          show_default="the bundled model"),
     threads: Optional[int] = typer.Option(None, help="Interpreter threads.", show_default="the backend's"),
     overlap: int = typer.Option(32, help="Tile overlap in pixels for images larger than the model input."),
+    max_pixels: Optional[int] = typer.Option(None, min=1, help="Refuse images with more pixels, before decoding "
+                                             "(default: $EDGE_DEBLUR_MAX_PIXELS, else 100000000)."),
 ):
-    """Deblur photos with a TFLite model (any size; EXIF orientation kept; no TensorFlow needed)."""
-    from edge_deblur.runtime import deblur_files
+    """Deblur photos with a TFLite model (any size; EXIF orientation kept; no TensorFlow needed).
 
-    written = deblur_files(inputs, out_dir=out, model=model, num_threads=threads, overlap=overlap)
-    typer.echo(f"wrote {len(written)} image(s)" + (f" to {out}" if out else ""))
+    A bad file does not stop the others: failures are listed at the end and the exit code is 1."""
+    import warnings
+
+    from edge_deblur.batch import BatchError, deblur_files
+
+    where = f" in {out}" if out else " beside their inputs"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            written = deblur_files(inputs, out_dir=out, model=model, num_threads=threads, overlap=overlap,
+                                   max_pixels=max_pixels, on_written=lambda p: typer.echo(f"wrote {p}"))
+            failures = []
+        except BatchError as e:
+            written, failures = e.written, e.failures
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            typer.echo(f"warning: {w.message}", err=True)
+    typer.echo(f"wrote {len(written)} image(s){where}" + (f"; {len(failures)} failed" if failures else ""))
+    if failures:
+        for _, reason in failures:
+            typer.echo(f"error: {reason}", err=True)
+        raise typer.Exit(1)
 
 
 @app.command("grid", cls=Command)

@@ -523,6 +523,7 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
                 "overlap": overlap, "source_file": src_name, "source_sha256": sha, "toolkit_version": __version__,
                 "tensorflow_version": _tf().__version__,
                 "calibration": calib_desc if precision == "int8" else None}
+        _unlist(out, name, f"{name}_{precision}.tflite")  # the manifest never describes a file being replaced
         path = write_bytes(out / f"{name}_{precision}.tflite", with_metadata(raw, meta))
         result.path, result.size_bytes = path, path.stat().st_size
         say(f"verifying {path.name}")
@@ -537,8 +538,25 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
         result.delta_psnr = result.psnr_tflite - base_psnr
         result.delta_ssim = result.ssim_tflite - base_ssim
         result.seconds = time.perf_counter() - start
-    write_manifest(out, name, results, src_name, sha, command)
+        write_manifest(out, name, [result], src_name, sha, command)  # listed as soon as it is written and verified
     return results
+
+
+def _unlist(out: Path, model_name: str, filename: str) -> None:
+    """Remove `filename` from `out/manifest.json` (if listed there for `model_name`) before the file is replaced."""
+    import json
+
+    from edge_deblur._io import write_json
+    from edge_deblur.runtime import MANIFEST
+
+    try:
+        doc = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        files = doc["files"] if doc.get("model") == model_name and isinstance(doc["files"], list) else []
+    except (OSError, ValueError, AttributeError, KeyError):
+        return
+    kept = [e for e in files if not (isinstance(e, dict) and e.get("path") == filename)]
+    if len(kept) != len(files):
+        write_json(out / MANIFEST, {**doc, "files": kept})
 
 
 def write_manifest(out: str | os.PathLike, model_name: str, results: Sequence[ExportResult],

@@ -16,7 +16,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -421,98 +421,5 @@ def tile_apply(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], tile_s
     return (acc / weight)[:h, :w]
 
 
-def _output_path(src: Path, root: Path | None, out_dir: Path | None, inputs: set[Path]) -> Path:
-    """Where the result for `src` goes: OUTDIR/<relative path>, or <stem>_deblurred<suffix> beside the input."""
-    if out_dir is None:
-        dest = src.with_name(f"{src.stem}_deblurred{src.suffix}")
-    else:
-        dest = out_dir / (src.relative_to(root) if root is not None else Path(src.name))
-    if dest.resolve() in inputs:
-        dest = dest.with_name(f"{dest.stem}_deblurred{dest.suffix}")
-    return dest
-
-
-def _upright_exif(path: Path) -> bytes | None:
-    """The file's EXIF with orientation reset to 1 (pixels are written upright), or None."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            exif = im.getexif()
-            if not exif:
-                return None
-            exif[0x0112] = 1
-            return exif.tobytes()
-    except (OSError, ValueError, SyntaxError):
-        return None
-
-
-def collect_images(inputs: Iterable[str | os.PathLike]) -> list[tuple[Path, Path | None]]:
-    """Expand files and folders (recursively) into (image file, folder it was found under or None).
-
-    Raises:
-        ImageError: an input does not exist, or a folder holds no images.
-    """
-    from edge_deblur.images import is_image_file
-
-    found = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            files = sorted(p for p in item.rglob("*") if p.is_file() and is_image_file(p)
-                           and not p.name.startswith("."))
-            if not files:
-                raise ImageError(f"{item}: folder holds no image files")
-            found += [(p, item) for p in files]
-        elif item.is_file():
-            found.append((item, None))
-        else:
-            raise ImageError(f"{item}: no such file or folder")
-    return found
-
-
-def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike | None = None,
-                 model: str | os.PathLike | None = None, num_threads: int | None = None, overlap: int = 32,
-                 progress: bool = True) -> list[Path]:
-    """Deblur image files and folders; write each result atomically, upright, with the input's EXIF.
-
-    Args:
-        inputs: image files and/or folders (searched recursively).
-        out_dir: where results go (folder structure kept); None writes `<stem>_deblurred<suffix>` beside each input.
-        model: a .tflite file, or None for the bundled default.
-        num_threads: interpreter threads.
-        overlap: tile overlap in pixels.
-        progress: show a progress bar (on stderr) when there is more than one file.
-
-    Returns:
-        The written paths, in input order. An input is never overwritten.
-
-    Raises:
-        ImageError: missing or unreadable input; ModelError: unusable model.
-    """
-    from edge_deblur.images import read_image, write_image
-
-    files = collect_images(inputs)
-    if not files:
-        raise ImageError("no input images given")
-    deblurrer = Deblurrer(model, num_threads=num_threads, overlap=overlap)
-    out_dir = Path(out_dir) if out_dir is not None else None
-    sources = {p.resolve() for p, _ in files}
-    written = []
-
-    def work(advance: Callable[[], None]) -> None:
-        for src, root in files:
-            dest = _output_path(src, root, out_dir, sources)
-            write_image(dest, deblurrer(read_image(src)), exif=_upright_exif(src))
-            written.append(dest)
-            advance()
-
-    if progress and len(files) > 1:
-        from rich.console import Console
-        from rich.progress import Progress
-
-        with Progress(console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task(f"deblurring ({deblurrer.precision}, {deblurrer.backend})", total=len(files))
-            work(lambda: bar.advance(task))
-    else:
-        work(lambda: None)
-    return written
+# the file-batch API lives in edge_deblur.batch; re-exported here, where it used to be
+from edge_deblur.batch import collect_images, deblur_files  # noqa: E402,F401

@@ -385,8 +385,9 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
             raise DataError(f"{out}: nothing to resume (no last.keras/state.json); run without --resume")
         state = read_state(state_path)
         start_epoch, best, best_epoch = state["epoch"], state["best"], state["best_epoch"]
-        if start_epoch >= cfg.epochs:
+        if start_epoch > cfg.epochs or (start_epoch == cfg.epochs and _card_written(out, start_epoch)):
             raise DataError(f"{out}: already trained {start_epoch} of {cfg.epochs} epochs; raise --epochs to continue")
+        # start_epoch == cfg.epochs without its card: stopped after the last epoch; finish it (card, plots) below
     elif (out / "last.keras").exists():
         raise DataError(f"{out}: holds a previous run; pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
@@ -436,15 +437,18 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     all_callbacks += list(callbacks or ())
 
     t0 = time.time()
-    history = model.fit(tf_dataset(sampler, cfg.batch_size), epochs=cfg.epochs, initial_epoch=start_epoch,
-                        steps_per_epoch=steps, validation_data=(x_val, y_val), validation_batch_size=cfg.batch_size,
-                        callbacks=all_callbacks, verbose=1 if console.is_terminal else 2,
-                        shuffle=False)  # the crop sampler shuffles; Keras would warn each epoch that it cannot
+    history = {}
+    if start_epoch < cfg.epochs:
+        history = model.fit(tf_dataset(sampler, cfg.batch_size), epochs=cfg.epochs, initial_epoch=start_epoch,
+                            steps_per_epoch=steps, validation_data=(x_val, y_val),
+                            validation_batch_size=cfg.batch_size, callbacks=all_callbacks,
+                            verbose=1 if console.is_terminal else 2,
+                            shuffle=False).history  # the crop sampler shuffles; Keras would warn each epoch
     seconds = time.time() - t0
-    epochs_run = len(history.history.get("loss", []))
+    epochs_run = len(history.get("loss", []))
     # NaN can show in the training loss or only in the validation loss (weights blown up by the last step)
-    bad = [i for i in range(epochs_run) if not all(math.isfinite(float(history.history[k][i]))
-                                                  for k in ("loss", "val_loss") if len(history.history.get(k, [])) > i)]
+    bad = [i for i in range(epochs_run) if not all(math.isfinite(float(history[k][i]))
+                                                  for k in ("loss", "val_loss") if len(history.get(k, [])) > i)]
     if bad:
         kept = "model.keras" if (out / "model.keras").exists() else "no checkpoint (NaN in the first epoch)"
         raise TrainingError(f"loss became NaN in epoch {start_epoch + bad[0] + 1}; training stopped, kept {kept} in "
@@ -467,7 +471,7 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
         "strategy": _strategy_name(strategy),
         "replicas": int(strategy.num_replicas_in_sync),
         "epochs_run": start_epoch + epochs_run,
-        "seconds_per_epoch": round(seconds / max(epochs_run, 1), 2),
+        "seconds_per_epoch": round(seconds / epochs_run, 2) if epochs_run else None,  # None: only finished here
         "best_epoch": None,
         "val": {"crops": len(x_val), "size": cfg.size},
         "metrics": {k: v for k, v in _quality(pred, y_val).items() if not k.startswith("per_")},
@@ -481,6 +485,14 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     plot_predictions(x_val[:4], y_val[:4], pred[:4], out / "predictions.png")
     _summary(console, card, out)
     return card
+
+
+def _card_written(out: Path, epochs: int) -> bool:
+    """True if `out/card.json` describes a run of at least `epochs` epochs (a run stopped before writing it is not)."""
+    try:
+        return json.loads((out / "card.json").read_text())["epochs_run"] >= epochs
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def plot_history(history_csv: Path, path: Path, title: str = "") -> Path:
@@ -539,7 +551,8 @@ def plot_predictions(x: np.ndarray, y: np.ndarray, pred: np.ndarray, path: Path)
 def _summary(console, card: dict, out: Path) -> None:
     from rich.table import Table
 
-    t = Table(title=f"{card['model']} trained {card['epochs_run']} epochs ({card['seconds_per_epoch']} s/epoch)")
+    speed = f" ({card['seconds_per_epoch']} s/epoch)" if card["seconds_per_epoch"] is not None else ""
+    t = Table(title=f"{card['model']} trained {card['epochs_run']} epochs{speed}")
     for c in ("", "PSNR (dB)", "SSIM"):
         t.add_column(c)
     t.add_row("identity (blurred input)", f"{card['identity_baseline']['psnr']:.2f}", f"{card['identity_baseline']['ssim']:.4f}")

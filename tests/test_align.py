@@ -300,3 +300,20 @@ def test_real_kwentar_all_defocus_pairs(shared_data, tmp_path):
     assert len(report.accepted) >= 11, report.summary()
     assert report.mean("psnr_after") - report.mean("psnr_before") >= 4.0, report.summary()
     assert len(scan_pairs(tmp_path / "out").pairs) == len(report.accepted)
+
+
+def test_bomb_and_oversized_files_are_rejected_and_the_run_goes_on(tmp_path):
+    from test_images import _png_header_only
+
+    data = make_kwentar(tmp_path / "kw", n=1)
+    _save(data / "sharp" / "2_BOMB_S.png", texture(240, 320))
+    _png_header_only(data / "defocused_blurred" / "2_BOMB_F.png", 60000, 60000)  # Pillow's DecompressionBombError
+    _save(data / "sharp" / "3_HUGE_S.png", texture(240, 320))
+    _png_header_only(data / "defocused_blurred" / "3_HUGE_F.png", 15000, 10000)  # over our 100 MP pixel limit
+    report = align_dataset(data, tmp_path / "aligned")
+    got = {r.name: (r.accepted, r.reason) for r in report.pairs}
+    assert got == {"1_TESTCAM": (True, None), "2_BOMB": (False, "unreadable"), "3_HUGE": (False, "unreadable")}
+    details = {r.name: r.detail for r in report.pairs}
+    assert "2_BOMB_F.png: refused as a possible decompression bomb" in details["2_BOMB"]
+    assert "3_HUGE_F.png: 15000x10000 is 150 megapixels, over the limit of 100" in details["3_HUGE"]
+    assert sorted(p.stem for p in (tmp_path / "aligned" / "sharp").iterdir()) == ["1_TESTCAM"]

@@ -374,3 +374,64 @@ def test_without_data_export_uses_the_training_data_of_the_model_card(tmp_path):
     assert _default_data(tmp_path, "pairs", model)[:2] == (tmp_path, "pairs")  # --data wins
     photos.rmdir()  # the card names data that is gone: say so, fall back to the shared photos
     assert "no usable card.json" in _default_data(None, "pairs", model)[2]
+
+
+# --- an export interrupted between its files: the manifest never describes a file that is not there -------------
+
+
+class _Interrupt:
+    """A `log` callback that presses Ctrl-C (raises KeyboardInterrupt) when a progress message starts with `at`."""
+
+    def __init__(self, at: str):
+        self.at = at
+
+    def __call__(self, msg: str) -> None:
+        if msg.startswith(self.at):
+            raise KeyboardInterrupt
+
+
+def _manifest_matches_disk(out) -> list[str]:
+    """The files the manifest lists, after checking each exists with the listed digest and size."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        data = (out / entry["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], entry["path"]
+        assert len(data) == entry["size_bytes"], entry["path"]
+    return [entry["path"] for entry in manifest["files"]]
+
+
+def test_interrupted_two_precision_export_lists_only_finished_files(tiny_keras, photos, tmp_path):
+    kwargs = dict(data=photos, out=tmp_path, calibration_samples=100, size=(32, 32), verify_images=1)
+    with pytest.raises(KeyboardInterrupt):
+        export_model(tiny_keras, ["float16", "int8"], log=_Interrupt("converting tiny to int8"), **kwargs)
+    assert _manifest_matches_disk(tmp_path) == ["tiny_float16.tflite"]
+    assert not (tmp_path / "tiny_int8.tflite").exists()
+
+
+@pytest.fixture(scope="module")
+def two_files(tiny_keras, photos, tmp_path_factory):
+    """A finished float16 + int8 export of `tiny_keras`, to be copied."""
+    out = tmp_path_factory.mktemp("two_files")
+    export_model(tiny_keras, ["float16", "int8"], data=photos, out=out, calibration_samples=100, size=(32, 32),
+                 verify_images=1)
+    assert _manifest_matches_disk(out) == ["tiny_float16.tflite", "tiny_int8.tflite"]
+    return out
+
+
+@pytest.mark.parametrize("at", ["verifying tiny_float16", "converting tiny to int8", "verifying tiny_int8"])
+def test_interrupted_re_export_never_leaves_a_stale_entry(two_files, photos, tmp_path, at):
+    import shutil
+
+    shutil.copytree(two_files, tmp_path, dirs_exist_ok=True)
+    kwargs = dict(data=photos, out=tmp_path, calibration_samples=100, size=(32, 32), verify_images=1)
+    retrained = tmp_path / "retrained" / "tiny_run.keras"
+    retrained.parent.mkdir()
+    randomized("tiny", seed=7).save(retrained)  # other weights: every file's bytes change
+    with pytest.raises(KeyboardInterrupt):
+        export_model(retrained, ["float16", "int8"], log=_Interrupt(at), **kwargs)
+    listed = _manifest_matches_disk(tmp_path)
+    # a file being replaced leaves the manifest first and comes back once written and verified
+    expected = {"verifying tiny_float16": ["tiny_int8.tflite"],
+                "converting tiny to int8": ["tiny_float16.tflite", "tiny_int8.tflite"],
+                "verifying tiny_int8": ["tiny_float16.tflite"]}[at]
+    assert listed == expected

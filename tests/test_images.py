@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -10,7 +13,8 @@ from PIL import Image
 
 from conftest import smooth_image
 from edge_deblur.errors import ImageError
-from edge_deblur.images import is_image_file, read_image, resize, to_uint8, write_image
+from edge_deblur.images import (DEFAULT_MAX_PIXELS, ImageWarning, is_image_file, pixel_limit, read_image, resize,
+                                to_uint8, upright_exif, write_image)
 from edge_deblur.metrics import psnr
 
 
@@ -154,7 +158,7 @@ def test_failed_overwrite_keeps_the_old_file(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Image.Image, "save", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(ImageError, match=r"keep\.jpg: cannot write \(No space left on device\)"):
         write_image(path, _u8(seed=9))
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["keep.jpg"]
@@ -178,3 +182,136 @@ def test_resize_shapes_and_mean():
     assert small.shape == (20, 30, 3) and big.shape == (80, 120, 3)
     assert abs(small.mean() - img.mean()) < 2e-3  # area averaging keeps the mean
     assert resize(img, 40, 60) is img
+
+
+# --- hostile files: bombs, huge EXIF, non-RGB TIFFs, unwritable outputs --------------------------------------------
+
+
+def _png_header_only(path, width: int, height: int):
+    """A PNG whose header claims width x height RGB pixels but which holds one row of data (a 'bomb' header)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_pixel_limit_refuses_a_bomb_header_before_decoding(tmp_path):
+    path = _png_header_only(tmp_path / "bomb.png", 15000, 10000)  # 150 MP: ~1.8 GB as float32, ~8 GB to deblur
+    with pytest.raises(ImageError, match=r"bomb\.png: 15000x10000 is 150 megapixels, over the limit of 100 "
+                                         r"\(deblurring it needs ~7\.8 GiB\)"):
+        read_image(path)
+    huge = _png_header_only(tmp_path / "huge.png", 60000, 60000)  # 3.6 gigapixels: Pillow's own bomb check fires
+    with pytest.raises(ImageError, match=r"huge\.png: refused as a possible decompression bomb"):
+        read_image(huge)
+
+
+def test_pillow_bomb_error_is_an_image_error_too(tmp_path, monkeypatch):
+    # limit raised past Pillow's own bomb check (2 x 89.5 MP): Pillow's DecompressionBombError (not an OSError)
+    monkeypatch.setenv("EDGE_DEBLUR_MAX_PIXELS", str(10**12))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    path = _png_header_only(tmp_path / "bomb.png", 200, 200)
+    with pytest.raises(ImageError, match=r"bomb\.png: "):
+        read_image(path)
+
+
+def test_pixel_limit_argument_and_environment(tmp_path, monkeypatch):
+    path = write_image(tmp_path / "a.png", _u8(40, 50))
+    assert pixel_limit() == DEFAULT_MAX_PIXELS
+    with pytest.raises(ImageError, match=r"a\.png: 50x40 is 0\.002 megapixels, over the limit of 0\.001"):
+        read_image(path, max_pixels=1000)
+    assert read_image(path, max_pixels=2000).shape == (40, 50, 3)
+    monkeypatch.setenv("EDGE_DEBLUR_MAX_PIXELS", "1999")
+    with pytest.raises(ImageError, match="EDGE_DEBLUR_MAX_PIXELS"):
+        read_image(path)
+    monkeypatch.setenv("EDGE_DEBLUR_MAX_PIXELS", "lots")
+    with pytest.raises(ImageError, match=r"EDGE_DEBLUR_MAX_PIXELS: expected a positive whole number, got 'lots'"):
+        read_image(path)
+
+
+TIFF_VARIANTS = {
+    "gray8": lambda g: Image.fromarray(g),
+    "gray16": lambda g: Image.fromarray(g.astype(np.uint16) * 257),
+    "float": lambda g: Image.fromarray(g.astype(np.float32) / 255),
+    "cmyk": lambda g: Image.fromarray(np.stack([g] * 3, -1)).convert("CMYK"),
+    "palette": lambda g: Image.fromarray(np.stack([g, 255 - g, g // 2], -1)).quantize(colors=32),
+    "rgba": lambda g: Image.fromarray(np.stack([g, g, g, np.full_like(g, 255)], -1)),
+    "bit1": lambda g: Image.fromarray(g).convert("1"),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(TIFF_VARIANTS))
+def test_non_rgb_tiff_round_trips_into_a_readable_rgb_tiff(tmp_path, variant):
+    g = to_uint8(smooth_image(20, 30, 5))[..., 0]
+    src = tmp_path / f"{variant}.tif"
+    TIFF_VARIANTS[variant](g).save(src)
+    img = read_image(src)
+    assert img.shape == (20, 30, 3)
+    out = write_image(tmp_path / "out.tif", img, exif=upright_exif(src))  # the source's TIFF tags must not leak
+    with Image.open(out) as im:
+        im.load()
+        assert im.mode == "RGB" and im.size == (30, 20)
+    np.testing.assert_allclose(read_image(out), img, atol=0.5 / 255 + 1e-6)
+
+
+def test_upright_exif_keeps_camera_tags_and_resets_orientation(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "edge-deblur-test"
+    exif[0x8769] = {0x9003: "2024:01:02 03:04:05"}  # DateTimeOriginal in the Exif sub-IFD
+    path = tmp_path / "cam.jpg"
+    Image.fromarray(_u8()).save(path, exif=exif.tobytes())
+    out = write_image(tmp_path / "out.jpg", read_image(path), exif=upright_exif(path))
+    with Image.open(out) as im:
+        got = im.getexif()
+        assert got[0x0112] == 1 and got[0x010F] == "edge-deblur-test"
+        assert got.get_ifd(0x8769)[0x9003] == "2024:01:02 03:04:05"
+    assert upright_exif(write_image(tmp_path / "plain.png", _u8())) is None
+
+
+def _with_description(path, length: int):
+    exif = Image.Exif()
+    exif[0x0112] = 3
+    exif[0x010E] = "x" * length  # ImageDescription
+    Image.fromarray(_u8()).save(path, exif=exif.tobytes())
+    return path
+
+
+def test_exif_just_under_64_kb_is_kept(tmp_path):
+    src = _with_description(tmp_path / "big_exif.jpg", 65400)  # the APP1 segment just fits JPEG's 64 KB
+    out = write_image(tmp_path / "out.jpg", read_image(src), exif=upright_exif(src))
+    with Image.open(out) as im:
+        assert len(im.getexif()[0x010E]) == 65400 and im.getexif()[0x0112] == 1
+
+
+def test_exif_over_64_kb_is_dropped_with_a_warning_not_an_error(tmp_path):
+    src = _with_description(tmp_path / "big_exif.png", 65600)  # PNG: no size limit; too big for a JPEG
+    with pytest.warns(ImageWarning, match=r"out\.jpg: EXIF of 65,[0-9]{3} bytes does not fit a JPEG"):
+        out = write_image(tmp_path / "out.jpg", read_image(src), exif=upright_exif(src))
+    with Image.open(out) as im:
+        im.load()
+        assert im.size == (40, 24) and not im.getexif()
+
+
+@pytest.mark.parametrize("where", ["file_as_folder", "under_a_file"])
+def test_unwritable_destination_is_one_clean_error_and_no_file(tmp_path, where):
+    (tmp_path / "afile").write_text("not a folder")
+    dest = tmp_path / "afile" / "x.png" if where == "file_as_folder" else tmp_path / "afile" / "sub" / "x.png"
+    with pytest.raises(ImageError, match=r"x\.png: cannot write \(.+\)"):
+        write_image(dest, _u8())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only (0555) folders anyway")
+def test_read_only_folder_is_one_clean_error(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        with pytest.raises(ImageError, match=r"x\.png: cannot write \(Permission denied\)"):
+            write_image(ro / "x.png", _u8())
+        assert list(ro.iterdir()) == []
+    finally:
+        ro.chmod(0o755)

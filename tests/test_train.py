@@ -229,6 +229,81 @@ def test_ctrl_c_through_the_cli_exits_130(photos, tmp_path, monkeypatch):
     assert res.exit_code == 130 and res.stderr.strip() == "interrupted"
 
 
+def test_stopped_after_its_last_epoch_is_finished_by_resume(photos, tmp_path):
+    import keras
+
+    from edge_deblur.train import TrainConfig, train
+
+    class StopAfterLastEpoch(keras.callbacks.Callback):  # runs after the checkpoint of the last epoch
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    out = tmp_path / "stopped"
+    cfg = TrainConfig(data=[str(photos)], model="tiny", out=str(out), epochs=2, batch_size=4, size=32,
+                      steps_per_epoch=2)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, callbacks=[StopAfterLastEpoch()])
+    assert _state(out)["epoch"] == 1 and not (out / "card.json").exists()
+    before = _sha(out / "last.keras")
+    res = cli(*TINY, "--data", photos, "--epochs", 2, "--out", out, "--resume")
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)
+    card = json.loads((out / "card.json").read_text())
+    assert card["epochs_run"] == 2 and card["seconds_per_epoch"] is None  # no epoch ran in the finishing call
+    assert _sha(out / "last.keras") == before and len(_history(out)) == 2  # nothing trained again
+    res = cli(*TINY, "--data", photos, "--epochs", 2, "--out", out, "--resume")
+    assert res.exit_code == 2 and "already trained 2 of 2 epochs" in res.stderr
+
+
+def _train_in_subprocess(photos: Path, out: Path) -> subprocess.Popen:
+    """A long `tiny` run through the real CLI, started once its first checkpoint exists."""
+    import time
+
+    args = [sys.executable, "-m", "edge_deblur", *TINY[:-1], "400", "--epochs", "50", "--data", photos, "--out", out]
+    proc = subprocess.Popen([str(a) for a in args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    deadline = time.monotonic() + 240
+    while not (out / "state.json").is_file():
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, "no checkpoint after 240 s"
+        time.sleep(0.2)
+    time.sleep(0.5)  # well inside epoch 2 (400 steps)
+    return proc
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_in_a_real_training_process_exits_within_seconds(photos, tmp_path, presses):
+    import signal
+    import time
+
+    from edge_deblur.train import load_keras
+
+    out = tmp_path / "sigint"
+    proc = _train_in_subprocess(photos, out)
+    start = time.monotonic()
+    for _ in range(presses):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("training did not stop within 30 s of Ctrl-C")
+    waited = time.monotonic() - start
+    stderr = proc.stderr.read()
+    if presses == 1 or proc.returncode == 130:  # the 2nd press may come after the 1st has already exited
+        assert proc.returncode == 130, stderr
+        assert f"interrupted: kept {out / 'last.keras'}; continue with --resume" in stderr
+    else:
+        assert proc.returncode == -signal.SIGINT  # killed by the 2nd press, at once
+    assert waited < 30
+    epoch = _state(out)["epoch"]
+    assert [int(r["epoch"]) for r in _history(out)] == list(range(1, epoch + 2))
+    load_keras(out / "last.keras")  # the last good checkpoint, whole
+    assert _no_temp_files(out)
+
+
 # cosine: the learning rate is a schedule built from --lr, so a resumed run really uses the new --lr (with
 # `plateau`, the paper's recipe, the resumed optimizer keeps the checkpoint's learning rate)
 PAPER = ["train", "--model", "paper", "--dataset", "synthetic", "--size", "16", "--steps-per-epoch", "2",

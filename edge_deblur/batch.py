@@ -1,0 +1,191 @@
+"""Deblurring files and folders: the input list, where each result goes, and a batch that goes on past bad files.
+
+Rules a batch keeps:
+- every input is read, deblurred and written on its own: one bad file is listed with its reason at the end
+  (`BatchError`), every good one is still written, atomically, upright, with its descriptive EXIF;
+- no two inputs ever write the same output, and no output lands on an input: checked before any work starts;
+- a folder scan skips earlier results (`NAME_deblurred.EXT` beside `NAME.EXT`) and the output folder itself, so
+  running the same command twice never deblurs its own outputs.
+
+Example:
+    >>> from edge_deblur.batch import deblur_files
+    >>> deblur_files(["photos/"], out_dir="sharp/")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from edge_deblur.errors import EdgeDeblurError, ImageError
+
+SUFFIX = "_deblurred"
+
+
+class BatchError(ImageError):
+    """Some inputs of a batch failed; all the others were written.
+
+    Attributes:
+        written: the paths written, in input order.
+        failures: (input, reason) for each input that failed, in input order.
+    """
+
+    def __init__(self, written: list[Path], failures: list[tuple[Path, str]]):
+        self.written, self.failures = written, failures
+        lines = [f"{len(failures)} of {len(written) + len(failures)} image(s) failed:"]
+        super().__init__("\n".join(lines + [f"  {reason}" for _, reason in failures]))
+
+
+def _earlier_result(path: Path, names: set[str]) -> bool:
+    """True for `NAME_deblurred.EXT` when `NAME.EXT` sits in the same folder (a result of an earlier run)."""
+    stem = path.stem
+    return stem.endswith(SUFFIX) and f"{stem[:-len(SUFFIX)]}{path.suffix}" in names
+
+
+def collect_images(inputs: Iterable[str | os.PathLike], exclude: str | os.PathLike | None = None
+                   ) -> list[tuple[Path, Path | None]]:
+    """Expand files and folders (recursively) into (image file, folder it was found under or None).
+
+    Folder scans skip hidden files, earlier results (`NAME_deblurred.EXT` beside `NAME.EXT`) and anything under
+    `exclude` (the output folder) unless it is the scanned folder itself. A file named twice (directly or through a
+    folder) is kept once.
+
+    Raises:
+        ImageError: an input does not exist, or a folder holds no images.
+    """
+    from edge_deblur.images import is_image_file
+
+    excluded = Path(exclude).resolve() if exclude is not None else None
+    found, seen = [], set()
+    for item in map(Path, inputs):
+        if item.is_dir():
+            skip = excluded if excluded != item.resolve() else None  # `-o` onto the folder itself: names differ
+            files = sorted(p for p in item.rglob("*") if p.is_file() and is_image_file(p)
+                           and not p.name.startswith(".")
+                           and not (skip is not None and skip in p.resolve().parents))
+            names = {p.name for p in files}
+            files = [p for p in files if not _earlier_result(p, names)]
+            if not files:
+                raise ImageError(f"{item}: folder holds no image files")
+            pairs = [(p, item) for p in files]
+        elif item.is_file():
+            pairs = [(item, None)]
+        else:
+            raise ImageError(f"{item}: no such file or folder")
+        for p, root in pairs:
+            if p.resolve() not in seen:
+                seen.add(p.resolve())
+                found.append((p, root))
+    return found
+
+
+def output_path(src: Path, root: Path | None, out_dir: Path | None, inputs: set[Path]) -> Path:
+    """Where the result for `src` goes: OUTDIR/<relative path>, or <stem>_deblurred<suffix> beside the input."""
+    if out_dir is None:
+        dest = src.with_name(f"{src.stem}{SUFFIX}{src.suffix}")
+    else:
+        dest = out_dir / (src.relative_to(root) if root is not None else Path(src.name))
+    if dest.resolve() in inputs:
+        dest = dest.with_name(f"{dest.stem}{SUFFIX}{dest.suffix}")
+    return dest
+
+
+def plan_outputs(files: list[tuple[Path, Path | None]], out_dir: Path | None) -> list[tuple[Path, Path]]:
+    """(input, output) for every input; refuses outputs shared by two inputs or landing on an input.
+
+    Raises:
+        ImageError: `out_dir` is not a folder, or outputs collide (every clash is named).
+    """
+    if out_dir is not None:
+        bad = next((p for p in [out_dir, *out_dir.parents] if p.exists() and not p.is_dir()), None)
+        if bad is not None:
+            raise ImageError(f"{out_dir}: cannot write results there: {bad} is a file, not a folder")
+    sources = {p.resolve() for p, _ in files}
+    plan = [(src, output_path(src, root, out_dir, sources)) for src, root in files]
+    owner: dict[Path, Path] = {}
+    clashes = []
+    for src, dest in plan:
+        key = dest.resolve()
+        if key in sources:
+            clashes.append(f"{src} -> {dest}, an input")
+        elif key in owner:
+            clashes.append(f"{owner[key]} and {src} -> {dest}")
+        owner.setdefault(key, src)
+    if clashes:
+        raise ImageError(f"{len(clashes)} output name clash(es), nothing written: {'; '.join(clashes)} "
+                         "(give the inputs separate --out folders, or pass their common parent folder)")
+    return plan
+
+
+def _deblur_one(deblurrer, src: Path, dest: Path, max_pixels: int | None) -> Path:
+    """Read, deblur and write one file; any user-facing failure comes out as an EdgeDeblurError naming `src`."""
+    from edge_deblur.images import read_image, upright_exif, write_image
+
+    try:
+        image = read_image(src, max_pixels=max_pixels)
+        return write_image(dest, deblurrer(image), exif=upright_exif(src))
+    except MemoryError:
+        raise ImageError(f"{src}: out of memory (lower --max-pixels to refuse such images up front)") from None
+
+
+def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike | None = None,
+                 model: str | os.PathLike | None = None, num_threads: int | None = None, overlap: int = 32,
+                 progress: bool = True, max_pixels: int | None = None,
+                 on_written: Callable[[Path], None] | None = None) -> list[Path]:
+    """Deblur image files and folders; write each result atomically, upright, with the input's EXIF.
+
+    Args:
+        inputs: image files and/or folders (searched recursively; see `collect_images` for what is skipped).
+        out_dir: where results go (folder structure kept); None writes `<stem>_deblurred<suffix>` beside each input.
+        model: a .tflite file, or None for the bundled default.
+        num_threads: interpreter threads.
+        overlap: tile overlap in pixels.
+        progress: show a progress bar (on stderr, when it is a terminal) when there is more than one file.
+        max_pixels: refuse larger images (from their header, before decoding); None: `images.pixel_limit()`.
+        on_written: called with each written path as soon as it is written.
+
+    Returns:
+        The written paths, in input order. An input is never overwritten.
+
+    Raises:
+        ImageError: no inputs, a missing input, `out_dir` is a file, or output names clash (before any work).
+        ModelError: unusable model (before any work).
+        BatchError: some inputs failed (each named with its reason); every other one was written.
+    """
+    from edge_deblur.runtime import Deblurrer
+
+    out_dir = Path(out_dir) if out_dir is not None else None
+    files = collect_images(inputs, exclude=out_dir)
+    if not files:
+        raise ImageError("no input images given")
+    plan = plan_outputs(files, out_dir)
+    deblurrer = Deblurrer(model, num_threads=num_threads, overlap=overlap)
+    written: list[Path] = []
+    failures: list[tuple[Path, str]] = []
+
+    def work(advance: Callable[[], None]) -> None:
+        for src, dest in plan:
+            try:
+                written.append(_deblur_one(deblurrer, src, dest, max_pixels))
+            except EdgeDeblurError as e:
+                failures.append((src, str(e) if str(src) in str(e) else f"{src}: {e}"))
+            else:
+                if on_written is not None:
+                    on_written(dest)
+            advance()
+
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if progress and len(plan) > 1 and console.is_terminal:  # piped or logged: no bar, only the written paths
+        from rich.progress import Progress
+
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task(f"deblurring ({deblurrer.precision}, {deblurrer.backend})", total=len(plan))
+            work(lambda: bar.advance(task))
+    else:
+        work(lambda: None)
+    if failures:
+        raise BatchError(written, failures)
+    return written
