@@ -34,6 +34,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -72,6 +73,25 @@ def _tf_config() -> dict:
                         '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", '
                         f'"index": 0}}}}; got {raw[:200]}')
     return cfg
+
+
+def localhost_tf_configs(n: int) -> list[str]:
+    """TF_CONFIG values for a cluster of `n` workers on this machine, one per worker (index order).
+
+    The ports are chosen free by the OS a moment before; for trying multi-worker training (and testing it) on one box.
+
+    Example:
+        >>> env = dict(os.environ, TF_CONFIG=localhost_tf_configs(2)[1])  # for the second worker's process
+    """
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("localhost", 0))
+        hosts = [f"localhost:{s.getsockname()[1]}" for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+    return [json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}}) for i in range(n)]
 
 
 def make_strategy(name: str = "auto", devices: Sequence[str] | None = None):
@@ -157,12 +177,13 @@ def worker_dir(out: Path, worker: Worker) -> Path:
     return Path(out) if worker.is_chief else Path(out) / f"workertemp_{worker.index}"
 
 
-def _backed_up_epoch(backup: Path) -> int | None:
-    """Epochs completed according to the BackupAndRestore backup in `backup` (None: no backup there)."""
-    meta = backup / "training_metadata.json"  # written by keras.callbacks.BackupAndRestore next to the weights
-    if not meta.is_file():
+def backed_up_epoch(backup: str | os.PathLike) -> int | None:
+    """Epochs completed according to the BackupAndRestore backup in folder `backup` (None: no readable backup)."""
+    meta = Path(backup) / "training_metadata.json"  # written by keras.callbacks.BackupAndRestore with the weights
+    try:
+        return int(json.loads(meta.read_text())["epoch"])
+    except (OSError, ValueError, KeyError):  # absent, or cut short by a kill (Keras does not write it atomically)
         return None
-    return int(json.loads(meta.read_text())["epoch"])
 
 
 def _same_on_every_worker(strategy, value: int) -> list[int]:
@@ -184,7 +205,7 @@ def resume_point(strategy, out: Path, resume: bool, epochs: int, console=None) -
         DataError: nothing to resume, a run in the way, the backups of the workers disagree, or no epochs left.
     """
     backup = out / "backup"
-    done = _backed_up_epoch(backup)
+    done = backed_up_epoch(backup)
     if not resume:
         if done is not None or (out / "last.keras").exists():
             raise DataError(f"{out}: holds a previous run; pass --resume to continue it or choose another --out")

@@ -6,7 +6,6 @@ import csv
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from typer.testing import CliRunner
 
 from conftest import ROOT, smooth_image
 from edge_deblur.cli import app
+from edge_deblur.distribute import backed_up_epoch, localhost_tf_configs
 from edge_deblur.images import write_image
 
 TINY = ["train", "--model", "tiny", "--dataset", "synthetic", "--size", "32", "--batch-size", "4"]
@@ -37,25 +37,11 @@ def photos(tmp_path_factory) -> Path:
     return root
 
 
-def _free_ports(n: int) -> list[int]:
-    """n distinct localhost ports that were free a moment ago (the OS picks them)."""
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def _start_cluster(args: list, logs: Path, tag: str) -> list[subprocess.Popen]:
     """Two worker processes running the same `edge-deblur` command, each with its own TF_CONFIG."""
-    ports = _free_ports(2)
     procs = []
-    for i in range(2):
-        tf_config = {"cluster": {"worker": [f"localhost:{p}" for p in ports]}, "task": {"type": "worker", "index": i}}
-        env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), TF_CPP_MIN_LOG_LEVEL="3", COLUMNS="200",
-                   PYTHONPATH=str(ROOT))
+    for i, tf_config in enumerate(localhost_tf_configs(2)):
+        env = dict(os.environ, TF_CONFIG=tf_config, TF_CPP_MIN_LOG_LEVEL="3", COLUMNS="200", PYTHONPATH=str(ROOT))
         log = open(logs / f"{tag}-worker{i}.log", "w")
         procs.append(subprocess.Popen([sys.executable, "-m", "edge_deblur", *map(str, args)], cwd=ROOT, env=env,
                                       stdout=log, stderr=subprocess.STDOUT))
@@ -85,14 +71,6 @@ def _digest(text: str) -> str:
 def _history(out: Path) -> list[dict]:
     with open(out / "history.csv", newline="") as f:
         return list(csv.DictReader(f))
-
-
-def _backed_up_epoch(backup: Path) -> int | None:
-    meta = backup / "training_metadata.json"
-    try:
-        return int(json.loads(meta.read_text())["epoch"])
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 def test_two_workers_train_in_step_with_one_process(photos, tmp_path):
@@ -132,7 +110,7 @@ def test_cluster_resumes_from_its_backups_after_a_worker_is_killed(photos, tmp_p
     procs = _start_cluster(run, tmp_path, "first")
     deadline = time.time() + TIMEOUT
     try:
-        while not all((_backed_up_epoch(b) or 0) >= 1 for b in backups):
+        while not all((backed_up_epoch(b) or 0) >= 1 for b in backups):
             assert all(p.poll() is None for p in procs), "a worker ended before the first backup"
             assert time.time() < deadline, "no backup within the time limit"
             time.sleep(0.05)
@@ -147,7 +125,7 @@ def test_cluster_resumes_from_its_backups_after_a_worker_is_killed(photos, tmp_p
         for p in procs:
             if p.poll() is None:
                 p.kill()
-    done = [_backed_up_epoch(b) for b in backups]
+    done = [backed_up_epoch(b) for b in backups]
     assert done[0] == done[1] and 1 <= done[0] < epochs, done
     assert not (out / "card.json").exists()
 
@@ -160,3 +138,17 @@ def test_cluster_resumes_from_its_backups_after_a_worker_is_killed(photos, tmp_p
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)
     model = load_keras(out / "last.keras", compile=True)
     assert int(model.optimizer.iterations.numpy()) == epochs * steps  # the optimizer state came back from the backup
+
+
+@pytest.mark.parametrize("env, args, message", [
+    ("", ["--strategy", "multi-worker"], "needs TF_CONFIG"),
+    ("", ["--strategy", "ring"], "unknown strategy 'ring'"),
+    ("{not json", [], "TF_CONFIG is not valid JSON"),
+    ('{"cluster": {"ps": ["h:1"]}, "task": {"type": "ps", "index": 0}}', [], "'chief'/'worker' tasks"),
+    ('{"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": 0}}', ["--devices", "/cpu:0"],
+     "--devices does not apply to multi-worker"),
+])
+def test_strategy_choice_errors_are_one_line(photos, tmp_path, monkeypatch, env, args, message):
+    monkeypatch.setenv("TF_CONFIG", env)
+    res = CliRunner().invoke(app, [str(a) for a in [*TINY, "--data", photos, "--out", tmp_path / "o", *args]])
+    assert res.exit_code == 2 and message in res.stderr, res.output
