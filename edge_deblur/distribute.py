@@ -186,12 +186,13 @@ def backed_up_epoch(backup: str | os.PathLike) -> int | None:
         return None
 
 
-def _same_on_every_worker(strategy, value: int) -> list[int]:
-    """`value` as seen by every replica of the cluster (an all-gather), to check that the workers agree."""
+def _on_every_worker(strategy, value: int) -> list[int]:
+    """`value` as each worker of the cluster holds it, in worker order (an all-gather over the replicas)."""
     import tensorflow as tf
 
     local = strategy.experimental_distribute_values_from_function(lambda _: tf.constant([value], tf.int64))
-    return [int(v) for v in strategy.gather(local, axis=0).numpy()]
+    per_replica = [int(v) for v in strategy.gather(local, axis=0).numpy()]
+    return per_replica[:: len(strategy.extended.worker_devices)]  # replicas are in worker order
 
 
 def resume_point(strategy, out: Path, resume: bool, epochs: int, console=None) -> tuple[int, float, int]:
@@ -210,7 +211,7 @@ def resume_point(strategy, out: Path, resume: bool, epochs: int, console=None) -
         if done is not None or (out / "last.keras").exists():
             raise DataError(f"{out}: holds a previous run; pass --resume to continue it or choose another --out")
         return 0, -np.inf, -1
-    seen = _same_on_every_worker(strategy, -1 if done is None else done)
+    seen = _on_every_worker(strategy, -1 if done is None else done)
     if min(seen) < 0:
         raise DataError(f"{backup}: no backup on worker(s) {[i for i, e in enumerate(seen) if e < 0]} (a finished "
                         "multi-worker run deletes its backups); to train a finished run further, start a new --out "
