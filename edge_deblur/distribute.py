@@ -218,10 +218,14 @@ def resume_point(strategy, out: Path, resume: bool, epochs: int, console=None) -
                         "with --init OUT/model.keras")
     if len(set(seen)) > 1:
         raise DataError(f"the workers' backups are of different epochs {seen}: a worker died while the others "
-                        "were saving; resume on one machine from the chief's last.keras instead")
+                        "were saving; delete OUT/backup and OUT/workertemp_* and resume on one machine (no "
+                        "TF_CONFIG) from the chief's last.keras")
     if done >= epochs:
         raise DataError(f"{out}: already trained {done} of {epochs} epochs; raise --epochs to continue")
     state = json.loads((out / "state.json").read_text()) if (out / "state.json").is_file() else {}
+    if state.get("epoch", -1) + 1 > done:  # last.keras is further on (the backup is written first each epoch)
+        raise DataError(f"{backup} is older ({done} epochs) than {out}/last.keras ({state['epoch'] + 1} epochs): "
+                        "the run went on without this cluster; delete the backups and resume on one machine")
     if console is not None:
         console.print(f"resuming at epoch {done + 1} of {epochs} from the backup in {backup}")
     return done, float(state.get("best", -np.inf)), int(state.get("best_epoch", -1))
