@@ -73,7 +73,7 @@ def _history(out: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-@pytest.mark.slow  # three TensorFlow processes: 85 s on the 2 shared cores at load ~10
+@pytest.mark.slow  # three TensorFlow processes: 33-85 s on 2 shared cores at load ~10 (suite: 19 min, not 2.5)
 def test_two_workers_train_in_step_with_one_process(photos, tmp_path):
     from edge_deblur.distribute import weights_digest
     from edge_deblur.train import load_keras
@@ -101,7 +101,7 @@ def test_two_workers_train_in_step_with_one_process(photos, tmp_path):
         assert float(ra["val_psnr"]) == pytest.approx(float(rb["val_psnr"]), abs=1e-3)
 
 
-@pytest.mark.slow  # two clusters of two processes one after the other: 121 s on 2 shared cores at load ~10
+@pytest.mark.slow  # two 2-process clusters in a row: 121-251 s on 2 shared cores at load ~10
 def test_cluster_resumes_from_its_backups_after_a_worker_is_killed(photos, tmp_path):
     from edge_deblur.train import load_keras
 
