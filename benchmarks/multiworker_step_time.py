@@ -61,7 +61,8 @@ def _photos(folder: Path) -> Path:
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:128, 0:128].astype(np.float32)
     for i in range(48):
-        img = np.stack([0.5 + 0.4 * np.sin(xx / (4 + c + i % 5) + yy / (6 + c) + rng.uniform(0, 6)) for c in range(3)], -1)
+        waves = [np.sin(xx / (4 + c + i % 5) + yy / (6 + c) + rng.uniform(0, 6)) for c in range(3)]
+        img = 0.5 + 0.4 * np.stack(waves, -1)
         write_image(folder / f"photo{i:02d}.png", np.clip(img, 0, 1).astype(np.float32))
     return folder
 
