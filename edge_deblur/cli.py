@@ -217,6 +217,9 @@ def train_cmd(
                              "(recommended with --blur-model scene; 0: blur each crop on the fly)."),
     real_scale: str = typer.Option("1,1", help="Random downscale range 'MIN,MAX' for real pairs (their blur "
                                    "shrinks with them)."),
+    strategy: str = typer.Option("auto", help="auto | default | mirrored | multi-worker. auto: multi-worker when "
+                                 "TF_CONFIG is set (every worker runs this same command with its own TF_CONFIG), "
+                                 "mirrored with --devices or several GPUs, else default (one device)."),
 ):
     """Train a deblurring model; writes model.keras, history.csv, loss_curve.png, predictions.png, card.json."""
     from edge_deblur.data import default_training_photos
@@ -234,9 +237,10 @@ def train_cmd(
                       batch_size=r.batch_size, size=r.size, lr=r.lr, loss=r.loss, schedule=r.schedule, seed=seed,
                       blur=blur, radius=(lo, hi), noise=(0.0, noise / 255.0), jpeg_prob=jpeg_prob,
                       steps_per_epoch=steps_per_epoch, resume=resume,
-                      devices=devices.split(",") if devices else None, init=str(init) if init else None, qat=qat,
-                      precision=precision, sources=list(source or []) or None, blur_model=blur_model,
-                      max_radius=max_radius, pool=pool, real_scale=scale)
+                      devices=devices.split(",") if devices else None, strategy=strategy,
+                      init=str(init) if init else None, qat=qat, precision=precision,
+                      sources=list(source or []) or None, blur_model=blur_model, max_radius=max_radius, pool=pool,
+                      real_scale=scale)
     with _ctrl_c_stops_training(out):
         train(cfg)
 

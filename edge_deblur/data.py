@@ -442,7 +442,11 @@ def validation_crops(pairs: Sequence[Pair], size: int, per_image: int = 2, seed:
 
 
 def tf_dataset(sampler: CropSampler, batch_size: int):
-    """An endless, batched, prefetched `tf.data.Dataset` of (blurred, sharp) crops drawn from `sampler`."""
+    """An endless, batched, prefetched `tf.data.Dataset` of (blurred, sharp) crops drawn from `sampler`.
+
+    `batch_size` is the global batch. Under a multi-worker strategy the dataset is sharded by DATA (there are no
+    files for the FILE policy to split): every worker draws the same seeded stream and keeps its part of each batch.
+    """
     import tensorflow as tf
 
     s = sampler.size
@@ -453,4 +457,6 @@ def tf_dataset(sampler: CropSampler, batch_size: int):
             yield sampler.sample()
 
     ds = tf.data.Dataset.from_generator(gen, output_signature=spec)
-    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE).with_options(options)

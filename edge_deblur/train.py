@@ -96,6 +96,7 @@ class TrainConfig:
     val_crops_per_image: int = 2
     resume: bool = False
     devices: list[str] | None = None
+    strategy: str = "auto"  # auto | default | mirrored | multi-worker (see edge_deblur.distribute)
     init: str | None = None  # start from this .keras model's weights (fine-tuning) instead of a fresh model
     qat: bool = False  # quantization-aware: simulate int8 rounding after every layer while training
     precision: str = "float32"  # "bfloat16": mixed precision (bf16 compute, float32 weights); saved models are float32
@@ -171,24 +172,6 @@ def _policy(precision: str):
         yield
     finally:
         keras.mixed_precision.set_global_policy(before)
-
-
-def _strategy_name(strategy) -> str:
-    """The strategy's public name: "default (one device)" for TensorFlow's private default strategy class."""
-    name = type(strategy).__name__
-    return "default (one device)" if name.startswith("_Default") else name.lstrip("_")
-
-
-def make_strategy(devices: Sequence[str] | None = None):
-    """MirroredStrategy over `devices` (or over all GPUs when several are visible), else the default strategy."""
-    import tensorflow as tf
-
-    if devices:
-        return tf.distribute.MirroredStrategy(list(devices))
-    gpus = tf.config.list_logical_devices("GPU")
-    if len(gpus) > 1:
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
 
 
 class _Checkpointer:
@@ -359,6 +342,7 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     import tensorflow as tf
     from rich.console import Console
 
+    from edge_deblur import distribute
     from edge_deblur.data import tf_dataset
     from edge_deblur.sources import build_sources, source_paths
     from edge_deblur.models import build_model, count_params, get_spec, gflops
@@ -378,9 +362,14 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     sources = training_sources(cfg)
     blur_cfg = make_blur(cfg)
 
+    strategy = distribute.make_strategy(cfg.strategy, cfg.devices)  # multi-worker: before TensorFlow runs any op
+    multi_worker = distribute.is_multi_worker(strategy)
+    out = distribute.worker_dir(out, distribute.worker_of(strategy))  # other workers than the chief: a temporary copy
     state_path = out / "state.json"
     start_epoch, best, best_epoch = 0, -np.inf, 0
-    if cfg.resume:
+    if multi_worker:  # the cluster resumes from its workers' BackupAndRestore backups
+        start_epoch, best, best_epoch = distribute.resume_point(strategy, out, cfg.resume, cfg.epochs, console)
+    elif cfg.resume:
         if not (out / "last.keras").is_file() or not state_path.is_file():
             raise DataError(f"{out}: nothing to resume (no last.keras/state.json); run without --resume")
         state = read_state(state_path)
@@ -402,31 +391,31 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     sampler.check()  # surface every unreadable / too-small image before the model is built (not inside tf.data)
     steps = cfg.steps_per_epoch or max(1, math.ceil(len(parts["train"]) * 4 / cfg.batch_size))
 
-    strategy = make_strategy(cfg.devices)
+    from_last = cfg.resume and not multi_worker
     with strategy.scope(), _policy(cfg.precision):
-        if cfg.resume:
+        if from_last:
             model = load_keras(out / "last.keras", compile=True)
             saved_optimizer = model.optimizer
         elif cfg.init:
             model = load_keras(cfg.init)
         else:
             model = build_model(cfg.model)
-        if cfg.qat and not cfg.resume:
+        if cfg.qat and not from_last:
             model = with_fake_quant(model)
         _compile(model, cfg, steps * cfg.epochs)
-        if cfg.resume:  # the new optimizer (schedule planned for the new --epochs) takes the saved slots and step
+        if from_last:  # the new optimizer (schedule planned for the new --epochs) takes the saved slots and step
             model.optimizer.build(model.trainable_variables)
             for v, s in zip(model.optimizer.variables, saved_optimizer.variables):
                 v.assign(s)
+    distribute.prepare(model, strategy, cfg.batch_size, cfg.size)
     plain = strip_fake_quant(model) if cfg.qat else model
     n_params = count_params(plain)
     flops = gflops(plain, cfg.size, cfg.size)
     console.print(f"model {cfg.model}: {n_params:,} params, {flops:.2f} GFLOP per {cfg.size}x{cfg.size} frame; "
                   f"{len(parts['train'])} train / {len(parts['val'])} val / {len(parts['test'])} test scenes; "
-                  f"{steps} steps x {cfg.batch_size} crops per epoch; strategy {_strategy_name(strategy)} "
-                  f"({strategy.num_replicas_in_sync} replica(s))")
+                  f"{steps} steps x {cfg.batch_size} crops per epoch; strategy {distribute.describe(strategy)}")
 
-    all_callbacks = [
+    all_callbacks = distribute.callbacks(strategy, out) + [
         keras.callbacks.TerminateOnNaN(),
         _Checkpointer.make(out, best, best_epoch, strip_fake_quant if cfg.qat else as_float32),
         _AtomicCSVLogger.make(out / "history.csv"),
@@ -468,7 +457,7 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
                                                           "val_scenes": sorted({p.scene for p in parts["val"]}),
                                                           "recorded": [str(sp.source) for sp in splits if sp.recorded]},
         "config": asdict(cfg),
-        "strategy": _strategy_name(strategy),
+        "strategy": distribute.strategy_name(strategy),
         "replicas": int(strategy.num_replicas_in_sync),
         "epochs_run": start_epoch + epochs_run,
         "seconds_per_epoch": round(seconds / epochs_run, 2) if epochs_run else None,  # None: only finished here
@@ -480,6 +469,8 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
                      "numpy": np.__version__, "python": platform.python_version()},
     }
     card["best_epoch"] = read_state(state_path)["best_epoch"]
+    if not distribute.finish(strategy, model, out, console):  # only the chief writes the card and the figures
+        return card
     write_json(out / "card.json", card)
     plot_history(out / "history.csv", out / "loss_curve.png", title=f"{cfg.model} on {cfg.dataset}")
     plot_predictions(x_val[:4], y_val[:4], pred[:4], out / "predictions.png")

@@ -105,7 +105,7 @@ def test_card_contents(run1, photos):
     assert card["data"]["pairs"] == 10 and card["data"]["dataset"] == "synthetic"
     assert card["config"]["seed"] == 0 and card["config"]["epochs"] == 1 and card["config"]["batch_size"] == 4
     assert card["epochs_run"] == 1 and card["best_epoch"] == 1
-    assert card["strategy"] == "default (one device)" and card["replicas"] == 1
+    assert card["strategy"] == "default" and card["replicas"] == 1
     for part in ("metrics", "identity_baseline"):
         assert math.isfinite(card[part]["psnr"]) and 15 < card[part]["psnr"] < 50
         assert math.isfinite(card[part]["ssim"]) and 0.3 < card[part]["ssim"] <= 1
@@ -471,7 +471,7 @@ def test_two_logical_cpus_train_under_mirrored_strategy(photos, tmp_path):
                           env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.split("RESULT", 1)[1])
-    assert result["strategy"] == "MirroredStrategy" and result["replicas"] == 2
+    assert result["strategy"] == "mirrored" and result["replicas"] == 2
     assert math.isfinite(result["psnr"])
-    assert "strategy MirroredStrategy (2 replica(s))" in " ".join(proc.stdout.split())
+    assert "strategy mirrored (2 replicas in all)" in " ".join(proc.stdout.split())
     assert (tmp_path / "mirrored" / "model.keras").is_file()
