@@ -244,7 +244,7 @@ def test_stopped_after_its_last_epoch_is_finished_by_resume(photos, tmp_path):
                       steps_per_epoch=2)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, callbacks=[StopAfterLastEpoch()])
-    assert _state(out)["epoch"] == 1 and not (out / "card.json").exists()
+    assert _state(out)["epoch"] == 2 and not (out / "card.json").exists()
     before = _sha(out / "last.keras")
     res = cli(*TINY, "--data", photos, "--epochs", 2, "--out", out, "--resume")
     assert res.exit_code == 0, res.output
@@ -299,7 +299,7 @@ def test_ctrl_c_in_a_real_training_process_exits_within_seconds(photos, tmp_path
         assert proc.returncode == -signal.SIGINT  # killed by the 2nd press, at once
     assert waited < 30
     epoch = _state(out)["epoch"]
-    assert [int(r["epoch"]) for r in _history(out)] == list(range(1, epoch + 2))
+    assert [int(r["epoch"]) for r in _history(out)] == list(range(1, epoch + 1))
     load_keras(out / "last.keras")  # the last good checkpoint, whole
     assert _no_temp_files(out)
 
