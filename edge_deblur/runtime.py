@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -133,6 +134,12 @@ def bundled_model(precision: str = "int8") -> Path:
 class Deblurrer:
     """Runs an exported deblurring model on images of any size.
 
+    Thread safety: one interpreter guarded by one lock. Calling the object (or `run_tile`) from several threads
+    gives exactly the serial results, but tiles run one at a time: threads add no speed (use `num_threads` for
+    parallel kernels, or one Deblurrer per thread, each with its own interpreter and memory). The step-by-step
+    `set_input` / `invoke` / `get_output` are each locked but not atomic together: a thread whose input was
+    replaced by another thread's gets a RuntimeError saying so.
+
     Args:
         model: a .tflite path, or None for the bundled default (the int8 file in `export/manifest.json`).
         num_threads: interpreter threads (None: the backend's default).
@@ -161,6 +168,8 @@ class Deblurrer:
         info = parse_model(data, str(self.path))
         self.metadata = checked_metadata(data, info, str(self.path), allow_foreign)
         check_graph(info, str(self.path))
+        self._lock = threading.RLock()
+        self._loaded_by: int | None = None  # thread that last called set_input
         cls, self.backend = _interpreter_class(backend)
         if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
             raise ModelError(f"num_threads must be a positive integer, got {num_threads!r}")
@@ -217,26 +226,41 @@ class Deblurrer:
             scale, zp = self._in_q
             info = np.iinfo(self._in["dtype"])
             value = np.clip(np.rint(x[None] / scale) + zp, info.min, info.max).astype(self._in["dtype"])
-        self._interp.set_tensor(self._in["index"], value)
+        with self._lock:
+            self._interp.set_tensor(self._in["index"], value)
+            self._loaded_by = threading.get_ident()
+
+    def _check_owner(self, step: str) -> None:
+        """Refuse to run or read another thread's input (a caller's race, not a model failure)."""
+        if self._loaded_by is not None and self._loaded_by != threading.get_ident():
+            raise RuntimeError(f"Deblurrer.{step}: another thread replaced this thread's input since its set_input; "
+                               "from several threads call run_tile() or the Deblurrer itself (both lock), or use "
+                               "one Deblurrer per thread")
 
     def invoke(self) -> None:
         """Run the interpreter once on the loaded input (nothing else: for latency measurements).
 
         Raises:
             ModelError: the interpreter failed (a model it accepted but cannot run).
+            RuntimeError: another thread called set_input after this thread's (see the class docstring).
         """
-        try:
-            self._interp.invoke()
-        except (RuntimeError, ValueError) as e:
-            raise ModelError(f"{self.path}: inference failed ({_first_line(e)})") from None
+        with self._lock:
+            self._check_owner("invoke")
+            try:
+                self._interp.invoke()
+            except (RuntimeError, ValueError) as e:
+                raise ModelError(f"{self.path}: inference failed ({_first_line(e)})") from None
 
     def get_output(self) -> np.ndarray:
         """The last result as a float32 (h, w, 3) tile (dequantized if int8), clipped to [0, 1].
 
         Raises:
             ModelError: the output holds NaN or infinite values.
+            RuntimeError: another thread called set_input after this thread's (see the class docstring).
         """
-        y = self._interp.get_tensor(self._out["index"])[0]
+        with self._lock:
+            self._check_owner("get_output")
+            y = self._interp.get_tensor(self._out["index"])[0]
         check_finite(y, str(self.path))
         if self._out_q is not None:
             scale, zp = self._out_q
@@ -244,10 +268,14 @@ class Deblurrer:
         return np.clip(y, 0.0, 1.0).astype(np.float32, copy=False)
 
     def run_tile(self, x: np.ndarray) -> np.ndarray:
-        """Deblur one float32 (h, w, 3) tile at exactly `input_size`; returns float32 (h, w, 3) in [0, 1]."""
-        self.set_input(x)
-        self.invoke()
-        return self.get_output()
+        """Deblur one float32 (h, w, 3) tile at exactly `input_size`; returns float32 (h, w, 3) in [0, 1].
+
+        Atomic: safe to call from several threads (they take turns on the one interpreter).
+        """
+        with self._lock:
+            self.set_input(x)
+            self.invoke()
+            return self.get_output()
 
     # --- whole images ---
     def __call__(self, image: np.ndarray) -> np.ndarray:
@@ -270,7 +298,8 @@ class Deblurrer:
             partitions), `not_delegated` (names of ops left to the builtin kernels) and `fully_delegated`.
         """
         try:
-            details = self._interp._get_ops_details()
+            with self._lock:
+                details = self._interp._get_ops_details()
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"{self.path}: cannot list the model's ops ({_first_line(e)})") from None
         nodes = [d for d in details if d["op_name"] != "DELEGATE"]

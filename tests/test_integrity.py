@@ -1,10 +1,11 @@
 """Model integrity at load (content digest, foreign files, metadata values, graphs the runtime cannot tile,
-non-finite output). Every mutant is made here from a tiny export."""
+non-finite output) and one Deblurrer shared by several threads. Every mutant is made here from a tiny export."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -280,3 +281,47 @@ def test_bundled_files_carry_digests_listed_in_the_manifest():
         assert entry["sha256"] == hashlib.sha256(data).hexdigest() and entry["size_bytes"] == len(data)
         meta = read_metadata(path)
         assert meta["precision"] == entry["precision"] and len(meta[DIGEST_KEY]) == 64
+
+
+# --- one Deblurrer, several threads ---
+
+@pytest.mark.parametrize("precision", ["float16", "int8"])
+def test_threads_give_exactly_the_serial_results(files, precision):
+    d = Deblurrer(files[precision], num_threads=1)
+    images = [smooth_image(56 + 4 * (i % 3), 72, seed=10 + i) for i in range(24)]  # several tiles each
+    serial = [d(img) for img in images]
+    threaded: dict[int, np.ndarray] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def work(t: int) -> None:
+        start.wait()
+        try:
+            for i in range(t, len(images), 4):  # 4 threads x 6 calls
+                threaded[i] = d(images[i])
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and sorted(threaded) == list(range(24))
+    assert sum(np.array_equal(threaded[i], serial[i]) for i in range(24)) == 24
+    assert len({hashlib.sha256(s.tobytes()).hexdigest() for s in serial}) == 24  # 24 different results
+
+
+def test_step_api_race_is_named_not_blamed_on_the_model(files):
+    d = Deblurrer(files["int8"])
+    x, other = smooth_image(32, 32, seed=6), smooth_image(32, 32, seed=7)
+    d.set_input(x)
+    t = threading.Thread(target=d.set_input, args=(other,))
+    t.start()
+    t.join()
+    with pytest.raises(RuntimeError, match="another thread replaced this thread's input") as e:
+        d.invoke()
+    assert "model" not in str(e.value) and "failed" not in str(e.value)
+    with pytest.raises(RuntimeError, match="Deblurrer.get_output: another thread"):
+        d.get_output()
+    np.testing.assert_array_equal(d.run_tile(x), Deblurrer(files["int8"]).run_tile(x))  # run_tile takes over
