@@ -78,16 +78,24 @@ def checked_metadata(data: bytes, info: ModelInfo, source: str, allow_foreign: b
 
 
 def _choice(*values: str) -> tuple[Callable[[Any], bool], str]:
+    """Validator (check, what was expected) for one of a few strings."""
     return (lambda v: v in values), "one of " + ", ".join(values)
 
 
 def _int(lo: int, hi: int) -> tuple[Callable[[Any], bool], str]:
+    """Validator for an integer in [lo, hi] (not a bool, not a float)."""
     return (lambda v: type(v) is int and lo <= v <= hi), f"an integer in [{lo}, {hi}]"
 
 
 def _text(optional: bool = False) -> tuple[Callable[[Any], bool], str]:
-    ok = (lambda v: isinstance(v, str) and len(v) <= 2000 or (optional and v is None))
-    return ok, "a string" + (" or null" if optional else "")
+    """Validator for a string of at most 2000 characters (or null when optional)."""
+    return (lambda v: (isinstance(v, str) and len(v) <= 2000) or (optional and v is None),
+            "a string" + (" or null" if optional else ""))
+
+
+def _size(v: Any) -> bool:
+    """True for [height, width] integers in [MIN_TILE, MAX_TILE]."""
+    return isinstance(v, list) and len(v) == 2 and all(type(n) is int and MIN_TILE <= n <= MAX_TILE for n in v)
 
 
 _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -95,10 +103,8 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "io_dtype": _choice(*IO_DTYPES),
     "layout": _choice("NHWC"),
     "channels": _choice("RGB"),
-    "input_size": ((lambda v: isinstance(v, list) and len(v) == 2 and all(type(n) is int and MIN_TILE <= n
-                                                                        <= MAX_TILE for n in v)),
-                   f"[height, width], integers in [{MIN_TILE}, {MAX_TILE}]"),
-    "value_range": ((lambda v: isinstance(v, list) and v == [0.0, 1.0]), "[0.0, 1.0]"),
+    "input_size": (_size, f"[height, width], integers in [{MIN_TILE}, {MAX_TILE}]"),
+    "value_range": ((lambda v: v == [0.0, 1.0] and all(type(x) in (int, float) for x in v)), "[0.0, 1.0]"),
     "stride": _int(1, MAX_STRIDE),
     "overlap": _int(0, MAX_TILE),
     "format": _text(), "model": _text(), "toolkit_version": _text(), "tensorflow_version": _text(optional=True),
