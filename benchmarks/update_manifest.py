@@ -2,7 +2,8 @@
 
 Reads the committed suite results (benchmarks/results/*.json, speed_vs_paper.json) and benchmarks/make_release.sh;
 prints the issue's targets next to what was measured. Run after `run_suite.py` (which ends with
-`speed_vs_paper.py`) and `photo_latency.py` (make_release.sh does).
+`speed_vs_paper.py`) and `photo_latency.py` (make_release.sh does). Each listed file's sha256 and size_bytes are
+refreshed from the file itself; `--files-only` does just that (after `edge_deblur.tflite_meta.restamp_file`).
 """
 
 from __future__ import annotations
@@ -81,11 +82,30 @@ def measured(model: str) -> dict:
     return out
 
 
+def refresh_files(manifest: dict, folder: Path) -> list[str]:
+    """Set each `files` entry's sha256 and size_bytes from the file in `folder`; return the paths that changed."""
+    from edge_deblur.export import sha256_file
+
+    changed = []
+    for entry in manifest.get("files", []):
+        path = folder / entry["path"]
+        new = {"sha256": sha256_file(path), "size_bytes": path.stat().st_size}
+        if any(entry.get(k) != v for k, v in new.items()):
+            changed.append(entry["path"])
+        entry.update(new)
+    return changed
+
+
 def main() -> int:
     from edge_deblur._io import write_json
 
     manifest_path = ROOT / "export" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
+    changed = refresh_files(manifest, manifest_path.parent)
+    if "--files-only" in sys.argv[1:]:
+        write_json(manifest_path, manifest)
+        print(f"refreshed sha256/size_bytes of {', '.join(changed) or 'nothing (all up to date)'}")
+        return 0
     script = (ROOT / "benchmarks" / "make_release.sh").read_text().splitlines()
     manifest["release_commands"] = [line for line in script if line.strip() and not line.startswith(("#", "set "))]
     manifest["measured"] = measured(manifest["model"])

@@ -440,6 +440,8 @@ def deblur_cmd(
     overlap: int = typer.Option(32, help="Tile overlap in pixels for images larger than the model input."),
     max_pixels: Optional[int] = typer.Option(None, min=1, help="Refuse images with more pixels, before decoding "
                                              "(default: $EDGE_DEBLUR_MAX_PIXELS, else 100000000)."),
+    allow_foreign: bool = typer.Option(False, "--allow-foreign", help="Also run a .tflite without edge-deblur "
+                                       "metadata or content digest (its input/output signature is still checked)."),
 ):
     """Deblur photos with a TFLite model (any size; EXIF orientation kept; no TensorFlow needed).
 
@@ -453,7 +455,8 @@ def deblur_cmd(
         warnings.simplefilter("always")
         try:
             written = deblur_files(inputs, out_dir=out, model=model, num_threads=threads, overlap=overlap,
-                                   max_pixels=max_pixels, on_written=lambda p: typer.echo(f"wrote {p}"))
+                                   max_pixels=max_pixels, allow_foreign=allow_foreign,
+                                   on_written=lambda p: typer.echo(f"wrote {p}"))
             failures = []
         except BatchError as e:
             written, failures = e.written, e.failures

@@ -3,6 +3,9 @@
 Interpreter backends, in order: `ai_edge_litert` (LiteRT), `tflite_runtime` (the older standalone runtime, which
 needs numpy<2), `tensorflow.lite`. `EDGE_DEBLUR_BACKEND=<name>` or `Deblurrer(backend=...)` picks one.
 
+Every model is checked before an interpreter sees it (`edge_deblur.integrity`): its structure, its content digest,
+its metadata values and a graph that can be tiled; files without edge-deblur metadata need `allow_foreign=True`.
+
 Example:
     >>> from edge_deblur.runtime import Deblurrer
     >>> from edge_deblur.images import read_image, write_image
@@ -15,17 +18,18 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
 from edge_deblur.errors import ImageError, ModelError
+from edge_deblur.integrity import check_finite, check_graph, checked_metadata
 from edge_deblur.tflite_meta import parse_model
 
 BACKENDS = ("ai_edge_litert", "tflite_runtime", "tf.lite")
 MANIFEST = "manifest.json"
-_DTYPES = {"float32": np.float32, "uint8": np.uint8, "int8": np.int8}
 
 
 def _interpreter_class(backend: str | None = None):
@@ -68,35 +72,22 @@ def _read_model_bytes(path: str | os.PathLike) -> bytes:
         raise ModelError(f"{path}: cannot read ({e.strerror})") from None
 
 
-def read_metadata(path: str | os.PathLike) -> dict:
-    """The edge-deblur metadata embedded in a .tflite file, read without TensorFlow.
+def read_metadata(path: str | os.PathLike, *, allow_foreign: bool = False) -> dict:
+    """The edge-deblur metadata embedded in a .tflite file, read without TensorFlow, its digest and values checked.
 
     Args:
         path: a .tflite written by `edge-deblur export`.
+        allow_foreign: return {} for a TFLite model without edge-deblur metadata instead of refusing it.
 
     Returns:
         Dict with at least `model`, `precision`, `input_size` ([h, w]), `layout`, `value_range`, `io_dtype`,
-        `source_sha256`, `toolkit_version` and `calibration`.
+        `source_sha256`, `toolkit_version`, `calibration` and `content_sha256` (the file's digest).
 
     Raises:
-        ModelError: missing, corrupt or foreign file, or a TFLite model without edge-deblur metadata.
+        ModelError: missing, corrupt or foreign file, a digest mismatch, or an invalid metadata value.
     """
     data = _read_model_bytes(path)
-    info = parse_model(data, str(path))
-    meta = _metadata_of(info, path)
-    if not meta:
-        raise ModelError(f"{path}: TFLite model has no edge-deblur metadata (not written by `edge-deblur export`)")
-    return meta
-
-
-def _metadata_of(info, path) -> dict:
-    """The metadata dict of a parsed model, with a ModelError for broken JSON."""
-    from edge_deblur.tflite_meta import _Corrupt
-
-    try:
-        return info.metadata_json()
-    except _Corrupt as e:
-        raise ModelError(f"{path}: {e}") from None
+    return checked_metadata(data, parse_model(data, str(path)), str(path), allow_foreign)
 
 
 def bundled_manifest() -> tuple[Path, dict] | None:
@@ -143,17 +134,27 @@ def bundled_model(precision: str = "int8") -> Path:
 class Deblurrer:
     """Runs an exported deblurring model on images of any size.
 
+    Thread safety: one interpreter guarded by one lock. Calling the object (or `run_tile`) from several threads
+    gives exactly the serial results, but tiles run one at a time: threads add no speed (use `num_threads` for
+    parallel kernels, or one Deblurrer per thread, each with its own interpreter and memory). The step-by-step
+    `set_input` / `invoke` / `get_output` are each locked but not atomic together: a thread whose input was
+    replaced by another thread's gets a RuntimeError saying so.
+
     Args:
         model: a .tflite path, or None for the bundled default (the int8 file in `export/manifest.json`).
         num_threads: interpreter threads (None: the backend's default).
         overlap: pixels shared by neighbouring tiles when an image is larger than the model input.
         backend: force an interpreter backend (one of `BACKENDS`); default: the first installed.
+        allow_foreign: also run a TFLite model without edge-deblur metadata (or without a content digest); its
+            graph and signature are still checked, precision is guessed and the stride taken as 1.
 
     Attributes:
         path, backend, metadata, precision, input_size (h, w), num_threads, stride, overlap.
 
     Raises:
-        ModelError: missing, corrupt or foreign file, or a model whose input/output is not one RGB image.
+        ModelError: missing, corrupt or foreign file, a content digest mismatch, invalid metadata, control flow,
+            a dynamic or tiny input, or a model whose input/output is not one RGB image. Non-finite output
+            raises it when the model runs.
 
     Example:
         >>> d = Deblurrer("unet_s_int8.tflite")
@@ -161,12 +162,14 @@ class Deblurrer:
     """
 
     def __init__(self, model: str | os.PathLike | None = None, num_threads: int | None = None, overlap: int = 32,
-                 *, backend: str | None = None):
+                 *, backend: str | None = None, allow_foreign: bool = False):
         self.path = Path(model) if model is not None else bundled_model("int8")
         data = _read_model_bytes(self.path)
         info = parse_model(data, str(self.path))
-        self.metadata = _metadata_of(info, self.path)
-        self._check_signature(info)
+        self.metadata = checked_metadata(data, info, str(self.path), allow_foreign)
+        check_graph(info, str(self.path))
+        self._lock = threading.RLock()
+        self._loaded_by: int | None = None  # thread that last called set_input
         cls, self.backend = _interpreter_class(backend)
         if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
             raise ModelError(f"num_threads must be a positive integer, got {num_threads!r}")
@@ -183,25 +186,10 @@ class Deblurrer:
         self._out_q = self._quant(self._out)
         self.input_size = (int(self._in["shape"][1]), int(self._in["shape"][2]))
         self.precision = self.metadata.get("precision") or self._guess_precision(info)
-        self.stride = max(int(self.metadata.get("stride", 1) or 1), 1)
+        self.stride = self.metadata.get("stride", 1)
         self.overlap = max(int(overlap), 0)
 
     # --- set-up helpers ---
-    def _check_signature(self, info) -> None:
-        """Require one input and one output, both (1, h, w, 3) of a supported dtype."""
-        if len(info.inputs) != 1 or len(info.outputs) != 1:
-            raise ModelError(f"{self.path}: expected one image input and one output, got "
-                             f"{len(info.inputs)} inputs and {len(info.outputs)} outputs")
-        for what, t in (("input", info.inputs[0]), ("output", info.outputs[0])):
-            if len(t.shape) != 4 or t.shape[0] != 1 or t.shape[3] != 3 or min(t.shape[1:3]) < 1:
-                raise ModelError(f"{self.path}: model {what} is not an RGB image: shape {list(t.shape)}, "
-                                 "expected [1, height, width, 3]")
-            if t.dtype not in _DTYPES:
-                raise ModelError(f"{self.path}: model {what} has dtype {t.dtype}; expected float32, uint8 or int8")
-        if info.inputs[0].shape != info.outputs[0].shape:
-            raise ModelError(f"{self.path}: output shape {list(info.outputs[0].shape)} differs from input shape "
-                             f"{list(info.inputs[0].shape)}")
-
     @staticmethod
     def _quant(detail) -> tuple[float, int] | None:
         """(scale, zero point) of an integer tensor, None for float tensors."""
@@ -238,32 +226,56 @@ class Deblurrer:
             scale, zp = self._in_q
             info = np.iinfo(self._in["dtype"])
             value = np.clip(np.rint(x[None] / scale) + zp, info.min, info.max).astype(self._in["dtype"])
-        self._interp.set_tensor(self._in["index"], value)
+        with self._lock:
+            self._interp.set_tensor(self._in["index"], value)
+            self._loaded_by = threading.get_ident()
+
+    def _check_owner(self, step: str) -> None:
+        """Refuse to run or read another thread's input (a caller's race, not a model failure)."""
+        if self._loaded_by is not None and self._loaded_by != threading.get_ident():
+            raise RuntimeError(f"Deblurrer.{step}: another thread replaced this thread's input since its set_input; "
+                               "from several threads call run_tile() or the Deblurrer itself (both lock), or use "
+                               "one Deblurrer per thread")
 
     def invoke(self) -> None:
         """Run the interpreter once on the loaded input (nothing else: for latency measurements).
 
         Raises:
             ModelError: the interpreter failed (a model it accepted but cannot run).
+            RuntimeError: another thread called set_input after this thread's (see the class docstring).
         """
-        try:
-            self._interp.invoke()
-        except (RuntimeError, ValueError) as e:
-            raise ModelError(f"{self.path}: inference failed ({_first_line(e)})") from None
+        with self._lock:
+            self._check_owner("invoke")
+            try:
+                self._interp.invoke()
+            except (RuntimeError, ValueError) as e:
+                raise ModelError(f"{self.path}: inference failed ({_first_line(e)})") from None
 
     def get_output(self) -> np.ndarray:
-        """The last result as a float32 (h, w, 3) tile (dequantized if int8), clipped to [0, 1]."""
-        y = self._interp.get_tensor(self._out["index"])[0]
+        """The last result as a float32 (h, w, 3) tile (dequantized if int8), clipped to [0, 1].
+
+        Raises:
+            ModelError: the output holds NaN or infinite values.
+            RuntimeError: another thread called set_input after this thread's (see the class docstring).
+        """
+        with self._lock:
+            self._check_owner("get_output")
+            y = self._interp.get_tensor(self._out["index"])[0]
+        check_finite(y, str(self.path))
         if self._out_q is not None:
             scale, zp = self._out_q
             y = (y.astype(np.float32) - zp) * scale
         return np.clip(y, 0.0, 1.0).astype(np.float32, copy=False)
 
     def run_tile(self, x: np.ndarray) -> np.ndarray:
-        """Deblur one float32 (h, w, 3) tile at exactly `input_size`; returns float32 (h, w, 3) in [0, 1]."""
-        self.set_input(x)
-        self.invoke()
-        return self.get_output()
+        """Deblur one float32 (h, w, 3) tile at exactly `input_size`; returns float32 (h, w, 3) in [0, 1].
+
+        Atomic: safe to call from several threads (they take turns on the one interpreter).
+        """
+        with self._lock:
+            self.set_input(x)
+            self.invoke()
+            return self.get_output()
 
     # --- whole images ---
     def __call__(self, image: np.ndarray) -> np.ndarray:
@@ -286,7 +298,8 @@ class Deblurrer:
             partitions), `not_delegated` (names of ops left to the builtin kernels) and `fully_delegated`.
         """
         try:
-            details = self._interp._get_ops_details()
+            with self._lock:
+                details = self._interp._get_ops_details()
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"{self.path}: cannot list the model's ops ({_first_line(e)})") from None
         nodes = [d for d in details if d["op_name"] != "DELEGATE"]

@@ -2,8 +2,12 @@
 sees it, and the edge-deblur metadata entry (a JSON document in a buffer named by `Model.metadata`).
 
 The reader needs only the standard library, so it works on a device with just `tflite-runtime` and numpy. Writing
-metadata (`with_metadata`) re-packs the model with the `flatbuffers` package and LiteRT's generated schema; it is
-used by the exporter only.
+metadata (`with_metadata`, `restamp`) re-packs the model with the `flatbuffers` package and LiteRT's generated
+schema; it is used by the exporter only.
+
+Content digest: the metadata's `content_sha256` is the sha256 of the whole file with those 64 hex characters
+replaced by `DIGEST_PLACEHOLDER` ('0' * 64), so it covers every byte but itself (weights, graph, other metadata).
+`with_metadata` writes it; `content_digest` recomputes it; the runtime compares the two at load.
 
 Example:
     >>> from edge_deblur.tflite_meta import parse_model
@@ -14,10 +18,13 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import struct
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from edge_deblur.errors import ModelError
@@ -33,6 +40,9 @@ TYPE_NAMES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5:
               8: "complex64", 9: "int8", 10: "float64", 11: "complex128", 12: "uint64", 13: "resource",
               14: "variant", 15: "uint32", 16: "uint16", 17: "int4", 18: "bfloat16", 19: "int2", 20: "uint4",
               21: "float8_e4m3fn"}
+DIGEST_KEY = "content_sha256"
+DIGEST_PLACEHOLDER = "0" * 64
+MAX_METADATA_BYTES = 64 * 1024  # ours is < 2 KB; a huge entry is a crafted file, not metadata
 _MAX_ELEMENTS = 1 << 28  # a tensor larger than this (1 GiB of float32) is a corrupt shape, not a deblurring model
 _MAX_BUILTIN = 1000
 
@@ -51,11 +61,13 @@ class TensorInfo:
     dtype: str
     scale: tuple[float, ...] = ()
     zero_point: tuple[int, ...] = ()
+    signature: tuple[int, ...] = ()  # shape_signature: -1 marks a dynamic dimension; () when the file has none
 
 
 @dataclass
 class ModelInfo:
-    """A validated .tflite: its main subgraph's inputs/outputs, tensor types and named metadata buffers."""
+    """A validated .tflite: its main subgraph's inputs/outputs, tensor types, builtin op codes (all subgraphs),
+    named metadata buffers and where each of those lies in the file ((start, end) byte offsets)."""
 
     version: int
     inputs: list[TensorInfo]
@@ -63,19 +75,36 @@ class ModelInfo:
     tensor_types: set[str]
     num_operators: int
     metadata: dict[str, bytes] = field(default_factory=dict)
+    op_codes: set[int] = field(default_factory=set)
+    num_subgraphs: int = 1
+    metadata_spans: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def metadata_json(self) -> dict:
-        """The edge-deblur metadata as a dict ({} when the file has none)."""
+        """The edge-deblur metadata as a dict ({} when the file has none).
+
+        Raises:
+            _Corrupt: the entry is over `MAX_METADATA_BYTES`, not UTF-8 JSON, nested too deeply, holds NaN or
+                Infinity, or is not a JSON object.
+        """
         raw = self.metadata.get(METADATA_NAME)
         if raw is None:
             return {}
+        if len(raw) > MAX_METADATA_BYTES:
+            raise _Corrupt(f"its '{METADATA_NAME}' metadata is {len(raw):,} bytes (at most {MAX_METADATA_BYTES:,})")
         try:
-            meta = json.loads(raw.rstrip(b"\x00").decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            meta = json.loads(raw.rstrip(b"\x00").decode("utf-8"), parse_constant=_no_constant)
+        except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
             raise _Corrupt(f"its '{METADATA_NAME}' metadata is not valid JSON ({e})") from None
+        except RecursionError:
+            raise _Corrupt(f"its '{METADATA_NAME}' metadata is nested too deeply") from None
         if not isinstance(meta, dict):
             raise _Corrupt(f"its '{METADATA_NAME}' metadata is not a JSON object")
         return meta
+
+
+def _no_constant(name: str):
+    """json.loads hook: NaN and Infinity are not JSON and never valid metadata values."""
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 class _Buf:
@@ -203,10 +232,12 @@ def _parse(buf: _Buf) -> ModelInfo:
     if version != 3:
         raise _Corrupt(f"schema version {version}, expected 3")
     opcodes = model.tables(1)
+    codes = set()
     for k, oc in enumerate(opcodes):
         code = max(oc.scalar(0, "<b"), oc.scalar(3, "<i"))
         if not 0 <= code <= _MAX_BUILTIN:
             raise _Corrupt(f"operator code {k} has unknown builtin {code}")
+        codes.add(code)
         oc.string(1)
     buffers = model.tables(4)
     buffer_sizes = []
@@ -222,18 +253,20 @@ def _parse(buf: _Buf) -> ModelInfo:
     if not subgraphs:
         raise _Corrupt("no subgraphs")
     infos = [_parse_subgraph(sg, k, buffer_sizes, len(opcodes)) for k, sg in enumerate(subgraphs)]
-    metadata = {}
+    metadata, spans = {}, {}
     for m in model.tables(6):
         name, idx = m.string(0), m.scalar(1, "<I")
         if idx >= len(buffers):
             raise _Corrupt(f"metadata '{name}' names buffer {idx} of {len(buffers)}")
-        metadata[name] = buffers[idx].bytes_(0) or b""
+        start, n = buffers[idx].vector(0, 1)
+        metadata[name] = bytes(buf.data[start:start + n])
+        spans[name] = (start, start + n)
     for idx in model.scalars(5, "<i"):
         if not 0 <= idx < len(buffers):
             raise _Corrupt(f"metadata buffer index {idx} out of range")
     inputs, outputs, _, nops = infos[0]
     types = set().union(*(i[2] for i in infos))
-    return ModelInfo(version, inputs, outputs, types, nops, metadata)
+    return ModelInfo(version, inputs, outputs, types, nops, metadata, codes, len(subgraphs), spans)
 
 
 def _parse_subgraph(sg: _Table, k: int, buffer_sizes: list[int], nopcodes: int):
@@ -267,7 +300,8 @@ def _parse_subgraph(sg: _Table, k: int, buffer_sizes: list[int], nopcodes: int):
                 raise _Corrupt(f"subgraph {k} tensor {t_idx} has per-channel scales that do not fit its shape")
             if zp and len(zp) != len(scale):
                 raise _Corrupt(f"subgraph {k} tensor {t_idx} has {len(scale)} scales but {len(zp)} zero points")
-        tensors.append(TensorInfo(t_idx, t.string(3), shape, TYPE_NAMES[ttype], scale, zp))
+        signature = tuple(t.scalars(7, "<i"))
+        tensors.append(TensorInfo(t_idx, t.string(3), shape, TYPE_NAMES[ttype], scale, zp, signature))
     n = len(tensors)
     io = []
     for field_i, what in ((1, "input"), (2, "output")):
@@ -304,11 +338,50 @@ def read_metadata_bytes(data: bytes, source: str = "model") -> dict:
         raise ModelError(f"{source}: {e}") from None
 
 
-def with_metadata(tflite: bytes, meta: dict[str, Any]) -> bytes:
-    """Return a copy of a .tflite with `meta` stored as JSON under the metadata name 'edge_deblur'.
+def digest_span(data: bytes, info: ModelInfo) -> tuple[int, int] | None:
+    """(start, end) byte offsets of the 64 hex characters of `content_sha256` in the file, None if it has none.
 
-    An existing 'edge_deblur' entry is replaced. Weight buffers keep the schema's 16-byte alignment.
-    Needs the `flatbuffers` package and LiteRT's (or TensorFlow's) generated schema, so it is an export-time tool.
+    Raises:
+        _Corrupt: the metadata names a digest that is not exactly once in its JSON text, or is not 64 hex digits.
+    """
+    value = info.metadata_json().get(DIGEST_KEY)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise _Corrupt(f"its '{DIGEST_KEY}' is {str(value)[:70]!r}, not 64 lowercase hex digits")
+    start, end = info.metadata_spans[METADATA_NAME]
+    needle = json.dumps({DIGEST_KEY: value})[1:-1].encode("utf-8")  # '"content_sha256": "<hex>"'
+    text = bytes(data[start:end])
+    at = text.find(needle)
+    if at < 0 or text.find(needle, at + 1) >= 0:
+        raise _Corrupt(f"its '{DIGEST_KEY}' is not written exactly once in the metadata")
+    first = start + at + len(needle) - 65
+    return first, first + 64
+
+
+def content_digest(data: bytes, span: tuple[int, int]) -> str:
+    """Hex sha256 of `data` with the bytes at `span` (the stored digest) replaced by `DIGEST_PLACEHOLDER`."""
+    view = memoryview(data)
+    h = hashlib.sha256(view[:span[0]])
+    h.update(DIGEST_PLACEHOLDER.encode("ascii"))
+    h.update(view[span[1]:])
+    return h.hexdigest()
+
+
+def _fill_digest(data: bytes) -> bytes:
+    """`data` (whose metadata holds the placeholder digest) with its real content digest written in place."""
+    span = digest_span(data, parse_model(data, "stamped model"))
+    out = bytearray(data)
+    out[span[0]:span[1]] = content_digest(data, span).encode("ascii")
+    return bytes(out)
+
+
+def with_metadata(tflite: bytes, meta: dict[str, Any]) -> bytes:
+    """Return a copy of a .tflite with `meta` and its content digest stored as JSON under the name 'edge_deblur'.
+
+    An existing 'edge_deblur' entry is replaced; `meta[DIGEST_KEY]` is (re)computed, whatever `meta` holds there.
+    Values are written as given (the runtime validates them at load). Weight buffers keep the schema's 16-byte
+    alignment. Needs the `flatbuffers` package and LiteRT's (or TensorFlow's) generated schema: an export-time tool.
 
     Raises:
         ModelError: `tflite` is not a valid model.
@@ -318,17 +391,62 @@ def with_metadata(tflite: bytes, meta: dict[str, Any]) -> bytes:
     parse_model(tflite, "converted model")
     schema = _schema()
     model = schema.ModelT.InitFromPackedBuf(bytearray(tflite), 0)
-    payload = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8)
-    model.metadata = [m for m in (model.metadata or []) if m.name not in (METADATA_NAME, METADATA_NAME.encode())]
-    buffer = schema.BufferT()
-    buffer.data = payload
-    model.buffers.append(buffer)
-    entry = schema.MetadataT()
-    entry.name = METADATA_NAME
-    entry.buffer = len(model.buffers) - 1
-    model.metadata.append(entry)
+    meta = {**meta, DIGEST_KEY: DIGEST_PLACEHOLDER}
+    try:
+        text = json.dumps(meta, sort_keys=True, allow_nan=False)
+    except ValueError:
+        raise ModelError("metadata values must be finite: JSON has no NaN or Infinity") from None
+    payload = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    ours = [m for m in (model.metadata or []) if m.name in (METADATA_NAME, METADATA_NAME.encode())]
+    used = {t.buffer for sg in model.subgraphs for t in (sg.tensors or [])}
+    if ours and ours[-1].buffer not in used and ours[-1].buffer < len(model.buffers):
+        entry = ours[-1]  # re-stamping: reuse the old buffer, so no stale copy stays behind
+    else:
+        entry = schema.MetadataT()
+        entry.name = METADATA_NAME
+        model.buffers.append(schema.BufferT())
+        entry.buffer = len(model.buffers) - 1
+    model.buffers[entry.buffer].data = payload
+    model.metadata = [m for m in (model.metadata or []) if m not in ours] + [entry]
+    try:
+        return _fill_digest(_pack(model))
+    except _Corrupt as e:  # only a bug in this writer gets here
+        raise ModelError(f"stamped model: {e}") from None
 
-    return _pack(model)
+
+def restamp(tflite: bytes, updates: dict[str, Any] | None = None, source: str = "model") -> bytes:
+    """Re-stamp an exported .tflite's edge-deblur metadata and content digest, without re-converting it.
+
+    For files exported before the digest existed, or after editing metadata values on purpose. The graph and
+    weights are re-packed unchanged (same outputs); only the metadata entry is rewritten.
+
+    Args:
+        tflite: the file's bytes.
+        updates: metadata keys to set (merged over the existing entry).
+        source: the name used in error messages.
+
+    Returns:
+        The re-stamped bytes.
+
+    Raises:
+        ModelError: not a valid model, unreadable metadata, or no metadata at all and no `updates`.
+    """
+    meta = read_metadata_bytes(tflite, source)
+    if not meta and not updates:
+        raise ModelError(f"{source}: has no edge-deblur metadata to re-stamp (pass the metadata as `updates`)")
+    return with_metadata(tflite, {**meta, **(updates or {})})
+
+
+def restamp_file(path: str | os.PathLike, updates: dict[str, Any] | None = None) -> Path:
+    """`restamp` a .tflite file in place (written atomically) and return its path.
+
+    Example:
+        >>> restamp_file("export/unet_s2_int8.tflite")
+        PosixPath('export/unet_s2_int8.tflite')
+    """
+    from edge_deblur._io import write_bytes
+
+    return write_bytes(path, restamp(Path(path).read_bytes(), updates, str(path)))
 
 
 def drop_identity_clips(tflite: bytes) -> tuple[bytes, list[str]]:

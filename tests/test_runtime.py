@@ -209,8 +209,10 @@ def test_model_whose_input_is_not_an_image(tmp_path):
     model = keras.Model(inp, keras.layers.Dense(16)(inp), name="vector")
     path = tmp_path / "vector.tflite"
     path.write_bytes(_convert_any(model))
-    with pytest.raises(ModelError, match=r"not an RGB image: shape \[1, 16\]"):
+    with pytest.raises(ModelError, match="no edge-deblur metadata"):
         Deblurrer(path)
+    with pytest.raises(ModelError, match=r"not an RGB image: shape \[1, 16\]"):  # opting in keeps this check
+        Deblurrer(path, allow_foreign=True)
     with pytest.raises(ModelError, match="no edge-deblur metadata"):
         read_metadata(path)
 
