@@ -132,7 +132,8 @@ def _deblur_one(deblurrer, src: Path, dest: Path, max_pixels: int | None) -> Pat
 def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike | None = None,
                  model: str | os.PathLike | None = None, num_threads: int | None = None, overlap: int = 32,
                  progress: bool = True, max_pixels: int | None = None,
-                 on_written: Callable[[Path], None] | None = None, allow_foreign: bool = False) -> list[Path]:
+                 on_written: Callable[[Path], None] | None = None, allow_foreign: bool = False,
+                 scale: float | str | None = None) -> list[Path]:
     """Deblur image files and folders; write each result atomically, upright, with the input's EXIF.
 
     Args:
@@ -145,6 +146,7 @@ def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
         max_pixels: refuse larger images (from their header, before decoding); None: `images.pixel_limit()`.
         on_written: called with each written path as soon as it is written.
         allow_foreign: also run a .tflite without edge-deblur metadata (see `Deblurrer`).
+        scale: processing scale ('auto', a number in (0, 1], or None for native; see `Deblurrer`).
 
     Returns:
         The written paths, in input order. An input is never overwritten.
@@ -161,7 +163,7 @@ def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
     if not files:
         raise ImageError("no input images given")
     plan = plan_outputs(files, out_dir)
-    deblurrer = Deblurrer(model, num_threads=num_threads, overlap=overlap, allow_foreign=allow_foreign)
+    deblurrer = Deblurrer(model, num_threads=num_threads, overlap=overlap, allow_foreign=allow_foreign, scale=scale)
     written: list[Path] = []
     failures: list[tuple[Path, str]] = []
 

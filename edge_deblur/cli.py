@@ -337,8 +337,8 @@ def bench_cmd(
         scale_value = parse_scale(scale)
     except ValueError as e:
         raise EdgeDeblurError(f"--scale: {e}") from None
-    result = run_bench(scale=scale_value, model=model, data=data, dataset=dataset, protocol=protocol, size=_parse_size(size),
-                       threads=threads, runs=runs, warmup=warmup, precisions=tuple(precision or PRECISIONS),
+    result = run_bench(scale=scale_value, model=model, data=data, dataset=dataset, protocol=protocol,
+                       size=_parse_size(size), threads=threads, runs=runs, warmup=warmup, precisions=tuple(precision or PRECISIONS),
                        limit=limit, baseline=baseline, json_path=json_path, csv_path=csv_path,
                        markdown_path=markdown_path, plot_path=plot_path)
     console = Console()
@@ -442,6 +442,9 @@ def deblur_cmd(
                                              "(default: $EDGE_DEBLUR_MAX_PIXELS, else 100000000)."),
     allow_foreign: bool = typer.Option(False, "--allow-foreign", help="Also run a .tflite without edge-deblur "
                                        "metadata or content digest (its input/output signature is still checked)."),
+    scale: str = typer.Option("auto", help="Processing scale: auto (photos longer than 1024 px are restored at "
+                              "1024 px and the enlarged correction is added to the full-size photo), 1 (native) or "
+                              "a number in (0, 1]."),
 ):
     """Deblur photos with a TFLite model (any size; EXIF orientation kept; no TensorFlow needed).
 
@@ -449,13 +452,18 @@ def deblur_cmd(
     import warnings
 
     from edge_deblur.batch import BatchError, deblur_files
+    from edge_deblur.multiscale import parse_scale
 
+    try:
+        scale_value = parse_scale(scale)
+    except ValueError as e:
+        raise EdgeDeblurError(f"--scale: {e}") from None
     where = f" in {out}" if out else " beside their inputs"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             written = deblur_files(inputs, out_dir=out, model=model, num_threads=threads, overlap=overlap,
-                                   max_pixels=max_pixels, allow_foreign=allow_foreign,
+                                   max_pixels=max_pixels, allow_foreign=allow_foreign, scale=scale_value,
                                    on_written=lambda p: typer.echo(f"wrote {p}"))
             failures = []
         except BatchError as e:

@@ -147,9 +147,13 @@ class Deblurrer:
         backend: force an interpreter backend (one of `BACKENDS`); default: the first installed.
         allow_foreign: also run a TFLite model without edge-deblur metadata (or without a content digest); its
             graph and signature are still checked, precision is guessed and the stride taken as 1.
+        scale: processing scale of `__call__`: None or 1 runs at the image's own size; 'auto' shrinks photos
+            whose long side exceeds 1024 px to that, restores there and adds the enlarged correction to the
+            full-size input (for large photos whose blur outgrew the training scale, see `edge_deblur.multiscale`);
+            a number in (0, 1] uses that scale.
 
     Attributes:
-        path, backend, metadata, precision, input_size (h, w), num_threads, stride, overlap.
+        path, backend, metadata, precision, input_size (h, w), num_threads, stride, overlap, scale.
 
     Raises:
         ModelError: missing, corrupt or foreign file, a content digest mismatch, invalid metadata, control flow,
@@ -162,7 +166,10 @@ class Deblurrer:
     """
 
     def __init__(self, model: str | os.PathLike | None = None, num_threads: int | None = None, overlap: int = 32,
-                 *, backend: str | None = None, allow_foreign: bool = False):
+                 *, backend: str | None = None, allow_foreign: bool = False, scale: float | str | None = None):
+        from edge_deblur.multiscale import parse_scale
+
+        self.scale = parse_scale(scale)  # ValueError before any file is read
         self.path = Path(model) if model is not None else bundled_model("int8")
         data = _read_model_bytes(self.path)
         info = parse_model(data, str(self.path))
@@ -284,8 +291,12 @@ class Deblurrer:
         Raises:
             ImageError: not an HxWx3 array, an unsupported dtype, or float values outside [0, 1].
         """
+        from edge_deblur.multiscale import auto_scale, restore_scaled
+
         x = check_image(image, self.path.name)
-        y = tile_apply(to_float32(x), self.run_tile, self.input_size, self.stride, self.overlap)
+        f = to_float32(x)
+        s = auto_scale(*f.shape[:2]) if self.scale == "auto" else float(self.scale or 1.0)
+        y = restore_scaled(f, lambda t: tile_apply(t, self.run_tile, self.input_size, self.stride, self.overlap), s)
         if x.dtype == np.uint8:
             return (y * 255.0 + 0.5).astype(np.uint8)
         return y.astype(x.dtype, copy=False)

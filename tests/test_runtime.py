@@ -331,3 +331,29 @@ def test_deblur_cli(tmp_path, files):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.png", "1.png", "2.png"]
     res = CliRunner().invoke(app, ["deblur", str(tmp_path / "in"), "--model", str(tmp_path / "in" / "0.png")])
     assert res.exit_code == 2 and "not a TFLite model" in res.output
+
+
+def test_processing_scale_auto_restores_large_photos_at_1024_px(files, tmp_path):
+    from typer.testing import CliRunner
+
+    from edge_deblur.cli import app
+    from edge_deblur.images import read_image, write_image
+    from edge_deblur.metrics import psnr
+    from edge_deblur.multiscale import restore_scaled
+
+    img = smooth_image(300, 1200, seed=11)
+    native, auto = Deblurrer(files["float32"]), Deblurrer(files["float32"], scale="auto")
+    expect = restore_scaled(img, native, 1024 / 1200)
+    np.testing.assert_allclose(auto(img), expect, atol=1e-6)  # the model ran at 256x1024, correction enlarged
+    assert psnr(auto(img), native(img)) < 60  # and that differs from a native-size run
+    small = smooth_image(100, 120, seed=12)
+    np.testing.assert_array_equal(auto(small), native(small))  # photos up to 1024 px are never rescaled
+    with pytest.raises(ValueError, match="'auto' or a number in"):
+        Deblurrer(files["float32"], scale=3)
+    write_image(tmp_path / "wide.png", img)
+    res = CliRunner().invoke(app, ["deblur", str(tmp_path / "wide.png"), "-m", str(files["float32"]), "--scale", "0"])
+    assert res.exit_code == 2 and "--scale: scale must be 'auto' or a number in (0, 1]" in res.output
+    res = CliRunner().invoke(app, ["deblur", str(tmp_path / "wide.png"), "-m", str(files["float32"])])
+    assert res.exit_code == 0, res.output
+    out = read_image(tmp_path / "wide_deblurred.png")
+    assert psnr(out, np.round(expect * 255) / 255) > 45  # the CLI defaults to --scale auto
