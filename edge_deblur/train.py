@@ -143,7 +143,6 @@ def as_float32(model):
     Every layer's dtype policy in the config is replaced by float32, the model is rebuilt and the float32 master
     weights copied in. A model that is float32 already is returned as is.
     """
-    import keras
 
     def fix(node):
         if isinstance(node, dict):
@@ -339,46 +338,22 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
         DataError: bad data, sizes or options. ModelError: unknown model. TrainingError: the loss became NaN.
     """
     import keras
-    import tensorflow as tf
     from rich.console import Console
 
     from edge_deblur import distribute
-    from edge_deblur.data import tf_dataset
-    from edge_deblur.sources import build_sources, source_paths
-    from edge_deblur.models import build_model, count_params, get_spec, gflops
-    from edge_deblur.qat import strip_fake_quant, with_fake_quant
+    from edge_deblur.models import count_params, gflops
+    from edge_deblur.qat import strip_fake_quant
+    from edge_deblur.sources import build_sources
 
     console = console or Console()
-    out = Path(cfg.out)
-    spec = get_spec(cfg.model)  # validates the name before any work
-    if cfg.size % spec.stride:
-        raise DataError(f"--size {cfg.size} must be a multiple of {spec.stride} for model '{cfg.model}'")
-    if cfg.epochs < 1 or cfg.batch_size < 1:
-        raise DataError("--epochs and --batch-size must be at least 1")
-    if cfg.precision not in PRECISIONS:
-        raise DataError(f"unknown precision '{cfg.precision}'; choose one of: {', '.join(PRECISIONS)}")
-    if cfg.qat and cfg.precision != "float32":
-        raise DataError("--qat simulates int8 rounding on float32 values; use it with --precision float32")
+    _check_config(cfg)
     sources = training_sources(cfg)
     blur_cfg = make_blur(cfg)
 
     strategy = distribute.make_strategy(cfg.strategy, cfg.devices)  # multi-worker: before TensorFlow runs any op
     multi_worker = distribute.is_multi_worker(strategy)
-    out = distribute.worker_dir(out, distribute.worker_of(strategy))  # other workers than the chief: a temporary copy
-    state_path = out / "state.json"
-    start_epoch, best, best_epoch = 0, -np.inf, 0
-    if multi_worker:  # the cluster resumes from its workers' BackupAndRestore backups
-        start_epoch, best, best_epoch = distribute.resume_point(strategy, out, cfg.resume, cfg.epochs, console)
-    elif cfg.resume:
-        if not (out / "last.keras").is_file() or not state_path.is_file():
-            raise DataError(f"{out}: nothing to resume (no last.keras/state.json); run without --resume")
-        state = read_state(state_path)
-        start_epoch, best, best_epoch = state["epoch"], state["best"], state["best_epoch"]
-        if start_epoch > cfg.epochs or (start_epoch == cfg.epochs and _card_written(out, start_epoch)):
-            raise DataError(f"{out}: already trained {start_epoch} of {cfg.epochs} epochs; raise --epochs to continue")
-        # start_epoch == cfg.epochs without its card: stopped after the last epoch; finish it (card, plots) below
-    elif (out / "last.keras").exists():
-        raise DataError(f"{out}: holds a previous run; pass --resume to continue it or choose another --out")
+    out = distribute.worker_dir(Path(cfg.out), distribute.worker_of(strategy))  # non-chief workers: a temporary copy
+    start_epoch, best, best_epoch = _start_point(cfg, strategy, out, console)
     out.mkdir(parents=True, exist_ok=True)
 
     keras.utils.set_random_seed(cfg.seed)
@@ -391,7 +366,80 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     sampler.check()  # surface every unreadable / too-small image before the model is built (not inside tf.data)
     steps = cfg.steps_per_epoch or max(1, math.ceil(len(parts["train"]) * 4 / cfg.batch_size))
 
-    from_last = cfg.resume and not multi_worker
+    model = _build(cfg, out, steps, strategy, from_last=cfg.resume and not multi_worker)
+    distribute.prepare(model, strategy, cfg.batch_size, cfg.size)
+    plain = strip_fake_quant(model) if cfg.qat else model
+    n_params, flops = count_params(plain), gflops(plain, cfg.size, cfg.size)
+    console.print(f"model {cfg.model}: {n_params:,} params, {flops:.2f} GFLOP per {cfg.size}x{cfg.size} frame; "
+                  f"{len(parts['train'])} train / {len(parts['val'])} val / {len(parts['test'])} test scenes; "
+                  f"{steps} steps x {cfg.batch_size} crops per epoch; strategy {distribute.describe(strategy)}")
+
+    all_callbacks = distribute.callbacks(strategy, out) + [
+        keras.callbacks.TerminateOnNaN(),
+        _Checkpointer.make(out, best, best_epoch, strip_fake_quant if cfg.qat else as_float32),
+        _AtomicCSVLogger.make(out / "history.csv"),
+        _TimeEstimate.make(console.print, steps, cfg.epochs, start_epoch),
+    ]
+    if cfg.schedule == "plateau":
+        all_callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, verbose=1))
+    all_callbacks += list(callbacks or ())
+    epochs_run, seconds = _fit(model, cfg, sampler, (x_val, y_val), steps, start_epoch, all_callbacks, out, console)
+
+    best_model = load_keras(out / "model.keras")
+    pred = _predict(best_model, x_val)
+    card = _model_card(cfg, sources, splits, parts, strategy, best_model, n_params, flops, pred, (x_val, y_val),
+                       start_epoch + epochs_run, round(seconds / epochs_run, 2) if epochs_run else None)
+    card["best_epoch"] = read_state(out / "state.json")["best_epoch"]
+    if not distribute.finish(strategy, model, out, console):  # only the chief writes the card and the figures
+        return card
+    write_json(out / "card.json", card)
+    plot_history(out / "history.csv", out / "loss_curve.png", title=f"{cfg.model} on {cfg.dataset}")
+    plot_predictions(x_val[:4], y_val[:4], pred[:4], out / "predictions.png")
+    _summary(console, card, out)
+    return card
+
+
+def _check_config(cfg: TrainConfig) -> None:
+    """Refuse bad options before any work (unknown model, sizes, precision, QAT with bf16)."""
+    from edge_deblur.models import get_spec
+
+    spec = get_spec(cfg.model)  # validates the name
+    if cfg.size % spec.stride:
+        raise DataError(f"--size {cfg.size} must be a multiple of {spec.stride} for model '{cfg.model}'")
+    if cfg.epochs < 1 or cfg.batch_size < 1:
+        raise DataError("--epochs and --batch-size must be at least 1")
+    if cfg.precision not in PRECISIONS:
+        raise DataError(f"unknown precision '{cfg.precision}'; choose one of: {', '.join(PRECISIONS)}")
+    if cfg.qat and cfg.precision != "float32":
+        raise DataError("--qat simulates int8 rounding on float32 values; use it with --precision float32")
+
+
+def _start_point(cfg: TrainConfig, strategy, out: Path, console) -> tuple[int, float, int]:
+    """(first epoch, best val PSNR so far, its epoch): a fresh run, a `--resume`, or a multi-worker backup."""
+    from edge_deblur import distribute
+
+    if distribute.is_multi_worker(strategy):  # the cluster resumes from its workers' BackupAndRestore backups
+        return distribute.resume_point(strategy, out, cfg.resume, cfg.epochs, console)
+    state_path = out / "state.json"
+    if cfg.resume:
+        if not (out / "last.keras").is_file() or not state_path.is_file():
+            raise DataError(f"{out}: nothing to resume (no last.keras/state.json); run without --resume")
+        state = read_state(state_path)
+        if state["epoch"] > cfg.epochs or (state["epoch"] == cfg.epochs and _card_written(out, state["epoch"])):
+            raise DataError(f"{out}: already trained {state['epoch']} of {cfg.epochs} epochs; raise --epochs to "
+                            "continue")
+        # epoch == cfg.epochs without its card: stopped after the last epoch; train() finishes it (card, plots)
+        return state["epoch"], state["best"], state["best_epoch"]
+    if (out / "last.keras").exists():
+        raise DataError(f"{out}: holds a previous run; pass --resume to continue it or choose another --out")
+    return 0, -np.inf, 0
+
+
+def _build(cfg: TrainConfig, out: Path, steps: int, strategy, from_last: bool):
+    """The compiled model under the strategy: resumed from `last.keras`, initialised from `--init`, or new."""
+    from edge_deblur.models import build_model
+    from edge_deblur.qat import with_fake_quant
+
     with strategy.scope(), _policy(cfg.precision):
         if from_last:
             model = load_keras(out / "last.keras", compile=True)
@@ -407,31 +455,24 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
             model.optimizer.build(model.trainable_variables)
             for v, s in zip(model.optimizer.variables, saved_optimizer.variables):
                 v.assign(s)
-    distribute.prepare(model, strategy, cfg.batch_size, cfg.size)
-    plain = strip_fake_quant(model) if cfg.qat else model
-    n_params = count_params(plain)
-    flops = gflops(plain, cfg.size, cfg.size)
-    console.print(f"model {cfg.model}: {n_params:,} params, {flops:.2f} GFLOP per {cfg.size}x{cfg.size} frame; "
-                  f"{len(parts['train'])} train / {len(parts['val'])} val / {len(parts['test'])} test scenes; "
-                  f"{steps} steps x {cfg.batch_size} crops per epoch; strategy {distribute.describe(strategy)}")
+    return model
 
-    all_callbacks = distribute.callbacks(strategy, out) + [
-        keras.callbacks.TerminateOnNaN(),
-        _Checkpointer.make(out, best, best_epoch, strip_fake_quant if cfg.qat else as_float32),
-        _AtomicCSVLogger.make(out / "history.csv"),
-        _TimeEstimate.make(console.print, steps, cfg.epochs, start_epoch),
-    ]
-    if cfg.schedule == "plateau":
-        all_callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, verbose=1))
-    all_callbacks += list(callbacks or ())
+
+def _fit(model, cfg: TrainConfig, sampler, val: tuple, steps: int, start_epoch: int, callbacks: list, out: Path,
+         console) -> tuple[int, float]:
+    """Run Keras `fit` from `start_epoch` (nothing when the run only needs finishing); (epochs run, seconds).
+
+    Raises:
+        TrainingError: a training or validation loss became NaN.
+    """
+    from edge_deblur.data import tf_dataset
 
     t0 = time.time()
     history = {}
     if start_epoch < cfg.epochs:
         history = model.fit(tf_dataset(sampler, cfg.batch_size), epochs=cfg.epochs, initial_epoch=start_epoch,
-                            steps_per_epoch=steps, validation_data=(x_val, y_val),
-                            validation_batch_size=cfg.batch_size, callbacks=all_callbacks,
-                            verbose=1 if console.is_terminal else 2,
+                            steps_per_epoch=steps, validation_data=val, validation_batch_size=cfg.batch_size,
+                            callbacks=callbacks, verbose=1 if console.is_terminal else 2,
                             shuffle=False).history  # the crop sampler shuffles; Keras would warn each epoch
     seconds = time.time() - t0
     epochs_run = len(history.get("loss", []))
@@ -442,10 +483,21 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
         kept = "model.keras" if (out / "model.keras").exists() else "no checkpoint (NaN in the first epoch)"
         raise TrainingError(f"loss became NaN in epoch {start_epoch + bad[0] + 1}; training stopped, kept {kept} in "
                             f"{out}; try a lower --lr")
+    return epochs_run, seconds
 
-    best_model = load_keras(out / "model.keras")
-    pred = _predict(best_model, x_val)
-    card = {
+
+def _model_card(cfg: TrainConfig, sources, splits, parts, strategy, best_model, n_params: int, flops: float,
+                pred: np.ndarray, val: tuple, epochs_run: int, seconds_per_epoch: float | None) -> dict:
+    """card.json: model, data, split, config, strategy, epochs, validation metrics beside identity, versions."""
+    import keras
+    import tensorflow as tf
+
+    from edge_deblur import distribute
+    from edge_deblur.models import gflops
+    from edge_deblur.sources import source_paths
+
+    x_val, y_val = val
+    return {
         "model": cfg.model,
         "params": n_params,
         "gflop_per_frame": {f"{cfg.size}x{cfg.size}": round(flops, 4), "224x224": round(gflops(best_model, 224, 224), 4)},
@@ -459,8 +511,8 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
         "config": asdict(cfg),
         "strategy": distribute.strategy_name(strategy),
         "replicas": int(strategy.num_replicas_in_sync),
-        "epochs_run": start_epoch + epochs_run,
-        "seconds_per_epoch": round(seconds / epochs_run, 2) if epochs_run else None,  # None: only finished here
+        "epochs_run": epochs_run,
+        "seconds_per_epoch": seconds_per_epoch,  # None: the run was only finished by this call
         "best_epoch": None,
         "val": {"crops": len(x_val), "size": cfg.size},
         "metrics": {k: v for k, v in _quality(pred, y_val).items() if not k.startswith("per_")},
@@ -468,14 +520,6 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
         "versions": {"edge_deblur": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
                      "numpy": np.__version__, "python": platform.python_version()},
     }
-    card["best_epoch"] = read_state(state_path)["best_epoch"]
-    if not distribute.finish(strategy, model, out, console):  # only the chief writes the card and the figures
-        return card
-    write_json(out / "card.json", card)
-    plot_history(out / "history.csv", out / "loss_curve.png", title=f"{cfg.model} on {cfg.dataset}")
-    plot_predictions(x_val[:4], y_val[:4], pred[:4], out / "predictions.png")
-    _summary(console, card, out)
-    return card
 
 
 def _card_written(out: Path, epochs: int) -> bool:
