@@ -432,26 +432,12 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
     Warns:
         CalibrationWarning: fewer than 100 calibration samples.
     """
-    from edge_deblur import __version__
-    from edge_deblur._io import write_bytes
     from edge_deblur.metrics import psnr, ssim
     from edge_deblur.models import model_stride, with_input_size
-    from edge_deblur.runtime import Deblurrer, tile_apply
-    from edge_deblur.tflite_meta import FORMAT, with_metadata
+    from edge_deblur.runtime import tile_apply
 
     say = log or (lambda msg: None)
-    precisions = list(PRECISIONS) if precisions == "all" or "all" in list(precisions) else list(precisions)
-    bad = [p for p in precisions if p not in PRECISIONS]
-    if bad or not precisions:
-        raise ModelError(f"unknown precision {', '.join(map(repr, bad)) or '(none given)'}; "
-                         f"choose from: {', '.join(PRECISIONS)} or all")
-    if io_dtype not in IO_DTYPES:
-        raise ModelError(f"unknown io dtype '{io_dtype}'; choose one of: {', '.join(IO_DTYPES)}")
-    if calibration_samples < 1:
-        raise DataError(f"--calibration-samples must be positive, got {calibration_samples}")
-    if calibration_batch < 0:
-        raise DataError(f"--calibration-batch must be >= 0, got {calibration_batch}")
-
+    precisions = _check_options(precisions, io_dtype, calibration_samples, calibration_batch)
     source = _bundled_keras() if model is None else model
     if isinstance(source, (str, os.PathLike)):
         source = Path(source)
@@ -461,7 +447,6 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
         _tf()
         keras_model, sha, src_name = source, None, None
         out = Path(out) if out is not None else Path("export")
-    name = keras_model.name
     h, w = int(size[0]), int(size[1])
     stride = model_stride(keras_model)
     fixed = with_input_size(keras_model, h, w)
@@ -473,73 +458,108 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
     say(f"calibration and verification data ({data_source}): {dataset} data {_describe_data(data)}")
     reps, calib_desc = None, None
     if "int8" in precisions:
-        if calibration_samples < MIN_CALIBRATION_SAMPLES:
-            warnings.warn(f"only {calibration_samples} calibration samples; int8 ranges from fewer than "
-                          f"{MIN_CALIBRATION_SAMPLES} crops can clip or waste precision (default "
-                          f"{DEFAULT_CALIBRATION_SAMPLES})", CalibrationWarning, stacklevel=2)
-        from edge_deblur.data import calibration_crops
-
-        ch, cw = calibration_size((h, w), stride)
-        say(f"sampling {calibration_samples} {ch}x{cw} calibration crops from the train split of "
-            f"{_describe_data(data)}")
-        reps = calibration_crops(data, dataset, calibration_samples, (ch, cw), seed=seed)
-        ranges = (f"ranges: mean of per-batch min/max over batches of {calibration_batch} crops (+ the ramp)"
-                  if 0 < calibration_batch < len(reps) else "ranges: min/max over all crops")
-        moved = f", measured at {ch}x{cw} and applied at {h}x{w}" if (ch, cw) != (h, w) else ""
-        calib_desc = (f"{len(reps)} defocus-blurred {ch}x{cw} crops from the train split of {dataset} data "
-                      f"{_describe_data(data)} (seed {seed}) plus one 0-1 ramp; {ranges}{moved}")
+        reps, calib_desc = _calibration(data, dataset, calibration_samples, calibration_batch, (h, w), stride, seed,
+                                        say)
 
     say(f"reading up to {verify_images} held-out test images of {_describe_data(data)}")
     checks = _verification_set(data, dataset, verify_images, (2 * h, 2 * w), stride, seed)
     if not checks:
         raise DataError(f"{_describe_data(data)}: no held-out test images to verify the export on")
     verified_on = (f"{len(checks)} {_held_out_part(data, dataset, seed)}-split images of {dataset} data "
-                   f"{_describe_data(data)}, centre crops "
-                   f"<= {2 * h}x{2 * w}")
+                   f"{_describe_data(data)}, centre crops <= {2 * h}x{2 * w}")
 
     def keras_tile(t: np.ndarray) -> np.ndarray:
         return np.clip(np.asarray(fixed(t[None], training=False))[0], 0.0, 1.0)
 
     say("running the Keras model on the held-out images")
     reference = [tile_apply(b, keras_tile, (h, w), stride, overlap) for b, _ in checks]
-    base_psnr = float(np.mean([psnr(r, s) for r, (_, s) in zip(reference, checks)]))
-    base_ssim = float(np.mean([ssim(r, s) for r, (_, s) in zip(reference, checks)]))
-
+    base = (float(np.mean([psnr(r, s) for r, (_, s) in zip(reference, checks)])),
+            float(np.mean([ssim(r, s) for r, (_, s) in zip(reference, checks)])))
+    meta = {"model": keras_model.name, "input_size": [h, w], "stride": stride, "overlap": overlap,
+            "source_file": src_name, "source_sha256": sha}
     results = []
     for precision in precisions:
-        start = time.perf_counter()
         io = io_dtype if precision == "int8" else "float32"
-        result = ExportResult(precision, io_dtype=io, psnr_keras=base_psnr, ssim_keras=base_ssim,
-                              verified_on=verified_on)
+        result = ExportResult(precision, io_dtype=io, psnr_keras=base[0], ssim_keras=base[1], verified_on=verified_on)
         results.append(result)
-        say(f"converting {name} to {precision}")
-        try:
-            raw = convert(fixed, precision, reps if precision == "int8" else None, io, calibration_batch)
-        except ModelError as e:
-            result.error = str(e)
-            continue
-        meta = {"format": FORMAT, "model": name, "precision": precision, "input_size": [h, w], "layout": "NHWC",
-                "channels": "RGB", "value_range": [0.0, 1.0], "io_dtype": io, "stride": stride,
-                "overlap": overlap, "source_file": src_name, "source_sha256": sha, "toolkit_version": __version__,
-                "tensorflow_version": _tf().__version__,
-                "calibration": calib_desc if precision == "int8" else None}
-        _unlist(out, name, f"{name}_{precision}.tflite")  # the manifest never describes a file being replaced
-        path = write_bytes(out / f"{name}_{precision}.tflite", with_metadata(raw, meta))
-        result.path, result.size_bytes = path, path.stat().st_size
-        say(f"verifying {path.name}")
-        runner = Deblurrer(path, overlap=overlap)
-        report = runner.op_report()
-        result.fully_delegated, result.not_delegated = report["fully_delegated"], report["not_delegated"]
-        outputs = [runner(b) for b, _ in checks]
-        result.psnr_vs_keras = float(np.mean([psnr(o, r) for o, r in zip(outputs, reference)]))
-        result.max_abs_diff = float(max(np.abs(o - r).max() for o, r in zip(outputs, reference)))
-        result.psnr_tflite = float(np.mean([psnr(o, s) for o, (_, s) in zip(outputs, checks)]))
-        result.ssim_tflite = float(np.mean([ssim(o, s) for o, (_, s) in zip(outputs, checks)]))
-        result.delta_psnr = result.psnr_tflite - base_psnr
-        result.delta_ssim = result.ssim_tflite - base_ssim
-        result.seconds = time.perf_counter() - start
-        write_manifest(out, name, [result], src_name, sha, command)  # listed as soon as it is written and verified
+        _export_one(result, fixed, reps if precision == "int8" else None, calibration_batch,
+                    meta | {"calibration": calib_desc if precision == "int8" else None}, out, checks, reference, say)
+        if result.path is not None:
+            write_manifest(out, keras_model.name, [result], src_name, sha, command)  # listed once written and verified
     return results
+
+
+def _check_options(precisions, io_dtype: str, calibration_samples: int, calibration_batch: int) -> list[str]:
+    """The precisions to export ("all" expanded), after refusing unknown ones and bad calibration options."""
+    precisions = list(PRECISIONS) if precisions == "all" or "all" in list(precisions) else list(precisions)
+    bad = [p for p in precisions if p not in PRECISIONS]
+    if bad or not precisions:
+        raise ModelError(f"unknown precision {', '.join(map(repr, bad)) or '(none given)'}; "
+                         f"choose from: {', '.join(PRECISIONS)} or all")
+    if io_dtype not in IO_DTYPES:
+        raise ModelError(f"unknown io dtype '{io_dtype}'; choose one of: {', '.join(IO_DTYPES)}")
+    if calibration_samples < 1:
+        raise DataError(f"--calibration-samples must be positive, got {calibration_samples}")
+    if calibration_batch < 0:
+        raise DataError(f"--calibration-batch must be >= 0, got {calibration_batch}")
+    return precisions
+
+
+def _calibration(data, dataset: str, samples: int, batch: int, size: tuple[int, int], stride: int, seed: int,
+                 say) -> tuple[np.ndarray, str]:
+    """int8 representative crops from the train split, and the sentence that describes them in the metadata."""
+    from edge_deblur.data import calibration_crops
+
+    if samples < MIN_CALIBRATION_SAMPLES:
+        warnings.warn(f"only {samples} calibration samples; int8 ranges from fewer than "
+                      f"{MIN_CALIBRATION_SAMPLES} crops can clip or waste precision (default "
+                      f"{DEFAULT_CALIBRATION_SAMPLES})", CalibrationWarning, stacklevel=3)
+    (h, w), (ch, cw) = size, calibration_size(size, stride)
+    say(f"sampling {samples} {ch}x{cw} calibration crops from the train split of {_describe_data(data)}")
+    reps = calibration_crops(data, dataset, samples, (ch, cw), seed=seed)
+    ranges = (f"ranges: mean of per-batch min/max over batches of {batch} crops (+ the ramp)"
+              if 0 < batch < len(reps) else "ranges: min/max over all crops")
+    moved = f", measured at {ch}x{cw} and applied at {h}x{w}" if (ch, cw) != (h, w) else ""
+    return reps, (f"{len(reps)} defocus-blurred {ch}x{cw} crops from the train split of {dataset} data "
+                  f"{_describe_data(data)} (seed {seed}) plus one 0-1 ramp; {ranges}{moved}")
+
+
+def _export_one(result: ExportResult, fixed, reps, calibration_batch: int, meta: dict, out: Path, checks: list,
+                reference: list, say) -> None:
+    """Convert, write (with metadata) and verify one precision, filling `result` (its `error` on failure)."""
+    from edge_deblur import __version__
+    from edge_deblur._io import write_bytes
+    from edge_deblur.metrics import psnr, ssim
+    from edge_deblur.runtime import Deblurrer
+    from edge_deblur.tflite_meta import FORMAT, with_metadata
+
+    start, name, precision = time.perf_counter(), meta["model"], result.precision
+    say(f"converting {name} to {precision}")
+    try:
+        raw = convert(fixed, precision, reps, result.io_dtype, calibration_batch)
+    except ModelError as e:
+        result.error = str(e)
+        return
+    meta = {"format": FORMAT, "model": name, "precision": precision, "input_size": meta["input_size"],
+            "layout": "NHWC", "channels": "RGB", "value_range": [0.0, 1.0], "io_dtype": result.io_dtype,
+            "stride": meta["stride"], "overlap": meta["overlap"], "source_file": meta["source_file"],
+            "source_sha256": meta["source_sha256"], "toolkit_version": __version__,
+            "tensorflow_version": _tf().__version__, "calibration": meta["calibration"]}
+    _unlist(out, name, f"{name}_{precision}.tflite")  # the manifest never describes a file being replaced
+    path = write_bytes(out / f"{name}_{precision}.tflite", with_metadata(raw, meta))
+    result.path, result.size_bytes = path, path.stat().st_size
+    say(f"verifying {path.name}")
+    runner = Deblurrer(path, overlap=meta["overlap"])
+    report = runner.op_report()
+    result.fully_delegated, result.not_delegated = report["fully_delegated"], report["not_delegated"]
+    outputs = [runner(b) for b, _ in checks]
+    result.psnr_vs_keras = float(np.mean([psnr(o, r) for o, r in zip(outputs, reference)]))
+    result.max_abs_diff = float(max(np.abs(o - r).max() for o, r in zip(outputs, reference)))
+    result.psnr_tflite = float(np.mean([psnr(o, s) for o, (_, s) in zip(outputs, checks)]))
+    result.ssim_tflite = float(np.mean([ssim(o, s) for o, (_, s) in zip(outputs, checks)]))
+    result.delta_psnr = result.psnr_tflite - result.psnr_keras
+    result.delta_ssim = result.ssim_tflite - result.ssim_keras
+    result.seconds = time.perf_counter() - start
 
 
 def _unlist(out: Path, model_name: str, filename: str) -> None:
