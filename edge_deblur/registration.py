@@ -98,7 +98,6 @@ class Alignment:
     offset: np.ndarray
 
 
-@dataclass
 def _to_gray(img: np.ndarray, scale: float) -> np.ndarray:
     """Float RGB [0,1] -> float32 luma resized by `scale` (area averaging)."""
     import cv2
