@@ -191,9 +191,10 @@ def test_sample_set_is_fixed_and_cropped_to_the_stride():
     assert sample_set().count == 12
 
 
-def test_registry_model_runs_untrained_and_says_so():
+def test_registry_model_runs_untrained_and_says_so(tmp_path):
     result = run_bench("tiny", size=(16, 16), runs=1, warmup=0, precisions=("float32",), limit=1,
-                       baseline="wiener", progress=False)
+                       baseline="wiener", progress=False, plot_path=tmp_path / "p.png")
+    assert (tmp_path / "p.png").stat().st_size > 1000  # the plot of an untrained run is drawn (it was a crash)
     assert isinstance(result, BenchResult)
     assert [r.kind for r in result.rows] == ["identity", "classical", "classical-blind", "keras", "tflite"]
     assert result.header["model"]["untrained"] is True

@@ -191,7 +191,10 @@ def speed_quality(ax, runs: Sequence[tuple[str, Sequence[dict], bool]], frame: S
     ax.legend(handles=models + variants + handles + sizes, fontsize=7, loc="upper center", ncol=4,
               bbox_to_anchor=(0.5, -0.13), title="colour: model; shape: variant; area: file size", title_fontsize=7,
               frameon=False)  # below the axes: it never hides a point
-    ax.set_xscale("log")
+    if trained:  # an untrained run alone plots nothing, and a log axis of no data cannot be drawn
+        ax.set_xscale("log")
+    else:
+        ax.text(0.5, 0.5, "untrained weights only: nothing to plot", transform=ax.transAxes, ha="center", fontsize=9)
     ax.set_xlabel(f"median latency per {frame[0]}x{frame[1]} frame, ms (log; left is faster)")
     ax.set_ylabel(f"{data} PSNR, dB (higher is better)")
     ax.grid(True, which="both", alpha=0.3)
