@@ -39,12 +39,14 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Callable, Iterable
 
 import numpy as np
 
 from edge_deblur.errors import DataError, ModelError
-from edge_deblur.tflite_meta import drop_identity_clips
+from edge_deblur.tflite_rewrite import drop_identity_clips
+from edge_deblur.export_data import _default_data, _describe_data, _held_out_part, _verification_set  # noqa: F401
+from edge_deblur.manifest import _unlist, write_manifest  # noqa: F401 (write_manifest: re-exported)
 
 PRECISIONS = ("float32", "float16", "int8")
 IO_DTYPES = ("float32", "uint8", "int8")
@@ -249,7 +251,7 @@ def convert(model, precision: str, representative: np.ndarray | None = None, io_
     Returns:
         The .tflite flatbuffer (no edge-deblur metadata yet; see `edge_deblur.tflite_meta.with_metadata`). For int8,
         MINIMUM/RELU ops that are provably identities (the [0, 1] clip, already done by the output quantization)
-        are removed so XNNPACK takes the whole graph (`edge_deblur.tflite_meta.drop_identity_clips`).
+        are removed so XNNPACK takes the whole graph (`edge_deblur.tflite_rewrite.drop_identity_clips`).
 
     Raises:
         ModelError: unknown precision or io_dtype, missing representative set, or the converter failed (the
@@ -329,71 +331,6 @@ def _bundled_keras() -> Path:
     if name and (folder / name).is_file():
         return folder / name
     raise ModelError(f"{folder / MANIFEST}: names no existing .keras model; pass MODEL.keras explicitly")
-
-
-def _default_data(data, dataset: str, model_path: Path | None = None) -> tuple[Any, str, str]:
-    """(data, dataset, where from): the given ones; else the training data named in the model's card.json when
-    it is still there; else the shared training photos; data None when there are none."""
-    if data is not None:
-        return data, dataset, "from --data"
-    card = _card_data(model_path)
-    if card is not None:
-        return card[0], card[1], f"no --data: the training data named in {model_path.parent / 'card.json'}"
-    from edge_deblur.data import default_training_photos
-
-    sets = default_training_photos()
-    why = ("no --data" + (" and no usable card.json beside the model" if model_path is not None else "")
-           + ": the shared training photos")
-    return (sets, "synthetic", why) if sets else (None, dataset, why)
-
-
-def _card_data(model_path: Path | None) -> tuple[Any, str] | None:
-    """(paths, dataset) of the training data a `card.json` beside the model names, if every path still exists."""
-    import json
-
-    if model_path is None:
-        return None
-    try:
-        info = json.loads((model_path.parent / "card.json").read_text(encoding="utf-8"))["data"]
-        paths, dataset = [Path(p) for p in info["paths"]], str(info["dataset"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if not paths or not all(p.exists() for p in paths):
-        return None
-    return (paths if len(paths) > 1 else paths[0]), dataset
-
-
-def _describe_data(data) -> str:
-    """Short human description of a data argument (folder names, not full paths)."""
-    items = data if isinstance(data, (list, tuple)) else [data]
-    return "+".join(Path(p).name for p in items)
-
-
-def _held_out_part(data, dataset: str, seed: int) -> str:
-    """'test', or 'val' for data whose recorded split has no test part (e.g. dpdd_dev): both are never trained on."""
-    from edge_deblur.data import scan
-    from edge_deblur.splits import recorded_split
-
-    found = scan(data if dataset == "synthetic" else (data[0] if isinstance(data, (list, tuple)) else data), dataset)
-    parts = recorded_split(found.root, found.pairs)
-    return "val" if parts is not None and not parts["test"] else "test"
-
-
-def _verification_set(data, dataset: str, n: int, limit: tuple[int, int], stride: int, seed: int):
-    """Up to n held-out (blurred, sharp) pairs from the test split, centre-cropped to `limit` and to the stride."""
-    from edge_deblur.data import eval_pairs
-
-    pairs = []
-    for blurred, sharp, _ in eval_pairs(data, dataset, split=_held_out_part(data, dataset, seed), seed=seed):
-        h = min(blurred.shape[0], limit[0]) // stride * stride
-        w = min(blurred.shape[1], limit[1]) // stride * stride
-        if h == 0 or w == 0:
-            continue
-        y0, x0 = (blurred.shape[0] - h) // 2, (blurred.shape[1] - w) // 2
-        pairs.append((blurred[y0:y0 + h, x0:x0 + w], sharp[y0:y0 + h, x0:x0 + w]))
-        if len(pairs) >= n:
-            break
-    return pairs
 
 
 def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, dataset: str = "synthetic",
@@ -560,59 +497,3 @@ def _export_one(result: ExportResult, fixed, reps, calibration_batch: int, meta:
     result.delta_psnr = result.psnr_tflite - result.psnr_keras
     result.delta_ssim = result.ssim_tflite - result.ssim_keras
     result.seconds = time.perf_counter() - start
-
-
-def _unlist(out: Path, model_name: str, filename: str) -> None:
-    """Remove `filename` from `out/manifest.json` (if listed there for `model_name`) before the file is replaced."""
-    import json
-
-    from edge_deblur._io import write_json
-    from edge_deblur.runtime import MANIFEST
-
-    try:
-        doc = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-        files = doc["files"] if doc.get("model") == model_name and isinstance(doc["files"], list) else []
-    except (OSError, ValueError, AttributeError, KeyError):
-        return
-    kept = [e for e in files if not (isinstance(e, dict) and e.get("path") == filename)]
-    if len(kept) != len(files):
-        write_json(out / MANIFEST, {**doc, "files": kept})
-
-
-def write_manifest(out: str | os.PathLike, model_name: str, results: Sequence[ExportResult],
-                   keras_file: str | None = None, keras_sha256: str | None = None,
-                   command: str | None = None) -> Path:
-    """Record the exported files in `out/manifest.json` (merged with earlier entries of the same model).
-
-    The runtime's bundled-model lookup reads this file: `files` lists {path, precision, sha256, size_bytes, ...}.
-    """
-    import json
-
-    from edge_deblur._io import write_json
-    from edge_deblur.runtime import MANIFEST
-
-    out = Path(out)
-    manifest_path = out / MANIFEST
-    old = {}
-    if manifest_path.is_file():
-        try:
-            old = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            old = {}
-    if not isinstance(old, dict) or old.get("model") != model_name:
-        old = {}
-    files = {e["path"]: e for e in old.get("files", []) if isinstance(e, dict) and "path" in e}
-    for r in results:
-        if r.path is None:
-            continue
-        entry = {k: v for k, v in r.to_dict().items() if k not in ("path", "error")}
-        entry = {"path": r.path.name, "sha256": sha256_file(r.path), **entry}
-        files[r.path.name] = entry
-    keras_entry = old.get("keras")
-    if keras_file and (out / keras_file).is_file():
-        keras_entry = {"path": keras_file, "sha256": keras_sha256}
-    manifest = {"model": model_name, "keras": keras_entry,
-                "files": sorted(files.values(), key=lambda e: PRECISIONS.index(e["precision"])
-                                if e.get("precision") in PRECISIONS else 9),
-                "command": command or old.get("command")}
-    return write_json(manifest_path, manifest)

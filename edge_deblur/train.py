@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import math
 import os
@@ -23,8 +22,12 @@ from typing import Sequence
 import numpy as np
 
 from edge_deblur import __version__
-from edge_deblur._io import atomic_path, write_json, write_text
+from edge_deblur._io import write_json
 from edge_deblur.errors import DataError, TrainingError
+from edge_deblur.train_callbacks import (  # noqa: F401 (read_history: re-exported)
+    _AtomicCSVLogger, _Checkpointer, _TimeEstimate, read_history, read_state,
+)
+from edge_deblur.train_report import _summary, plot_history, plot_predictions  # noqa: F401
 
 # Custom objects saved inside .keras files: registered so `keras.models.load_model` finds them.
 _CUSTOM: dict = {}
@@ -171,127 +174,6 @@ def _policy(precision: str):
         yield
     finally:
         keras.mixed_precision.set_global_policy(before)
-
-
-class _Checkpointer:
-    """Keras callback factory: atomic `last.keras` + `state.json` each epoch, `model.keras` when val PSNR improves
-    (passed through `export_fn` first, e.g. to strip QAT layers)."""
-
-    @staticmethod
-    def make(out: Path, best: float, best_epoch: int, export_fn=None):
-        import keras
-
-        class Checkpointer(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.best, self.best_epoch = best, best_epoch
-
-            def on_epoch_end(self, epoch, logs=None):
-                logs = logs or {}
-                if not all(math.isfinite(float(v)) for v in logs.values() if np.ndim(v) == 0):
-                    return  # never overwrite a good checkpoint with NaN weights
-                score = float(logs.get("val_psnr", -logs.get("val_loss", np.inf)))
-                if score > self.best:
-                    self.best, self.best_epoch = score, epoch + 1
-                    with atomic_path(out / "model.keras") as tmp:
-                        _without_optimizer(export_fn(self.model) if export_fn else self.model).save(tmp)
-                with atomic_path(out / "last.keras") as tmp:
-                    self.model.save(tmp)  # with the optimizer state: --resume continues from it
-                write_json(out / "state.json", {"epoch": epoch + 1, "best": self.best, "best_epoch": self.best_epoch,
-                                                "counting": "from 1"})
-
-        return Checkpointer()
-
-
-def _without_optimizer(model):
-    """The same network (shared layers and weights) without the optimizer: what `model.keras` ships (about a
-    third of the size of a file with Adam's two slots per weight)."""
-    import keras
-
-    if getattr(model, "optimizer", None) is None or not getattr(model, "inputs", None):
-        return model
-    return keras.Model(model.inputs, model.outputs, name=model.name)
-
-
-def read_state(path: Path) -> dict:
-    """`state.json` with epochs counted from 1 (epochs done, best epoch); files written before that counted from 0."""
-    state = json.loads(Path(path).read_text())
-    if state.get("counting") != "from 1":
-        state = {**state, "epoch": state["epoch"] + 1, "best_epoch": state["best_epoch"] + 1, "counting": "from 1"}
-    return state
-
-
-class _TimeEstimate:
-    """Keras callback factory: after the first timed steps, say how long the whole run will take."""
-
-    @staticmethod
-    def make(say, steps: int, epochs: int, start_epoch: int, timed_steps: int = 5):
-        import keras
-
-        def duration(seconds: float) -> str:
-            if seconds < 90:
-                return f"{max(1, round(seconds))} s"
-            return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{round(seconds / 60)} min"
-
-        class Estimate(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.t0, self.epoch_t0, self.said = None, None, False
-
-            def on_epoch_begin(self, epoch, logs=None):
-                self.epoch_t0 = time.perf_counter()
-
-            def on_train_batch_begin(self, batch, logs=None):
-                if batch == 1 and self.t0 is None:  # batch 0 also traces the graph: time from batch 1 on
-                    self.t0 = time.perf_counter()
-
-            def on_train_batch_end(self, batch, logs=None):
-                if self.said or self.t0 is None or batch < timed_steps:
-                    return
-                per_step = (time.perf_counter() - self.t0) / batch
-                left = epochs - start_epoch
-                say(f"estimated training time: about {duration(per_step * steps * left)} ({per_step:.2f} s/step x "
-                    f"{steps} steps x {left} epoch(s), plus validation)")
-                self.said = True
-
-            def on_epoch_end(self, epoch, logs=None):
-                if epoch == start_epoch and epoch + 1 < epochs:
-                    took = time.perf_counter() - self.epoch_t0
-                    say(f"epoch {epoch + 1} took {duration(took)}; about {duration(took * (epochs - epoch - 1))} "
-                        "to go")
-
-        return Estimate()
-
-
-class _AtomicCSVLogger:
-    """Keras callback factory: append one row per epoch to history.csv, rewriting the file atomically."""
-
-    @staticmethod
-    def make(path: Path):
-        import keras
-
-        class Logger(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                logs = dict(logs or {})
-                lr = self.model.optimizer.learning_rate
-                logs["lr"] = float(lr.numpy() if hasattr(lr, "numpy") else lr)
-                rows = read_history(path)
-                rows = [r for r in rows if int(r["epoch"]) < epoch + 1]
-                rows.append({"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}})
-                keys = list(dict.fromkeys(k for r in rows for k in r))
-                lines = [",".join(keys)] + [",".join(str(r.get(k, "")) for k in keys) for r in rows]
-                write_text(path, "\n".join(lines) + "\n")
-
-        return Logger()
-
-
-def read_history(path: str | os.PathLike) -> list[dict]:
-    """Rows of a history.csv as dicts (values as strings); [] if the file does not exist."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def _compile(model, cfg: TrainConfig, total_steps: int):
@@ -528,71 +410,3 @@ def _card_written(out: Path, epochs: int) -> bool:
         return json.loads((out / "card.json").read_text())["epochs_run"] >= epochs
     except (OSError, ValueError, KeyError, TypeError):
         return False
-
-
-def plot_history(history_csv: Path, path: Path, title: str = "") -> Path:
-    """Train vs val loss and val PSNR per epoch (the paper's Figure 3), saved atomically as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = read_history(history_csv)
-    ep = [int(r["epoch"]) for r in rows]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    a1.plot(ep, [float(r["loss"]) for r in rows], "o-", label="train loss")
-    if rows and "val_loss" in rows[0]:
-        a1.plot(ep, [float(r["val_loss"]) for r in rows], "s-", label="val loss")
-    a1.set_xlabel("epoch"), a1.set_ylabel("loss"), a1.legend(), a1.grid(alpha=0.3)
-    if rows and "val_psnr" in rows[0]:
-        a2.plot(ep, [float(r["val_psnr"]) for r in rows], "s-", color="C2", label="val PSNR")
-        a2.plot(ep, [float(r["psnr"]) for r in rows], "o--", color="C1", label="train PSNR")
-    a2.set_xlabel("epoch"), a2.set_ylabel("PSNR (dB)"), a2.legend(), a2.grid(alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    return path
-
-
-def plot_predictions(x: np.ndarray, y: np.ndarray, pred: np.ndarray, path: Path) -> Path:
-    """Rows of input | ground truth | output, each titled with its PSNR/SSIM against the ground truth."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from edge_deblur.metrics import psnr, ssim
-
-    n = len(x)
-    fig, axes = plt.subplots(n, 3, figsize=(9, 3 * n), squeeze=False)
-    for i in range(n):
-        for j, (img, name) in enumerate(((x[i], "input"), (y[i], "ground truth"), (pred[i], "output"))):
-            ax = axes[i, j]
-            ax.imshow(np.clip(img, 0, 1))
-            ax.set_xticks([]), ax.set_yticks([])
-            if j != 1:
-                ax.set_title(f"{name}: {psnr(img, y[i]):.2f} dB / {ssim(img, y[i]):.3f}", fontsize=9)
-            else:
-                ax.set_title(name, fontsize=9)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
-    plt.close(fig)
-    return path
-
-
-def _summary(console, card: dict, out: Path) -> None:
-    from rich.table import Table
-
-    speed = f" ({card['seconds_per_epoch']} s/epoch)" if card["seconds_per_epoch"] is not None else ""
-    t = Table(title=f"{card['model']} trained {card['epochs_run']} epochs{speed}")
-    for c in ("", "PSNR (dB)", "SSIM"):
-        t.add_column(c)
-    t.add_row("identity (blurred input)", f"{card['identity_baseline']['psnr']:.2f}", f"{card['identity_baseline']['ssim']:.4f}")
-    t.add_row(f"{card['model']} (best epoch {card['best_epoch']})", f"{card['metrics']['psnr']:.2f}",
-              f"{card['metrics']['ssim']:.4f}")
-    console.print(t)
-    console.print(f"val: {card['val']['crops']} crops of {card['val']['size']}px; wrote {out}/model.keras, "
-                  "history.csv, loss_curve.png, predictions.png, card.json")

@@ -146,7 +146,7 @@ def _random_paper():
 def test_int8_identity_clip_ops_are_dropped_without_changing_outputs(tmp_path):
     from edge_deblur.export import _CONVERTERS, _quiet_native
     from edge_deblur.models import with_input_size
-    from edge_deblur.tflite_meta import drop_identity_clips
+    from edge_deblur.tflite_rewrite import drop_identity_clips
 
     fixed = with_input_size(randomized("tiny", seed=4, head_scale=3.0), 32, 32)
     reps = np.stack([smooth_image(32, 32, seed=s) for s in range(16)])

@@ -1,0 +1,68 @@
+"""`manifest.json` beside exported files: one entry per file (digest, size, verification numbers), kept in step
+with the files on disk (an entry is dropped before its file is replaced and written once it is verified)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from edge_deblur.export import ExportResult
+
+
+def _unlist(out: Path, model_name: str, filename: str) -> None:
+    """Remove `filename` from `out/manifest.json` (if listed there for `model_name`) before the file is replaced."""
+    import json
+
+    from edge_deblur._io import write_json
+    from edge_deblur.runtime import MANIFEST
+
+    try:
+        doc = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        files = doc["files"] if doc.get("model") == model_name and isinstance(doc["files"], list) else []
+    except (OSError, ValueError, AttributeError, KeyError):
+        return
+    kept = [e for e in files if not (isinstance(e, dict) and e.get("path") == filename)]
+    if len(kept) != len(files):
+        write_json(out / MANIFEST, {**doc, "files": kept})
+
+
+def write_manifest(out: str | os.PathLike, model_name: str, results: Sequence[ExportResult],
+                   keras_file: str | None = None, keras_sha256: str | None = None,
+                   command: str | None = None) -> Path:
+    """Record the exported files in `out/manifest.json` (merged with earlier entries of the same model).
+
+    The runtime's bundled-model lookup reads this file: `files` lists {path, precision, sha256, size_bytes, ...}.
+    """
+    import json
+
+    from edge_deblur._io import write_json
+    from edge_deblur.export import PRECISIONS, sha256_file  # export imports this module at load: here, not at top
+    from edge_deblur.runtime import MANIFEST
+
+    out = Path(out)
+    manifest_path = out / MANIFEST
+    old = {}
+    if manifest_path.is_file():
+        try:
+            old = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            old = {}
+    if not isinstance(old, dict) or old.get("model") != model_name:
+        old = {}
+    files = {e["path"]: e for e in old.get("files", []) if isinstance(e, dict) and "path" in e}
+    for r in results:
+        if r.path is None:
+            continue
+        entry = {k: v for k, v in r.to_dict().items() if k not in ("path", "error")}
+        entry = {"path": r.path.name, "sha256": sha256_file(r.path), **entry}
+        files[r.path.name] = entry
+    keras_entry = old.get("keras")
+    if keras_file and (out / keras_file).is_file():
+        keras_entry = {"path": keras_file, "sha256": keras_sha256}
+    manifest = {"model": model_name, "keras": keras_entry,
+                "files": sorted(files.values(), key=lambda e: PRECISIONS.index(e["precision"])
+                                if e.get("precision") in PRECISIONS else 9),
+                "command": command or old.get("command")}
+    return write_json(manifest_path, manifest)
