@@ -25,7 +25,7 @@ def measure(model: str | None, data_root: Path, scale: str = "auto") -> dict:
     """Per-scene change of the sharp and the blurred photo under the model (see the module docstring)."""
     from edge_deblur.images import read_image
     from edge_deblur.metrics import psnr
-    from edge_deblur.multiscale import auto_scale, restore_scaled
+    from edge_deblur.multiscale import resolve_scale, restore_scaled
     from edge_deblur.runtime import Deblurrer
     from edge_deblur.splits import DPDD_DEV_VAL
 
@@ -35,7 +35,7 @@ def measure(model: str | None, data_root: Path, scale: str = "auto") -> dict:
         row = {"scene": name}
         for kind in ("sharp", "blurred"):
             img = read_image(data_root / "dpdd_dev" / kind / f"{name}.png")
-            s = auto_scale(*img.shape[:2]) if scale == "auto" else float(scale)
+            s = resolve_scale(scale, *img.shape[:2])
             out = restore_scaled(img, d, s)
             row[f"{kind}_psnr_out_vs_in"] = psnr(out, img)
             row[f"{kind}_changed_4_255"] = float((np.abs(out - img).max(axis=2) > 4 / 255).mean())

@@ -45,7 +45,7 @@ import numpy as np
 
 from edge_deblur.errors import DataError, ModelError
 from edge_deblur.tflite_rewrite import drop_identity_clips
-from edge_deblur.export_data import _default_data, _describe_data, _held_out_part, _verification_set  # noqa: F401
+from edge_deblur.export_data import _default_data, _describe_data, _verification_set  # noqa: F401
 from edge_deblur.manifest import _unlist, write_manifest  # noqa: F401 (write_manifest: re-exported)
 
 PRECISIONS = ("float32", "float16", "int8")
@@ -399,10 +399,10 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
                                         say)
 
     say(f"reading up to {verify_images} held-out test images of {_describe_data(data)}")
-    checks = _verification_set(data, dataset, verify_images, (2 * h, 2 * w), stride, seed)
+    checks, part = _verification_set(data, dataset, verify_images, (2 * h, 2 * w), stride, seed)
     if not checks:
         raise DataError(f"{_describe_data(data)}: no held-out test images to verify the export on")
-    verified_on = (f"{len(checks)} {_held_out_part(data, dataset, seed)}-split images of {dataset} data "
+    verified_on = (f"{len(checks)} {part}-split images of {dataset} data "
                    f"{_describe_data(data)}, centre crops <= {2 * h}x{2 * w}")
 
     def keras_tile(t: np.ndarray) -> np.ndarray:

@@ -45,7 +45,7 @@ def _describe_data(data) -> str:
     return "+".join(Path(p).name for p in items)
 
 
-def _held_out_part(data, dataset: str, seed: int) -> str:
+def _held_out_part(data, dataset: str) -> str:
     """'test', or 'val' for data whose recorded split has no test part (e.g. dpdd_dev): both are never trained on."""
     from edge_deblur.data import scan
     from edge_deblur.splits import recorded_split
@@ -55,12 +55,14 @@ def _held_out_part(data, dataset: str, seed: int) -> str:
     return "val" if parts is not None and not parts["test"] else "test"
 
 
-def _verification_set(data, dataset: str, n: int, limit: tuple[int, int], stride: int, seed: int):
-    """Up to n held-out (blurred, sharp) pairs from the test split, centre-cropped to `limit` and to the stride."""
+def _verification_set(data, dataset: str, n: int, limit: tuple[int, int], stride: int, seed: int
+                      ) -> tuple[list, str]:
+    """Up to n held-out (blurred, sharp) pairs, centre-cropped to `limit` and to the stride, and the split part
+    they came from (see `_held_out_part`)."""
     from edge_deblur.data import eval_pairs
 
-    pairs = []
-    for blurred, sharp, _ in eval_pairs(data, dataset, split=_held_out_part(data, dataset, seed), seed=seed):
+    pairs, part = [], _held_out_part(data, dataset)
+    for blurred, sharp, _ in eval_pairs(data, dataset, split=part, seed=seed):
         h = min(blurred.shape[0], limit[0]) // stride * stride
         w = min(blurred.shape[1], limit[1]) // stride * stride
         if h == 0 or w == 0:
@@ -69,4 +71,4 @@ def _verification_set(data, dataset: str, n: int, limit: tuple[int, int], stride
         pairs.append((blurred[y0:y0 + h, x0:x0 + w], sharp[y0:y0 + h, x0:x0 + w]))
         if len(pairs) >= n:
             break
-    return pairs
+    return pairs, part

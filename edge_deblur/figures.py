@@ -96,7 +96,7 @@ def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | No
         The path written.
     """
     from edge_deblur.images import read_image, resize
-    from edge_deblur.multiscale import auto_scale, restore_scaled
+    from edge_deblur.multiscale import resolve_scale, restore_scaled
     from edge_deblur.runtime import Deblurrer
 
     deblurrer = Deblurrer(model, num_threads=num_threads)
@@ -106,7 +106,7 @@ def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | No
         shrink = 1.0 if long_side is None else min(1.0, long_side / max(img.shape[:2]))  # never enlarge
         h, w = round(img.shape[0] * shrink), round(img.shape[1] * shrink)
         img = resize(img, h, w) if shrink < 1 else img
-        s = auto_scale(h, w) if scale == "auto" else float(scale or 1.0)
+        s = resolve_scale(scale, h, w)
         out = restore_scaled(img, deblurrer, s)
         c = min(crop, h, w)
         y, x = _detail_crop(out, c)

@@ -24,6 +24,11 @@ def auto_scale(height: int, width: int, target: int = TARGET_LONG_SIDE) -> float
     return min(1.0, target / max(height, width, 1))
 
 
+def resolve_scale(scale: float | str | None, height: int, width: int) -> float:
+    """The number a scale setting means for an image: 'auto' -> `auto_scale`, None -> 1 (native), else itself."""
+    return auto_scale(height, width) if scale == "auto" else float(scale or 1.0)
+
+
 def parse_scale(value: str | float | None) -> float | str | None:
     """'auto', None or a number in (0, 1] -> what `restore_scaled` takes.
 

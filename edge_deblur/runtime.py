@@ -291,11 +291,11 @@ class Deblurrer:
         Raises:
             ImageError: not an HxWx3 array, an unsupported dtype, or float values outside [0, 1].
         """
-        from edge_deblur.multiscale import auto_scale, restore_scaled
+        from edge_deblur.multiscale import resolve_scale, restore_scaled
 
         x = check_image(image, self.path.name)
         f = to_float32(x)
-        s = auto_scale(*f.shape[:2]) if self.scale == "auto" else float(self.scale or 1.0)
+        s = resolve_scale(self.scale, *f.shape[:2])
         y = restore_scaled(f, lambda t: tile_apply(t, self.run_tile, self.input_size, self.stride, self.overlap), s)
         if x.dtype == np.uint8:
             return (y * 255.0 + 0.5).astype(np.uint8)

@@ -333,7 +333,7 @@ def _measure_quality(runners: list[_Runner], eval_set: EvalSet, steps: _Steps, s
     processing scale and their correction is enlarged back (`edge_deblur.multiscale`).
     """
     from edge_deblur.metrics import psnr, ssim
-    from edge_deblur.multiscale import auto_scale, restore_scaled
+    from edge_deblur.multiscale import resolve_scale, restore_scaled
 
     scores = {id(r): {"psnr": [], "ssim": [], "vs_keras": [], "radius": []} for r in runners}
     keras_runner = next(r for r in runners if r.kind == "keras")
@@ -341,7 +341,7 @@ def _measure_quality(runners: list[_Runner], eval_set: EvalSet, steps: _Steps, s
     def run(r: _Runner, pair) -> np.ndarray:
         if scale is None or r.kind in REFERENCE_KINDS:
             return r.restore(pair.blurred, pair.radius)
-        s = auto_scale(*pair.blurred.shape[:2]) if scale == "auto" else float(scale)
+        s = resolve_scale(scale, *pair.blurred.shape[:2])
         return restore_scaled(pair.blurred, lambda x: r.restore(x, pair.radius), s)
 
     for pair in eval_set:
