@@ -335,6 +335,15 @@ def _rescale_pair(blurred: np.ndarray, sharp: np.ndarray, factor: float, size: i
             cv2.resize(sharp, dsize, interpolation=cv2.INTER_AREA))
 
 
+def split_scan(found: Scan, seed: int = 0) -> tuple[dict[str, list[Pair]], bool]:
+    """The split of what a loader found: the recorded split of a known real folder (`edge_deblur.splits`), else
+    `split` by scene from `seed`; and whether it was the recorded one."""
+    from edge_deblur.splits import recorded_split
+
+    parts = recorded_split(found.root, found.pairs)
+    return (parts, True) if parts is not None else (split(found.pairs, seed), False)
+
+
 def load_split(data, dataset: str, part: str, seed: int = 0, blur: str = "defocus") -> list[Pair]:
     """Scan `data` and return one part ('train', 'val', 'test' or 'all') of its scene split.
 
@@ -345,9 +354,7 @@ def load_split(data, dataset: str, part: str, seed: int = 0, blur: str = "defocu
     pairs = found.pairs
     if part == "all":
         return pairs
-    from edge_deblur.splits import recorded_split
-
-    parts = recorded_split(found.root, pairs) or split(pairs, seed)
+    parts, _ = split_scan(found, seed)
     if part not in parts:
         raise DataError(f"unknown split '{part}'; choose train, val, test or all")
     if not parts[part]:

@@ -47,12 +47,11 @@ def _describe_data(data) -> str:
 
 def _held_out_part(data, dataset: str) -> str:
     """'test', or 'val' for data whose recorded split has no test part (e.g. dpdd_dev): both are never trained on."""
-    from edge_deblur.data import scan
-    from edge_deblur.splits import recorded_split
+    from edge_deblur.data import scan, split_scan
 
     found = scan(data if dataset == "synthetic" else (data[0] if isinstance(data, (list, tuple)) else data), dataset)
-    parts = recorded_split(found.root, found.pairs)
-    return "val" if parts is not None and not parts["test"] else "test"
+    parts, recorded = split_scan(found)
+    return "val" if recorded and not parts["test"] else "test"
 
 
 def _verification_set(data, dataset: str, n: int, limit: tuple[int, int], stride: int, seed: int

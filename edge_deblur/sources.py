@@ -21,9 +21,8 @@ from typing import Sequence
 
 import numpy as np
 
-from edge_deblur.data import CropSampler, ImageCache, Pair, _augment, scan, split, validation_crops
+from edge_deblur.data import CropSampler, ImageCache, Pair, _augment, scan, split_scan, validation_crops
 from edge_deblur.errors import DataError
-from edge_deblur.splits import recorded_split
 
 
 @dataclass(frozen=True)
@@ -80,8 +79,8 @@ def split_source(source: Source, seed: int, blur: str = "defocus") -> SourceSpli
     """Scan a source and split it: the recorded split of a known real folder, else by scene from `seed`."""
     data = list(source.paths) if source.dataset == "synthetic" else source.paths[0]
     found = scan(data, source.dataset, blur)
-    parts = recorded_split(found.root, found.pairs)
-    return SourceSplit(source, found, parts or split(found.pairs, seed), recorded=parts is not None)
+    parts, recorded = split_scan(found, seed)
+    return SourceSplit(source, found, parts, recorded=recorded)
 
 
 class MixedSampler:
