@@ -448,8 +448,11 @@ def validation_crops(pairs: Sequence[Pair], size: int, per_image: int = 2, seed:
     return np.stack(xs), np.stack(ys)
 
 
-def tf_dataset(sampler: CropSampler, batch_size: int):
+def tf_dataset(sampler: CropSampler, batch_size: int, epoch_samples: int | None = None):
     """An endless, batched, prefetched `tf.data.Dataset` of (blurred, sharp) crops drawn from `sampler`.
+
+    With `epoch_samples`, the stream comes in epochs of exactly that many crops: full batches and then one partial
+    batch (172 crops in batches of 32: 5 x 32 + 12), as a fixed training set of that size would give.
 
     `batch_size` is the global batch. Under a multi-worker strategy the dataset is sharded by DATA (there are no
     files for the FILE policy to split): every worker draws the same seeded stream and keeps its part of each batch.
@@ -466,4 +469,8 @@ def tf_dataset(sampler: CropSampler, batch_size: int):
     ds = tf.data.Dataset.from_generator(gen, output_signature=spec)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE).with_options(options)
+    if epoch_samples:  # each repetition calls gen() again: a new generator on the same (advancing) sampler
+        ds = ds.take(epoch_samples).batch(batch_size).repeat()
+    else:
+        ds = ds.batch(batch_size, drop_remainder=True)
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)

@@ -41,12 +41,14 @@ def _register_metrics():
     import tensorflow as tf
 
     @keras.saving.register_keras_serializable(package="edge_deblur")
-    def psnr(y_true, y_pred):
-        return tf.image.psnr(tf.clip_by_value(y_pred, 0.0, 1.0), y_true, max_val=1.0)
+    def psnr(y_true, y_pred):  # capped at 100 dB: one identical crop (flat, saturated) would make the mean inf
+        y_pred = tf.clip_by_value(tf.cast(y_pred, tf.float32), 0.0, 1.0)
+        return tf.minimum(tf.image.psnr(y_pred, tf.cast(y_true, tf.float32), max_val=1.0), 100.0)
 
     @keras.saving.register_keras_serializable(package="edge_deblur")
     def ssim(y_true, y_pred):
-        return tf.image.ssim(tf.clip_by_value(y_pred, 0.0, 1.0), y_true, max_val=1.0)
+        y_pred = tf.clip_by_value(tf.cast(y_pred, tf.float32), 0.0, 1.0)
+        return tf.image.ssim(y_pred, tf.cast(y_true, tf.float32), max_val=1.0)
 
     _CUSTOM.update(psnr=psnr, ssim=ssim)
     return _CUSTOM
@@ -108,6 +110,10 @@ class TrainConfig:
     max_radius: float = 16.0  # largest blur radius of the "scene" model, px
     pool: int = 0  # > 0: render that many synthetic pairs up front (needed for "scene" on small CPUs)
     real_scale: tuple[float, float] = (1.0, 1.0)  # random downscale range applied to real pairs
+    recipe: str | None = None  # the named preset the recipe fields came from (e.g. "paper"); None: the model's own
+    samples_per_epoch: int | None = None  # crops per epoch, the last batch partial (None: steps x batch)
+    plateau_factor: float = 0.5  # ReduceLROnPlateau of schedule "plateau"
+    plateau_patience: int = 3
 
 
 BLUR_MODELS = ("disc", "scene")
@@ -246,7 +252,7 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
         console.print(sp.describe())
     parts = {k: [p for sp in splits for p in sp.parts[k]] for k in ("train", "val", "test")}
     sampler.check()  # surface every unreadable / too-small image before the model is built (not inside tf.data)
-    steps = cfg.steps_per_epoch or max(1, math.ceil(len(parts["train"]) * 4 / cfg.batch_size))
+    steps = _steps_per_epoch(cfg, len(parts["train"]))
 
     model = _build(cfg, out, steps, strategy, from_last=cfg.resume and not multi_worker)
     distribute.prepare(model, strategy, cfg.batch_size, cfg.size)
@@ -254,7 +260,7 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     n_params, flops = count_params(plain), gflops(plain, cfg.size, cfg.size)
     console.print(f"model {cfg.model}: {n_params:,} params, {flops:.2f} GFLOP per {cfg.size}x{cfg.size} frame; "
                   f"{len(parts['train'])} train / {len(parts['val'])} val / {len(parts['test'])} test scenes; "
-                  f"{steps} steps x {cfg.batch_size} crops per epoch; strategy {distribute.describe(strategy)}")
+                  f"{_epoch_text(cfg, steps)}; strategy {distribute.describe(strategy)}")
 
     all_callbacks = distribute.callbacks(strategy, out) + [
         keras.callbacks.TerminateOnNaN(),
@@ -262,9 +268,7 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
         _AtomicCSVLogger.make(out / "history.csv"),
         _TimeEstimate.make(console.print, steps, cfg.epochs, start_epoch),
     ]
-    if cfg.schedule == "plateau":
-        all_callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, verbose=1))
-    all_callbacks += list(callbacks or ())
+    all_callbacks += schedule_callbacks(cfg) + list(callbacks or ())
     epochs_run, seconds = _fit(model, cfg, sampler, (x_val, y_val), steps, start_epoch, all_callbacks, out, console)
 
     best_model = load_keras(out / "model.keras")
@@ -281,6 +285,33 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     return card
 
 
+def schedule_callbacks(cfg: TrainConfig) -> list:
+    """The learning-rate callbacks of a run: ReduceLROnPlateau on the validation loss for schedule "plateau"
+    (cosine decay lives in the optimizer instead)."""
+    import keras
+
+    if cfg.schedule != "plateau":
+        return []
+    return [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg.plateau_factor,
+                                              patience=cfg.plateau_patience, verbose=1)]
+
+
+def _steps_per_epoch(cfg: TrainConfig, n_train: int) -> int:
+    """Batches per epoch: --steps-per-epoch, else enough for `samples_per_epoch`, else ~4 crops per train image."""
+    if cfg.steps_per_epoch:
+        return cfg.steps_per_epoch
+    if cfg.samples_per_epoch:
+        return math.ceil(cfg.samples_per_epoch / cfg.batch_size)
+    return max(1, math.ceil(n_train * 4 / cfg.batch_size))
+
+
+def _epoch_text(cfg: TrainConfig, steps: int) -> str:
+    """'6 steps (172 crops, batch 32) per epoch' / '100 steps x 8 crops per epoch'."""
+    if cfg.samples_per_epoch and not cfg.steps_per_epoch:
+        return f"{steps} steps ({cfg.samples_per_epoch} crops, batch {cfg.batch_size}) per epoch"
+    return f"{steps} steps x {cfg.batch_size} crops per epoch"
+
+
 def _check_config(cfg: TrainConfig) -> None:
     """Refuse bad options before any work (unknown model, sizes, precision, QAT with bf16)."""
     from edge_deblur.models import get_spec
@@ -290,6 +321,8 @@ def _check_config(cfg: TrainConfig) -> None:
         raise DataError(f"--size {cfg.size} must be a multiple of {spec.stride} for model '{cfg.model}'")
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise DataError("--epochs and --batch-size must be at least 1")
+    if cfg.samples_per_epoch is not None and cfg.samples_per_epoch < 1:
+        raise DataError("samples per epoch must be at least 1")
     if cfg.precision not in PRECISIONS:
         raise DataError(f"unknown precision '{cfg.precision}'; choose one of: {', '.join(PRECISIONS)}")
     if cfg.qat and cfg.precision != "float32":
@@ -352,7 +385,8 @@ def _fit(model, cfg: TrainConfig, sampler, val: tuple, steps: int, start_epoch: 
     t0 = time.time()
     history = {}
     if start_epoch < cfg.epochs:
-        history = model.fit(tf_dataset(sampler, cfg.batch_size), epochs=cfg.epochs, initial_epoch=start_epoch,
+        epoch_samples = None if cfg.steps_per_epoch else cfg.samples_per_epoch
+        history = model.fit(tf_dataset(sampler, cfg.batch_size, epoch_samples), epochs=cfg.epochs, initial_epoch=start_epoch,
                             steps_per_epoch=steps, validation_data=val, validation_batch_size=cfg.batch_size,
                             callbacks=callbacks, verbose=1 if console.is_terminal else 2,
                             shuffle=False).history  # the crop sampler shuffles; Keras would warn each epoch
