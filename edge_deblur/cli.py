@@ -271,7 +271,9 @@ def bench_cmd(
     dataset: Optional[str] = typer.Option(None, help="How to read --data: kwentar, pairs or synthetic.",
                                           show_default="none"),
     protocol: Optional[str] = typer.Option(None, help="A fixed benchmark protocol: defocus-kodak24 (synthetic) | "
-                                           "real-dpdd-val (real pairs).", show_default="none"),
+                                           "real-dpdd-val (real pairs) | paper-kwentar224[-aligned] (the paper's "
+                                           "protocol: kwentar defocus pairs squeezed to 224x224).",
+                                           show_default="none"),
     size: Optional[str] = typer.Option(None, help="Latency frame / export size, N or HxW.",
                                        show_default="the shipped exports' size, else 224"),
     threads: Optional[int] = typer.Option(None, help="CPU threads for TFLite and TensorFlow.",

@@ -14,7 +14,7 @@ import numpy as np
 
 from edge_deblur.errors import DataError, EdgeDeblurError
 
-PROTOCOLS = ("defocus-kodak24", "real-dpdd-val")
+PROTOCOLS = ("defocus-kodak24", "real-dpdd-val", "paper-kwentar224", "paper-kwentar224-aligned")
 BENCH_RADII = (2.0, 3.0, 4.0)
 BENCH_NOISE = 1.0 / 255.0
 SAMPLE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")  # scikit-image's bundled colour photographs
@@ -219,6 +219,10 @@ def load_eval_set(data=None, dataset: str | None = None, protocol: str | None = 
             raise EdgeDeblurError(f"unknown protocol '{protocol}'; choose one of: {', '.join(PROTOCOLS)}")
         if dataset is not None:
             raise EdgeDeblurError(f"--protocol {protocol} defines its own data; drop --dataset")
+        if protocol.startswith("paper-"):
+            from edge_deblur.bench.paper_sets import kwentar224_set
+
+            return kwentar224_set(data, aligned=protocol.endswith("-aligned"), limit=limit)
         return kodak24_set(data, limit) if protocol == "defocus-kodak24" else dpdd_val_set(data, limit)
     if data is not None:
         from edge_deblur.data import DATASETS
