@@ -15,9 +15,11 @@ Usage (from the repository root):
     python benchmarks/run_suite.py --replot                 # redraw summary.png from the committed json files
 
 Trained weights are looked up per model as (first hit wins): `--weights NAME=PATH`, the bundled release folder
-`export/NAME.keras`, `runs/NAME/model.keras`. A model without weights is skipped (and listed in the summary)
-unless `--untrained` is given, which measures the registry architecture with random weights: real latency and
-size, meaningless quality. `--quick` implies `--untrained` and writes to a temporary folder by default, so its
+`export/NAME.keras`, `benchmarks/weights/NAME.keras` (the trained `paper` and the controlled comparison
+`unet_s2-paper-recipe`: the release architecture trained by the paper's recipe on the same data), and
+`runs/NAME/model.keras`. A model without weights is skipped (and listed in the summary) unless `--untrained` is
+given, which measures the registry architecture with random weights: real latency and size, meaningless quality.
+`--keep-others` re-runs only the selected entries and keeps every other run of the committed summary. `--quick` implies `--untrained` and writes to a temporary folder by default, so its
 numbers never land in `benchmarks/results/`.
 """
 
@@ -56,9 +58,11 @@ class Entry:
         return f"{self.data}_{self.model}_{self.size}"
 
 
-MODELS = ("paper", "unet_xs", "unet_s", "unet_s2", "unet_m")
+MODELS = ("paper", "unet_xs", "unet_s", "unet_s2", "unet_m", "unet_s2-paper-recipe")
 SIZES = (224, 512)
-DATA = ("defocus-kodak24", "real-dpdd-val", "kwentar")
+DATA = ("defocus-kodak24", "real-dpdd-val", "paper-kwentar224", "paper-kwentar224-aligned", "kwentar")
+PAPER_DATA = ("paper-kwentar224", "paper-kwentar224-aligned")  # the paper's own protocol: 224x224 images only
+PAPER_KODAK_PAIRS = 12  # paper (~1 TFLOP per Kodak image in Keras) is scored on the first 4 photos x 3 radii
 
 
 def suite(models=MODELS, sizes=SIZES, data=DATA) -> list[Entry]:
@@ -66,23 +70,27 @@ def suite(models=MODELS, sizes=SIZES, data=DATA) -> list[Entry]:
 
     Choices, each stated in the results: quality is scored on every pair once, at the first (smallest) frame size;
     larger frame sizes are for latency and score a 12-pair subset. `paper` (~135 GFLOP per 224x224 frame, ~1 TFLOP
-    per Kodak image in Keras) is scored on the first 3 Kodak pairs (one image at radius 2, 3, 4) and is not run on
-    the multi-megapixel kwentar photos nor on the real dpdd_dev pairs. `real-dpdd-val` (real aperture defocus,
-    pixel-aligned) scores every validation scene once, at the first frame size. The kwentar runs exist for the Keras-vs-TFLite drop on real photos: they use
-    the fast Wiener baseline with an assumed radius (their blur is unknown) and few timed runs (latency does not
-    depend on the data; read it from the Kodak runs).
+    per Kodak image in Keras) is scored on the first 12 Kodak pairs (4 photos at radius 2, 3, 4) at 224 and on 3 at
+    512, on every real-dpdd-val scene, and not on the multi-megapixel kwentar photos. `real-dpdd-val` (real
+    aperture defocus, pixel-aligned) scores every validation scene once, at the first frame size. The paper's own
+    protocol (kwentar pairs squeezed to 224x224) runs at 224 only. The kwentar runs exist for the Keras-vs-TFLite
+    drop on real photos: they use the fast Wiener baseline with an assumed radius (their blur is unknown) and few
+    timed runs (latency does not depend on the data; read it from the Kodak runs).
     """
     out = []
     for d in data:
         for m in models:
             heavy = m == "paper"
-            if heavy and d != "defocus-kodak24":
+            if heavy and d == "kwentar":
+                continue
+            if d in PAPER_DATA:  # 224x224 images: one frame size
+                out.append(Entry(d, m, 224, 3, 1, None, "wiener"))
                 continue
             if d == "real-dpdd-val":  # real quality: every validation scene once, at the first frame size
                 out.append(Entry(d, m, sizes[0], 3, 1, None, "wiener"))
                 continue
             for i, s in enumerate(sizes):
-                limit = 3 if heavy else (None if i == 0 else 12)
+                limit = (PAPER_KODAK_PAIRS if i == 0 else 3) if heavy else (None if i == 0 else 12)
                 if d == "defocus-kodak24":
                     runs, warmup = (10, 2) if heavy and s <= 224 else (5, 1) if heavy else (30, 5)
                     out.append(Entry(d, m, s, runs, warmup, limit, "richardson_lucy"))
@@ -101,7 +109,8 @@ def find_weights(model: str, overrides: dict[str, str]) -> Path | None:
     """Trained .keras weights of `model`, or None."""
     if model in overrides:
         return Path(overrides[model])
-    for cand in (ROOT / "export" / f"{model}.keras", ROOT / "runs" / model / "model.keras"):
+    for cand in (ROOT / "export" / f"{model}.keras", ROOT / "benchmarks" / "weights" / f"{model}.keras",
+                 ROOT / "runs" / model / "model.keras"):
         if cand.is_file():
             return cand
     return None
@@ -113,6 +122,8 @@ def run_entry(entry: Entry, model_arg: str, out: Path, data_root: Path, threads:
 
     kwargs = {"defocus-kodak24": {"protocol": "defocus-kodak24", "data": data_root / "photos" / "kodak24"},
               "real-dpdd-val": {"protocol": "real-dpdd-val", "data": data_root / "dpdd_dev"},
+              "paper-kwentar224": {"protocol": "paper-kwentar224", "data": data_root / "kwentar"},
+              "paper-kwentar224-aligned": {"protocol": "paper-kwentar224-aligned", "data": data_root / "kwentar"},
               "kwentar": {"data": data_root / "kwentar", "dataset": "kwentar"}}[entry.data]
     return run_bench(model=model_arg, size=(entry.size, entry.size), threads=threads, runs=entry.runs,
                      warmup=entry.warmup, limit=entry.limit, baseline=entry.baseline,
@@ -130,6 +141,15 @@ def _f(x, digits=2) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
+def _measured_line(done: list[tuple[Entry, dict]], header: dict, seconds: float) -> str:
+    """When the runs were measured: one date, or the span when --keep-others merged runs of several days."""
+    dates = sorted({r["header"]["date"] for _, r in done})
+    if len(dates) == 1:
+        return f"- measured {header['date']}; suite wall time {seconds / 60:.1f} min"
+    return (f"- measured between {dates[0]} and {dates[-1]} (each run's own file says when; the latest update "
+            f"re-ran some entries in {seconds / 60:.1f} min)")
+
+
 def summary_markdown(done: list[tuple[Entry, dict]], skipped: list[str], failed: list[str], header: dict,
                      seconds: float) -> str:
     """The suite's summary table(s) as markdown."""
@@ -138,7 +158,7 @@ def summary_markdown(done: list[tuple[Entry, dict]], skipped: list[str], failed:
     lines = ["# edge-deblur benchmark suite", "",
              f"- machine: {m['cpu']}, {m['cores']} logical cores, {m['platform']}",
              f"- versions: {versions}",
-             f"- measured {header['date']}; suite wall time {seconds / 60:.1f} min",
+             _measured_line(done, header, seconds),
              "- latency: median of N interleaved timed runs after warm-up, inference only (pre/post in the per-run "
              "files), all cores unless stated; quality: full images, TFLite tiled at its input size", ""]
     for data in DATA:
@@ -233,6 +253,24 @@ def replot(out: Path) -> Path:
     return out / "summary.png"
 
 
+def _merge_kept(out: Path, done: list[tuple[Entry, dict]]) -> tuple[list[tuple[Entry, dict]], dict | None]:
+    """`done` plus the runs of `out/summary.json` it did not re-run, in suite order; and the kept head-to-head."""
+    path = out / "summary.json"
+    if not path.is_file():
+        return done, None
+    summary = json.loads(path.read_text())
+    fresh = {e.stem for e, _ in done}
+    kept = [(Entry(**run["entry"]), json.loads((out / run["file"]).read_text())) for run in summary["runs"]
+            if Entry(**run["entry"]).stem not in fresh and (out / run["file"]).is_file()]
+
+    def order(item):
+        e = item[0]
+        return (DATA.index(e.data) if e.data in DATA else len(DATA),
+                MODELS.index(e.model) if e.model in MODELS else len(MODELS), e.size)
+
+    return sorted(kept + done, key=order), summary.get("head_to_head")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -245,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--untrained", action="store_true", help="measure models without weights with random ones")
     parser.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     parser.add_argument("--data-root", type=Path, help="the shared data folder (default: EDGE_DEBLUR_DATA or ../shared/data)")
+    parser.add_argument("--keep-others", action="store_true", help="keep the runs of the summary in --out that this "
+                        "invocation does not re-run (update some entries without re-running the whole suite)")
     parser.add_argument("--replot", action="store_true", help="only redraw summary.png from the summary.json and "
                         "per-run json files in --out (no benchmark runs)")
     args = parser.parse_args(argv)
@@ -313,7 +353,10 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     head_to_head = None
-    if not args.quick and any(e.model == "paper" for e, _ in done):
+    paper_ran = any(e.model == "paper" for e, _ in done)
+    if args.keep_others:
+        done, head_to_head = _merge_kept(out, done)
+    if not args.quick and paper_ran:
         # the speed target compares int8 files "measured in the same run": both alternate invoke by invoke
         import speed_vs_paper
 
@@ -321,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         head_to_head = speed_vs_paper.run(sorted({e.size for e, _ in done}), 100, 10, args.threads or os.cpu_count(),
                                           out / "speed_vs_paper.json")
         seconds = time.perf_counter() - start
-    header = done[0][1]["header"]
+    header = max((r["header"] for _, r in done), key=lambda h: h["date"])  # the newest run's machine and versions
     write_json(out / "summary.json", {
         "machine": header["machine"], "versions": header["versions"], "date": header["date"],
         "seconds": seconds, "quick": args.quick, "skipped": skipped, "failed": failed,
@@ -330,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
         "head_to_head": head_to_head})
     text = summary_markdown(done, skipped, failed, header, seconds)
     if head_to_head is not None:
+        import speed_vs_paper
+
         text += "\n".join(["", "## int8 speed head to head", "",
                             f"The release model's int8 file and `paper`'s, in one process, alternating invoke by "
                             f"invoke ({head_to_head['rounds']} rounds after {head_to_head['warmup']} warm-up, "

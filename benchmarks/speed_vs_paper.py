@@ -7,8 +7,8 @@ medians is the number the target asks for.
 
 - The release file: `export/<model>_int8.tflite` at 224x224; at other sizes the bundled `.keras` is exported to
   int8 on the fly (100 calibration crops of at most 224x224, as `make_release.sh` and `edge-deblur export` do).
-- The paper file: `paper` from the registry with random weights (it was never trained; latency does not depend on
-  the weights), exported to int8 at each size with 16 calibration crops.
+- The paper file: the trained `paper` of `benchmarks/weights/paper.keras` (the registry's random weights if that
+  file is absent: latency does not depend on the weights), exported to int8 at each size with 16 calibration crops.
 - Runtime: ai-edge-litert with XNNPACK, `--threads` threads (default: all cores), float32 input of one frame.
 
 Usage (from the repository root; needs TensorFlow for the exports and the shared training photos):
@@ -103,7 +103,8 @@ def run(sizes, rounds: int, warmup: int, threads: int, out: Path) -> dict:
     name = manifest["model"]
     shipped = {f["precision"]: ROOT / "export" / f["path"] for f in manifest["files"]}
     release = load_keras(ROOT / "export" / manifest["keras"]["path"])
-    paper = build_model("paper")
+    trained = ROOT / "benchmarks" / "weights" / "paper.keras"
+    paper = load_keras(trained) if trained.is_file() else build_model("paper")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
@@ -117,7 +118,8 @@ def run(sizes, rounds: int, warmup: int, threads: int, out: Path) -> dict:
             print(f"{size}x{size}: {name} int8 {med[name]:.2f} ms (p90 {p90[name]:.2f}), paper int8 "
                   f"{med['paper']:.2f} ms (p90 {p90['paper']:.2f}) -> {med['paper'] / med[name]:.1f}x", flush=True)
     result = {"what": "int8 latency per frame, release model vs paper, alternating invoke by invoke in one process",
-              "model": name, "threads": threads, "rounds": rounds, "warmup": warmup,
+              "model": name, "paper_weights": str(trained.relative_to(ROOT)) if trained.is_file() else "untrained",
+              "threads": threads, "rounds": rounds, "warmup": warmup,
               "machine": {"cpu": _cpu_name(), "cores": os.cpu_count()},
               "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}
     write_json(out, result)
