@@ -44,10 +44,12 @@ class Scan:
     unpaired: list[Path] = field(default_factory=list)
     root: Path | None = None
     dataset: str = ""
+    roots: tuple[Path, ...] = ()  # every folder scanned, when there were several (then `root` is None)
 
     def describe(self, examples: int = 3) -> str:
         """One line for the user: counts and a few unpaired examples."""
-        text = f"{self.dataset} data at {self.root}: {len(self.pairs)} pairs"
+        where = self.root if self.root is not None or not self.roots else ", ".join(map(str, self.roots))
+        text = f"{self.dataset} data at {where}: {len(self.pairs)} pairs"
         if self.unpaired:
             names = ", ".join(p.name for p in self.unpaired[:examples])
             more = "" if len(self.unpaired) <= examples else ", ..."
@@ -168,7 +170,7 @@ def scan_synthetic(roots: str | os.PathLike | Sequence[str | os.PathLike]) -> Sc
         if not files:
             raise DataError(f"{root}: no image files found (looked for {', '.join(IMAGE_SUFFIXES)}, recursively)")
         pairs += [Pair(p, None, scene=f"{root.name}/{p.relative_to(root).with_suffix('')}") for p in files]
-    return Scan(pairs, [], Path(roots[0]) if len(roots) == 1 else None, "synthetic")
+    return Scan(pairs, [], Path(roots[0]) if len(roots) == 1 else None, "synthetic", tuple(map(Path, roots)))
 
 
 def scan(data: str | os.PathLike | Sequence, dataset: str, blur: str = "defocus") -> Scan:

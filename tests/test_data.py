@@ -141,6 +141,7 @@ def test_scan_synthetic_is_recursive(tmp_path):
     _img(other / "d.png")
     both = scan_synthetic([root, other])
     assert len(both.pairs) == 4 and both.root is None
+    assert both.describe() == f"synthetic data at {root}, {other}: 4 pairs"  # every folder named, not "None"
     assert scan(str(root), "synthetic").pairs == sc.pairs
 
 
