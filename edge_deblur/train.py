@@ -279,7 +279,8 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     if not distribute.finish(strategy, model, out, console):  # only the chief writes the card and the figures
         return card
     write_json(out / "card.json", card)
-    plot_history(out / "history.csv", out / "loss_curve.png", title=f"{cfg.model} on {cfg.dataset}")
+    plot_history(out / "history.csv", out / "loss_curve.png", title=_run_title(cfg),
+                 identity_psnr=card["identity_baseline"]["psnr"])
     plot_predictions(x_val[:4], y_val[:4], pred[:4], out / "predictions.png")
     _summary(console, card, out)
     return card
@@ -310,6 +311,13 @@ def _epoch_text(cfg: TrainConfig, steps: int) -> str:
     if cfg.samples_per_epoch and not cfg.steps_per_epoch:
         return f"{steps} steps ({cfg.samples_per_epoch} crops, batch {cfg.batch_size}) per epoch"
     return f"{steps} steps x {cfg.batch_size} crops per epoch"
+
+
+def _run_title(cfg: TrainConfig) -> str:
+    """'paper on mixed sources, paper recipe, 160 px crops' for the loss curve."""
+    data = "mixed sources" if cfg.sources else cfg.dataset
+    recipe = f", {cfg.recipe} recipe" if cfg.recipe else ""
+    return f"{cfg.model} on {data}{recipe}, {cfg.size} px crops"
 
 
 def _check_config(cfg: TrainConfig) -> None:

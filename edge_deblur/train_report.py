@@ -10,8 +10,9 @@ from edge_deblur._io import atomic_path
 from edge_deblur.train_callbacks import read_history
 
 
-def plot_history(history_csv: Path, path: Path, title: str = "") -> Path:
-    """Train vs val loss and val PSNR per epoch (the paper's Figure 3), saved atomically as PNG."""
+def plot_history(history_csv: Path, path: Path, title: str = "", identity_psnr: float | None = None) -> Path:
+    """Train vs val loss and val PSNR per epoch (the paper's Figure 3), saved atomically as PNG; `identity_psnr`
+    (the blurred validation input's own PSNR) is drawn as a line, the level a model must beat."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,6 +28,8 @@ def plot_history(history_csv: Path, path: Path, title: str = "") -> Path:
     if rows and "val_psnr" in rows[0]:
         a2.plot(ep, [float(r["val_psnr"]) for r in rows], "s-", color="C2", label="val PSNR")
         a2.plot(ep, [float(r["psnr"]) for r in rows], "o--", color="C1", label="train PSNR")
+    if identity_psnr is not None:
+        a2.axhline(identity_psnr, color="0.4", ls=":", label=f"val input (identity) {identity_psnr:.2f} dB")
     a2.set_xlabel("epoch"), a2.set_ylabel("PSNR (dB)"), a2.legend(), a2.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
