@@ -118,22 +118,80 @@ def plan_outputs(files: list[tuple[Path, Path | None]], out_dir: Path | None) ->
     return plan
 
 
-def _deblur_one(deblurrer, src: Path, dest: Path, max_pixels: int | None) -> Path:
-    """Read, deblur and write one file; any user-facing failure comes out as an EdgeDeblurError naming `src`."""
-    from edge_deblur.images import read_image, upright_exif, write_image
+def _read(src: Path, max_pixels: int | None):
+    """(uint8 or float image, upright EXIF) of one input."""
+    from edge_deblur.images import read_image, upright_exif
 
+    return read_image(src, max_pixels=max_pixels, keep_uint8=True), upright_exif(src)
+
+
+def _write(dest: Path, image, exif: bytes | None) -> Path:
+    """Write one result atomically with its EXIF."""
+    from edge_deblur.images import write_image
+
+    return write_image(dest, image, exif=exif)
+
+
+def _no_memory(src: Path, fn: Callable, *args):
+    """`fn(*args)`, with running out of memory reported as an ImageError naming `src`."""
     try:
-        image = read_image(src, max_pixels=max_pixels)
-        return write_image(dest, deblurrer(image), exif=upright_exif(src))
+        return fn(*args)
     except MemoryError:
         raise ImageError(f"{src}: out of memory (lower --max-pixels to refuse such images up front)") from None
+
+
+def _pipeline(deblurrer, plan: list[tuple[Path, Path]], max_pixels: int | None, timings: dict,
+              done: Callable[[Path, Path, Exception | None], None]) -> None:
+    """Deblur every planned file, the next one decoding and the previous one encoding while the model runs.
+
+    At most three photos are held: one read ahead, one in the model, one being written. `done(src, dest, error)`
+    is called in input order. `timings` gets `photos`, `seconds` (wall) and `inference_seconds`.
+    """
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    t_start, infer = time.perf_counter(), 0.0
+    with ThreadPoolExecutor(1) as readers, ThreadPoolExecutor(1) as writers:
+        reads = [readers.submit(_no_memory, plan[0][0], _read, plan[0][0], max_pixels)] if plan else []
+        last = None  # (src, dest, write future) of the previous photo
+        for k, (src, dest) in enumerate(plan):
+            if k + 1 < len(plan):
+                reads.append(readers.submit(_no_memory, plan[k + 1][0], _read, plan[k + 1][0], max_pixels))
+            write = error = None
+            try:
+                image, exif = reads[k].result()
+                reads[k] = None
+                t0 = time.perf_counter()
+                out = _no_memory(src, deblurrer, image)
+                infer += time.perf_counter() - t0
+                del image
+                write = writers.submit(_no_memory, src, _write, dest, out, exif)
+                del out
+            except EdgeDeblurError as e:
+                error = e
+            if last is not None:
+                _finish(*last, done)
+            last = (src, dest, write, error)
+        if last is not None:
+            _finish(*last, done)
+    timings.update(photos=len(plan), seconds=time.perf_counter() - t_start, inference_seconds=infer)
+
+
+def _finish(src: Path, dest: Path, write, error: Exception | None, done: Callable) -> None:
+    """Wait for one photo's write and report it."""
+    if write is not None:
+        try:
+            write.result()
+        except EdgeDeblurError as e:
+            error = e
+    done(src, dest, error)
 
 
 def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike | None = None,
                  model: str | os.PathLike | None = None, num_threads: int | None = None, overlap: int = 32,
                  progress: bool = True, max_pixels: int | None = None,
                  on_written: Callable[[Path], None] | None = None, allow_foreign: bool = False,
-                 scale: float | str | None = None) -> list[Path]:
+                 scale: float | str | None = None, timings: dict | None = None) -> list[Path]:
     """Deblur image files and folders; write each result atomically, upright, with the input's EXIF.
 
     Args:
@@ -147,6 +205,8 @@ def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
         on_written: called with each written path as soon as it is written.
         allow_foreign: also run a .tflite without edge-deblur metadata (see `Deblurrer`).
         scale: processing scale ('auto', a number in (0, 1], or None for native; see `Deblurrer`).
+        timings: a dict to fill with `photos`, `seconds` (wall) and `inference_seconds` (time in the model;
+            decoding and encoding run in other threads, overlapping it).
 
     Returns:
         The written paths, in input order. An input is never overwritten.
@@ -168,15 +228,16 @@ def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
     failures: list[tuple[Path, str]] = []
 
     def work(advance: Callable[[], None]) -> None:
-        for src, dest in plan:
-            try:
-                written.append(_deblur_one(deblurrer, src, dest, max_pixels))
-            except EdgeDeblurError as e:
-                failures.append((src, str(e) if str(src) in str(e) else f"{src}: {e}"))
+        def done(src: Path, dest: Path, error: Exception | None) -> None:
+            if error is not None:
+                failures.append((src, str(error) if str(src) in str(error) else f"{src}: {error}"))
             else:
+                written.append(dest)
                 if on_written is not None:
                     on_written(dest)
             advance()
+
+        _pipeline(deblurrer, plan, max_pixels, timings if timings is not None else {}, done)
 
     from rich.console import Console
 

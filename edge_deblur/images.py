@@ -66,7 +66,7 @@ def is_image_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
-def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
+def read_image(path: str | os.PathLike, max_pixels: int | None = None, keep_uint8: bool = False) -> np.ndarray:
     """Read an image file as float32 RGB in [0, 1], upright per its EXIF orientation.
 
     Args:
@@ -74,9 +74,10 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.nda
             (alpha is dropped by compositing on white).
         max_pixels: refuse images with more pixels (checked from the header, before decoding); None:
             `pixel_limit()` ($EDGE_DEBLUR_MAX_PIXELS or 100 MP).
+        keep_uint8: return 8-bit RGB files (JPEGs, most PNGs) as uint8, without a float copy 4 times their size.
 
     Returns:
-        Array of shape (H, W, 3), dtype float32.
+        Array of shape (H, W, 3), dtype float32 (or uint8, see `keep_uint8`).
 
     Raises:
         ImageError: the file is missing, truncated, not an image, or over the pixel limit.
@@ -95,6 +96,8 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.nda
             _check_pixels(path, im.size, limit)
             im.load()
             im = ImageOps.exif_transpose(im)
+            if keep_uint8 and im.mode == "RGB":
+                return np.asarray(im, dtype=np.uint8)
             return _pil_to_float(im)
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file (or a format Pillow cannot read)") from None

@@ -19,16 +19,39 @@ import json
 import math
 import os
 import threading
+import time
+import warnings
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
 from edge_deblur.errors import ImageError, ModelError
 from edge_deblur.integrity import check_finite, check_graph, checked_metadata
+from edge_deblur.strips import HALO, WINDOW_PIXELS, apply_windows, window_plan
 from edge_deblur.tflite_meta import parse_model
+from edge_deblur.tiles import _axis_weights, _pad_reflect, _tile_starts, tile_apply  # noqa: F401 (moved there)
 
 BACKENDS = ("ai_edge_litert", "tflite_runtime", "tf.lite")
+STRATEGIES = ("auto", "strips", "tiles")
+# Backends without fast int8 kernels: tflite-runtime (up to 2.14, the last release) leaves int8 graphs to its
+# reference kernels (~10x slower than XNNPACK; its Python API cannot pass XNNPACK's QS8 flag).
+SLOW_INT8_BACKENDS = {"tflite_runtime": "does not hand int8 models to XNNPACK (its int8 kernels are ~10x slower)"}
+_warned: set[str] = set()
+
+
+def slow_int8_reason(backend: str, precision: str) -> str | None:
+    """Why `backend` runs a model of `precision` slowly (an int8 model on a backend without fast int8 kernels)."""
+    return SLOW_INT8_BACKENDS.get(backend) if precision == "int8" else None
+
+
+def _warn_slow_int8(backend: str, precision: str, name: str) -> None:
+    """Warn once per process and backend, in one line, that an int8 model runs on a backend slow at int8."""
+    reason = slow_int8_reason(backend, precision)
+    if reason is None or backend in _warned:
+        return
+    _warned.add(backend)
+    warnings.warn(f"{name}: int8 model on {backend}, which {reason}; use the float16 file or install "
+                  "ai-edge-litert", RuntimeWarning, stacklevel=3)
 MANIFEST = "manifest.json"
 
 
@@ -134,11 +157,15 @@ def bundled_model(precision: str = "int8") -> Path:
 class Deblurrer:
     """Runs an exported deblurring model on images of any size.
 
-    Thread safety: one interpreter guarded by one lock. Calling the object (or `run_tile`) from several threads
-    gives exactly the serial results, but tiles run one at a time: threads add no speed (use `num_threads` for
-    parallel kernels, or one Deblurrer per thread, each with its own interpreter and memory). The step-by-step
-    `set_input` / `invoke` / `get_output` are each locked but not atomic together: a thread whose input was
-    replaced by another thread's gets a RuntimeError saying so.
+    Whole images run in large windows: the interpreter input is resized to a window of up to `window_pixels`
+    pixels (once per photo size) and windows overlap by a `halo` on each inner edge, so memory beyond the input
+    and output images is one window's, whatever the photo size (`edge_deblur.strips`).
+
+    Thread safety: interpreters guarded by one lock. Calling the object (or `run_tile`) from several threads
+    gives exactly the serial results, but photos (and tiles) run one at a time: threads add no speed (use
+    `num_threads` for parallel kernels, or one Deblurrer per thread, each with its own interpreters and memory).
+    The step-by-step `set_input` / `invoke` / `get_output` are each locked but not atomic together: a thread
+    whose input was replaced by another thread's gets a RuntimeError saying so.
 
     Args:
         model: a .tflite path, or None for the bundled default (the int8 file in `export/manifest.json`).
@@ -151,9 +178,15 @@ class Deblurrer:
             whose long side exceeds 1024 px to that, restores there and adds the enlarged correction to the
             full-size input (for large photos whose blur outgrew the training scale, see `edge_deblur.multiscale`);
             a number in (0, 1] uses that scale.
+        strategy: 'strips' (large resized windows, the default for our exports), 'tiles' (the export-size tiles
+            with blending of earlier versions, kept for comparison and for foreign models) or 'auto'.
+        halo: context pixels on each inner window edge (rounded up to the stride); the default keeps the bundled
+            float16 file ~58 dB from a whole-image pass (the net's response to a pixel fades out by ~90 px).
+        window_pixels: the most pixels a window may hold (the memory bound: ~230 B a pixel for int8 unet_s2).
 
     Attributes:
-        path, backend, metadata, precision, input_size (h, w), num_threads, stride, overlap, scale.
+        path, backend, metadata, precision, input_size (h, w), num_threads, stride, overlap, scale, strategy,
+        halo, window_pixels, window_setups (shape and seconds of each window size prepared).
 
     Raises:
         ModelError: missing, corrupt or foreign file, a content digest mismatch, invalid metadata, control flow,
@@ -166,10 +199,13 @@ class Deblurrer:
     """
 
     def __init__(self, model: str | os.PathLike | None = None, num_threads: int | None = None, overlap: int = 32,
-                 *, backend: str | None = None, allow_foreign: bool = False, scale: float | str | None = None):
+                 *, backend: str | None = None, allow_foreign: bool = False, scale: float | str | None = None,
+                 strategy: str = "auto", halo: int = HALO, window_pixels: int = WINDOW_PIXELS):
         from edge_deblur.multiscale import parse_scale
 
         self.scale = parse_scale(scale)  # ValueError before any file is read
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         self.path = Path(model) if model is not None else bundled_model("int8")
         data = _read_model_bytes(self.path)
         info = parse_model(data, str(self.path))
@@ -195,6 +231,14 @@ class Deblurrer:
         self.precision = self.metadata.get("precision") or self._guess_precision(info)
         self.stride = self.metadata.get("stride", 1)
         self.overlap = max(int(overlap), 0)
+        # strips need the true stride, which only our metadata states; foreign models keep the fixed-size tiles
+        self.strategy = ("strips" if "stride" in self.metadata else "tiles") if strategy == "auto" else strategy
+        self.halo, self.window_pixels = max(int(halo), 0), max(int(window_pixels), 1)
+        self._model_bytes, self._interp_cls = data, cls
+        self._win = None  # the interpreter resized to photo windows, made at the first photo
+        self._win_shape: tuple[int, int] | None = None
+        self.window_setups: list[dict] = []  # one-off cost of each window size prepared: shape, seconds
+        _warn_slow_int8(self.backend, self.precision, self.path.name)
 
     # --- set-up helpers ---
     @staticmethod
@@ -294,12 +338,64 @@ class Deblurrer:
         from edge_deblur.multiscale import resolve_scale, restore_scaled
 
         x = check_image(image, self.path.name)
-        f = to_float32(x)
-        s = resolve_scale(self.scale, *f.shape[:2])
-        y = restore_scaled(f, lambda t: tile_apply(t, self.run_tile, self.input_size, self.stride, self.overlap), s)
+        s = resolve_scale(self.scale, *x.shape[:2])
+        if self.strategy == "strips" and s >= 1:  # no float copy of the photo: uint8 in, uint8 out
+            return self.run_windows(x)
+        restore = self.run_windows if self.strategy == "strips" else (
+            lambda t: tile_apply(t, self.run_tile, self.input_size, self.stride, self.overlap))
+        y = restore_scaled(to_float32(x), restore, s)
         if x.dtype == np.uint8:
             return (y * 255.0 + 0.5).astype(np.uint8)
         return y.astype(x.dtype, copy=False)
+
+    # --- whole images in resized windows ---
+    def run_windows(self, image: np.ndarray) -> np.ndarray:
+        """Deblur a checked HxWx3 image (uint8 or float in [0, 1]) at its own size in large windows.
+
+        The interpreter's input is resized to the window shape of `edge_deblur.strips.window_plan` once per
+        photo size (the cost is recorded in `window_setups`); a photo holds the lock from its first window to
+        its last. Returns the image's dtype and shape.
+        """
+        plan = window_plan(*image.shape[:2], self.stride, self.halo, self.window_pixels, self.input_size)
+        with self._lock:
+            self._prepare_window(plan.shape)
+            return apply_windows(image, self._run_window, plan)
+
+    def _prepare_window(self, shape: tuple[int, int]) -> None:
+        """Make (once) and resize (once per shape) the window interpreter."""
+        if self._win_shape == shape:
+            return
+        t0 = time.perf_counter()
+        try:
+            if self._win is None:
+                kwargs = {"num_threads": self.num_threads} if self.num_threads is not None else {}
+                self._win = self._interp_cls(model_content=self._model_bytes, **kwargs)
+            self._win_shape = None
+            self._win.resize_tensor_input(self._in["index"], [1, *shape, 3])
+            self._win.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise ModelError(f"{self.path}: cannot resize the model input to {shape[0]}x{shape[1]} "
+                             f"({_first_line(e)}); use strategy='tiles'") from None
+        self._win_shape = shape
+        self.window_setups.append({"shape": list(shape), "seconds": time.perf_counter() - t0})
+
+    def _run_window(self, x: np.ndarray) -> np.ndarray:
+        """One float32 (1, h, w, 3) window through the window interpreter -> float32 (h, w, 3), not clipped."""
+        if self._in_q is not None:
+            scale, zp = self._in_q
+            info = np.iinfo(self._in["dtype"])
+            x = np.clip(np.rint(x / scale) + zp, info.min, info.max).astype(self._in["dtype"])
+        try:
+            self._win.set_tensor(self._in["index"], x)
+            self._win.invoke()
+            y = self._win.get_tensor(self._out["index"])[0]
+        except (RuntimeError, ValueError) as e:
+            raise ModelError(f"{self.path}: inference failed ({_first_line(e)})") from None
+        if self._out_q is not None:
+            scale, zp = self._out_q
+            return (y.astype(np.float32) - zp) * scale
+        check_finite(y, str(self.path))
+        return y
 
     def op_report(self) -> dict:
         """Which ops the model has and which ones the interpreter's delegate (XNNPACK on CPU) took over.
@@ -360,89 +456,6 @@ def to_float32(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:
         return image.astype(np.float32) / 255.0
     return np.clip(image, 0.0, 1.0).astype(np.float32, copy=False)
-
-
-def _pad_reflect(img: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Pad bottom/right by reflection up to (height, width), repeating the reflection for very small images."""
-    for axis, target in ((0, height), (1, width)):
-        while img.shape[axis] < target:
-            n = img.shape[axis]
-            pad = [(0, 0)] * 3
-            pad[axis] = (0, min(target - n, n - 1) or target - n)
-            img = np.pad(img, pad, mode="reflect" if n > 1 else "edge")
-    return img
-
-
-def _tile_starts(length: int, tile: int, stride: int, overlap: int) -> list[int]:
-    """Tile origins on one axis: multiples of `stride`, first 0, last length - tile, neighbours sharing >= overlap."""
-    if length <= tile:
-        return [0]
-    n = max(2, math.ceil((length - overlap) / max(tile - overlap, 1)))
-    while True:
-        starts = sorted({int(s // stride) * stride for s in np.linspace(0, length - tile, n)[:-1]}
-                        | {length - tile})
-        if all(b - a <= tile - overlap for a, b in zip(starts, starts[1:])) or n > length:
-            return starts
-        n += 1
-
-
-def _axis_weights(starts: list[int], tile: int) -> list[np.ndarray]:
-    """Blend weights of each tile along one axis: 0 on the outer quarter of an overlap, a linear rise, then 1.
-
-    Sides without a neighbour keep weight 1; a 1e-6 floor keeps every pixel's total weight positive.
-    """
-    pos = np.arange(tile, dtype=np.float32) + 0.5
-
-    def rise(ov: int) -> np.ndarray:
-        return np.clip((pos - ov / 4) / (ov / 2), 0.0, 1.0) if ov > 0 else np.ones(tile, np.float32)
-
-    weights = []
-    for k, s in enumerate(starts):
-        w = np.ones(tile, dtype=np.float32)
-        if k:
-            w = np.minimum(w, rise(starts[k - 1] + tile - s))
-        if k + 1 < len(starts):
-            w = np.minimum(w, rise(s + tile - starts[k + 1])[::-1])
-        weights.append(np.maximum(w, 1e-6))
-    return weights
-
-
-def tile_apply(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], tile_size: Sequence[int],
-               stride: int = 1, overlap: int = 32) -> np.ndarray:
-    """Apply a fixed-size tile function to a float32 HxWx3 image of any size.
-
-    The image is reflection-padded (bottom/right) to at least the tile size and to a multiple of `stride`, cut into
-    tiles whose origins are multiples of `stride` (so a strided network sees the same pixel grid as on the whole
-    image), and the outputs are blended with weights that fade out towards tile edges shared with a neighbour.
-
-    Args:
-        image: float32 (H, W, 3).
-        fn: maps a float32 (th, tw, 3) tile to a float32 (th, tw, 3) result.
-        tile_size: (th, tw).
-        stride: the model's stride (tile origins are multiples of it).
-        overlap: minimum pixels shared by neighbouring tiles; clamped to half the tile.
-
-    Returns:
-        float32 (H, W, 3).
-    """
-    th, tw = int(tile_size[0]), int(tile_size[1])
-    h, w = image.shape[:2]
-    hp = max(th, -(-h // stride) * stride)
-    wp = max(tw, -(-w // stride) * stride)
-    padded = _pad_reflect(image, hp, wp)
-    ys = _tile_starts(hp, th, stride, min(overlap, th // 2))
-    xs = _tile_starts(wp, tw, stride, min(overlap, tw // 2))
-    if len(ys) == 1 and len(xs) == 1:
-        return fn(np.ascontiguousarray(padded[:th, :tw]))[:h, :w]
-    acc = np.zeros((hp, wp, 3), dtype=np.float32)
-    weight = np.zeros((hp, wp, 1), dtype=np.float32)
-    for y0, wy in zip(ys, _axis_weights(ys, th)):
-        for x0, wx in zip(xs, _axis_weights(xs, tw)):
-            out = fn(np.ascontiguousarray(padded[y0:y0 + th, x0:x0 + tw]))
-            wgt = (wy[:, None] * wx[None, :])[..., None]
-            acc[y0:y0 + th, x0:x0 + tw] += out * wgt
-            weight[y0:y0 + th, x0:x0 + tw] += wgt
-    return (acc / weight)[:h, :w]
 
 
 # the file-batch API lives in edge_deblur.batch; re-exported here, where it used to be
