@@ -357,3 +357,105 @@ def test_processing_scale_auto_restores_large_photos_at_1024_px(files, tmp_path)
     assert res.exit_code == 0, res.output
     out = read_image(tmp_path / "wide_deblurred.png")
     assert psnr(out, np.round(expect * 255) / 255) > 45  # the CLI defaults to --scale auto
+
+
+# --- whole images in resized windows (edge_deblur.strips) ---
+def test_window_plan_geometry():
+    from edge_deblur.strips import spans, window_plan
+
+    for length, window, halo in [(1000, 224, 32), (4000, 2120, 32), (225, 200, 48), (64, 64, 8)]:
+        sp = spans(length, window, halo)
+        assert sp[0].start == sp[0].lo == 0 and sp[-1].hi == length and sp[-1].start + window >= length
+        for a, b in zip(sp, sp[1:]):
+            assert a.hi == b.lo and a.start + window - a.hi >= halo and b.lo - b.start >= halo
+    for h, w in [(3000, 4000), (6000, 8000), (4000, 3000), (17, 5000), (1, 1)]:
+        plan = window_plan(h, w, 8, 32, 1 << 20, (224, 224))
+        assert plan.shape[0] * plan.shape[1] <= 1 << 20 and all(n % 8 == 0 for n in plan.shape)
+        assert plan.computed_pixels <= 1.25 * max(h, 224) * max(w, 224) + (1 << 20)
+    assert window_plan(100, 120, 8, 32, 1 << 20, (224, 224)).shape == (224, 224)  # small: padded to the tile
+
+
+def test_strips_match_whole_image_keras(tmp_path, tiny):
+    """Seams: windows much smaller than the image, against one whole-image Keras pass (float32 export)."""
+    path = make_tflite(tmp_path / "tiny32.tflite", tiny, 32, "float32")
+    img = smooth_image(203, 317, seed=5)  # not a multiple of the stride: reflected bottom/right edges
+    padded = np.pad(img, ((0, 1), (0, 3), (0, 0)), mode="reflect")  # to a multiple of the stride (4)
+    ref = np.clip(np.asarray(tiny(padded[None]))[0], 0, 1)[:203, :317]
+    # a 24 px halo covers the net's receptive-field radius: windows of 120x120 give the whole-image result
+    exact = Deblurrer(path, halo=24, window_pixels=120 * 120)
+    np.testing.assert_allclose(exact(img), ref, atol=1e-5)
+    assert len(exact.window_setups) == 1
+    h, w = exact.window_setups[0]["shape"]
+    assert h * w <= 120 * 120 and h < 203 and w < 317
+    from edge_deblur.metrics import psnr
+
+    assert psnr(Deblurrer(path, halo=8, window_pixels=64 * 64)(img), ref) > 45  # a short halo: no visible seam
+    u8 = (img * 255 + 0.5).astype(np.uint8)
+    assert np.abs(exact(u8).astype(int) - (ref * 255 + 0.5).astype(np.uint8)).max() <= 1
+
+
+@pytest.mark.parametrize("precision", ["float16", "int8", "int8_uint8"])
+def test_strips_agree_with_tiles(files, precision):
+    """Every size gives what the tiled path gave, within the precision's tolerance."""
+    img = smooth_image(150, 230, seed=6)
+    strips = Deblurrer(files[precision], window_pixels=64 * 96)(img)
+    tiles = Deblurrer(files[precision], strategy="tiles")(img)
+    from edge_deblur.metrics import psnr
+
+    assert psnr(strips, tiles) > (45 if precision == "float16" else 35)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 70001), (70001, 1), (9, 40000), (3, 5)])
+def test_strips_odd_shapes_memory_bounded(files, shape):
+    img = np.full((*shape, 3), 77, np.uint8)
+    d = Deblurrer(files["float32"], window_pixels=1 << 16)
+    out = d(img)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    assert all(s["shape"][0] * s["shape"][1] <= 1 << 16 for s in d.window_setups)
+
+
+def test_window_resized_once_per_size(files):
+    d = Deblurrer(files["int8"], window_pixels=64 * 64)
+    a, b = smooth_image(100, 140, seed=1), smooth_image(100, 140, seed=2)
+    d(a), d(b), d(a)
+    assert len(d.window_setups) == 1
+    d(smooth_image(300, 90, seed=3))
+    assert len(d.window_setups) == 2
+    np.testing.assert_array_equal(d(a), Deblurrer(files["int8"], window_pixels=64 * 64)(a))
+    with pytest.raises(ValueError, match="strategy must be one of"):
+        Deblurrer(files["int8"], strategy="grid")
+
+
+def test_strips_thread_safe(files):
+    from concurrent.futures import ThreadPoolExecutor
+
+    d = Deblurrer(files["int8"], window_pixels=64 * 64)
+    imgs = [smooth_image(60 + 13 * k, 90 + 7 * k, seed=k) for k in range(6)]
+    serial = [d(x) for x in imgs]
+    with ThreadPoolExecutor(3) as pool:
+        for got, want in zip(pool.map(d, imgs * 2), serial * 2):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_slow_int8_backend_reason():
+    from edge_deblur.runtime import slow_int8_reason
+
+    assert "XNNPACK" in slow_int8_reason("tflite_runtime", "int8")
+    assert slow_int8_reason("tflite_runtime", "float16") is None
+    assert slow_int8_reason("ai_edge_litert", "int8") is None
+
+
+def test_int8_on_slow_backend_warns_once(files, monkeypatch):
+    import warnings
+
+    import edge_deblur.runtime as rt
+
+    cls, _ = rt._interpreter_class()
+    monkeypatch.setattr(rt, "_interpreter_class", lambda backend=None: (cls, "tflite_runtime"))
+    monkeypatch.setattr(rt, "_warned", set())
+    with pytest.warns(RuntimeWarning, match="int8 model on tflite_runtime.*float16 file or install ai-edge-litert"):
+        rt.Deblurrer(files["int8"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rt.Deblurrer(files["int8"])  # once per process
+        rt.Deblurrer(files["float16"])
