@@ -82,6 +82,8 @@ class ExportResult:
     delta_ssim: float = math.nan
     fully_delegated: bool | None = None
     not_delegated: list[str] = field(default_factory=list)
+    gpu_compatible: bool | None = None
+    gpu_issues: list[str] = field(default_factory=list)
     verified_on: str = ""
     seconds: float = 0.0
     error: str | None = None
@@ -467,6 +469,7 @@ def _export_one(result: ExportResult, fixed, reps, calibration_batch: int, meta:
     from edge_deblur import __version__
     from edge_deblur._io import write_bytes
     from edge_deblur.metrics import psnr, ssim
+    from edge_deblur.gpu_check import gpu_compatibility
     from edge_deblur.runtime import Deblurrer
     from edge_deblur.tflite_meta import FORMAT, with_metadata
 
@@ -486,9 +489,11 @@ def _export_one(result: ExportResult, fixed, reps, calibration_batch: int, meta:
     path = write_bytes(out / f"{name}_{precision}.tflite", with_metadata(raw, meta))
     result.path, result.size_bytes = path, path.stat().st_size
     say(f"verifying {path.name}")
-    runner = Deblurrer(path, overlap=meta["overlap"])
+    runner = Deblurrer(path, overlap=meta["overlap"], strategy="tiles")  # tiled like its Keras reference
     report = runner.op_report()
     result.fully_delegated, result.not_delegated = report["fully_delegated"], report["not_delegated"]
+    gpu = gpu_compatibility(path.read_bytes())
+    result.gpu_compatible, result.gpu_issues = gpu["gpu_compatible"], gpu["gpu_issues"]
     outputs = [runner(b) for b, _ in checks]
     result.psnr_vs_keras = float(np.mean([psnr(o, r) for o, r in zip(outputs, reference)]))
     result.max_abs_diff = float(max(np.abs(o - r).max() for o, r in zip(outputs, reference)))

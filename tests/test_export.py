@@ -59,6 +59,7 @@ def test_verification_numbers(exported):
     assert by["int8"].psnr_vs_keras > 30 and abs(by["int8"].delta_psnr) < 1.0
     for r in by.values():
         assert r.fully_delegated, r.not_delegated
+        assert r.gpu_compatible and r.gpu_issues == [], r.gpu_issues  # the converter's GPU-compatibility analyzer
         assert 10 < r.psnr_keras < 60 and 0 < r.ssim_keras <= 1
         assert r.psnr_tflite == pytest.approx(r.psnr_keras + r.delta_psnr)
         assert "test-split" in r.verified_on
@@ -435,3 +436,15 @@ def test_interrupted_re_export_never_leaves_a_stale_entry(two_files, photos, tmp
                 "converting tiny to int8": ["tiny_float16.tflite", "tiny_int8.tflite"],
                 "verifying tiny_int8": ["tiny_float16.tflite"]}[at]
     assert listed == expected
+
+
+def test_gpu_analyzer_report_parsing():
+    from edge_deblur.gpu_check import parse_analyzer_report
+
+    ok = "Subgraph#0 main(T#0) -> [T#9]\nYour model looks compatible with GPU delegate on TFLite runtime version 2.21.0."
+    assert parse_analyzer_report(ok) == {"gpu_compatible": True, "gpu_issues": []}
+    bad = ("Op#3 CUMSUM(T#2) -> [T#3]\nGPU COMPATIBILITY WARNING: Not supported op CUMSUM\n\n"
+           "GPU COMPATIBILITY WARNING: Subgraph#0 has GPU delegate compatibility issues at nodes 3 on TFLite runtime")
+    rep = parse_analyzer_report(bad)
+    assert not rep["gpu_compatible"] and rep["gpu_issues"][0] == "GPU COMPATIBILITY WARNING: Not supported op CUMSUM"
+    assert not parse_analyzer_report("")["gpu_compatible"]
