@@ -53,20 +53,22 @@ def _export_report(results, folder) -> list:
     table = Table(title=f"export to {folder}", box=box.SIMPLE_HEAD, title_justify="left", show_edge=False,
                   pad_edge=False, padding=(0, 1), collapse_padding=True)
     table.add_column("file", overflow="fold")  # folds a very long name onto two lines, never "unet_s2_…"
-    for col in ("bytes", "vs Keras\ndB", "max\ndiff", "dPSNR\ndB", "dSSIM", "XNNPACK", "GPU"):
+    for col in ("bytes", "vs Keras\ndB", "max\ndiff", "dPSNR\ndB", "dSSIM", "XNNPACK"):
         table.add_column(col, justify="right", no_wrap=True)
     after = []
     for r in results:
         if r.error:
-            table.add_row(r.precision, "FAILED", "", "", "", "", "", "")
+            table.add_row(r.precision, "FAILED", "", "", "", "", "")
             after.append(f"{r.precision}: FAILED: {r.error}")
             continue
         table.add_row(r.path.name, f"{r.size_bytes:,}", f"{r.psnr_vs_keras:.2f}", f"{r.max_abs_diff:.2g}",
-                      f"{r.delta_psnr:+.3f}", f"{r.delta_ssim:+.4f}", "all ops" if r.fully_delegated else "partly",
-                      "all ops" if r.gpu_compatible else "partly")
+                      f"{r.delta_psnr:+.3f}", f"{r.delta_ssim:+.4f}", "all ops" if r.fully_delegated else "partly")
         if not r.fully_delegated:
             after.append(f"{r.path.name}: not delegated to XNNPACK: {', '.join(r.not_delegated)}")
         after.extend(f"{r.path.name}: GPU delegate: {issue}" for issue in r.gpu_issues)
+        if r.gpu_compatible is not None:
+            after.append(f"{r.path.name}: LiteRT GPU delegate (converter's analyzer): "
+                         + ("all ops" if r.gpu_compatible else "not all ops"))
     verified = next((r.verified_on for r in results if r.verified_on), "")
     notes = [f"verified on {verified}; vs Keras: PSNR of the file's output against the Keras output; "
              "dPSNR/dSSIM: the file's score against the sharp images minus the Keras model's"] if verified else []
