@@ -20,7 +20,7 @@ cp runs/unet_s2_paper_recipe/model.keras benchmarks/weights/unet_s2-paper-recipe
 cp runs/paper_recipe/card.json benchmarks/weights/paper.card.json
 cp runs/unet_s2_paper_recipe/card.json benchmarks/weights/unet_s2-paper-recipe.card.json
 # the paper's figures 3 (loss curve) and 2/4 (input / ground truth / prediction), from the training run
-python3 benchmarks/paper_figures.py runs/paper_recipe docs/paper_loss_curve.png docs/paper_predictions.png
+python3 benchmarks/paper_figures.py runs/paper_recipe docs/paper_loss_curve.png docs/paper_predictions.jpg
 # measure: every precision of both on defocus-kodak24, real-dpdd-val and the paper's own protocol
 python3 benchmarks/run_suite.py --only paper --only unet_s2-paper-recipe \
     --data-sets defocus-kodak24 real-dpdd-val paper-kwentar224 paper-kwentar224-aligned --keep-others

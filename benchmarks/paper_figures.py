@@ -1,7 +1,7 @@
 """The paper's figures, from a training run of this toolkit: its Figure 3 (loss curve) and Figures 2/4 (input /
 ground truth / prediction), written small enough to commit.
 
-Usage: python benchmarks/paper_figures.py RUN_FOLDER LOSS_PNG GRID_PNG [--width 720]
+Usage: python benchmarks/paper_figures.py RUN_FOLDER LOSS_PNG GRID_PNG|GRID_JPG [--width 720]
 The loss curve is redrawn from the run's history.csv with the validation input's own PSNR (card.json) as a line;
 the grid is the run's predictions.png (four validation crops, each titled with PSNR/SSIM) scaled to --width.
 """
@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
                  identity_psnr=card["identity_baseline"]["psnr"])
     grid = Image.open(args.run / "predictions.png").convert("RGB")
     small = grid.resize((args.width, round(grid.height * args.width / grid.width)), Image.LANCZOS)
+    jpeg = args.grid_png.suffix.lower() in (".jpg", ".jpeg")  # photos: a JPEG is a tenth of the PNG
     with atomic_path(args.grid_png) as tmp:
-        small.save(tmp, format="PNG", optimize=True)
+        small.save(tmp, format="JPEG", quality=88) if jpeg else small.save(tmp, format="PNG", optimize=True)
     print(f"wrote {args.loss_png} and {args.grid_png}")
     return 0
 
