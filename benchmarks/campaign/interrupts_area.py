@@ -1,0 +1,156 @@
+"""Area 4: Ctrl-C (SIGINT to the process group) at random times to `train`, `export` and `deblur` on a folder;
+then what was left on disk is checked, and `train --resume` / a second `deblur` must finish."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from benchmarks.campaign.common import Case, Run, cli, env, failure, image_ok, repo_root, timed
+from benchmarks.campaign.fixtures import photos, smooth_image, tiny_exports
+
+AREA = "interrupts"
+TRAIN = ["--model", "tiny", "--epochs", "3", "--size", "32", "--batch-size", "2", "--steps-per-epoch", "3"]
+
+
+def _interrupt(args: list, after: float, second: float | None = None, grace: float = 20) -> tuple[Run, float]:
+    """Start `python -m edge_deblur ARGS`, SIGINT it after `after` s (again `second` s later); (run, seconds from
+    the first SIGINT to exit). rc None: still alive `grace` s after the last signal (killed)."""
+    p = subprocess.Popen([sys.executable, "-m", "edge_deblur", *map(str, args)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env(), cwd=repo_root(), start_new_session=True)
+    time.sleep(after)
+    t0 = time.monotonic()
+    if p.poll() is None:
+        os.killpg(p.pid, signal.SIGINT)
+        if second is not None:
+            time.sleep(second)
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGINT)
+    try:
+        out, err = p.communicate(timeout=grace)
+        return Run(p.returncode, out, err, after), time.monotonic() - t0
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        return Run(None, out, err, after), time.monotonic() - t0
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return [p.name for p in folder.rglob("*") if p.is_file() and (".tmp" in p.name or p.name.startswith(".")
+                                                                   or "partial" in p.name)]
+
+
+def _interrupted(r: Run, took: float, limit: float) -> tuple[str, str] | None:
+    bad = failure(r)
+    if bad and bad[0] == "hang":
+        return "hang", f"still running {took:.0f} s after Ctrl-C"
+    if bad:
+        return bad
+    if took > limit:
+        return "hang", f"exit took {took:.1f} s after Ctrl-C (> {limit} s)"
+    return None
+
+
+def _train_case(data: Path, out: Path, after: float, second: float | None, resume: bool) -> tuple[str, str]:
+    shutil.rmtree(out, ignore_errors=True)
+    r, took = _interrupt(["train", "--data", data, *TRAIN, "--out", out], after, second)
+    bad = _interrupted(r, took, 2.5 if second is not None else 10)
+    if bad:
+        return bad
+    if r.rc not in (0, 130, -2):
+        return "wrong", f"exit {r.rc} after Ctrl-C"
+    left = _leftovers(out) if out.is_dir() else []
+    if left:
+        return "wrong", f"partial files left: {left}"
+    if not resume or r.rc == 0:
+        return "ok", f"exit {r.rc} {took:.1f} s after Ctrl-C"
+    if not (out / "last.keras").is_file():
+        return "ok", f"exit {r.rc} {took:.1f} s after Ctrl-C, before the first epoch (nothing to resume)"
+    again = cli("train", "--data", data, *TRAIN, "--out", out, "--resume", timeout=300)
+    bad = failure(again)
+    if bad:
+        return bad[0], "--resume: " + bad[1]
+    if again.rc != 0 or not (out / "model.keras").is_file() or not (out / "card.json").is_file():
+        return "wrong", f"--resume did not finish: exit {again.rc}: {again.err.strip()[-150:]}"
+    return "ok", f"exit {r.rc} {took:.1f} s after Ctrl-C; --resume finished"
+
+
+def _export_case(keras: Path, data: Path, out: Path, after: float) -> tuple[str, str]:
+    shutil.rmtree(out, ignore_errors=True)
+    r, took = _interrupt(["export", keras, "-q", "float16", "-q", "int8", "--data", data, "--size", "32",
+                          "--calibration-samples", "16", "--verify-images", "1", "--out", out], after)
+    bad = _interrupted(r, took, 10)
+    if bad:
+        return bad
+    left = _leftovers(out) if out.is_dir() else []
+    if left:
+        return "wrong", f"partial files left: {left}"
+    manifest = out / "manifest.json"
+    if manifest.is_file():
+        doc = json.loads(manifest.read_text())
+        missing = [e.get("path") for e in doc.get("files", []) if not (out / e.get("path", "?")).is_file()]
+        if missing:
+            return "wrong", f"manifest lists missing files {missing}"
+    for f in out.glob("*.tflite"):
+        check = subprocess.run([sys.executable, "-c", "import sys; from edge_deblur.runtime import read_metadata; "
+                                "read_metadata(sys.argv[1])", str(f)], env=env(), capture_output=True, text=True)
+        if check.returncode != 0:
+            return "wrong", f"{f.name} left after Ctrl-C does not load: {check.stderr.strip()[-120:]}"
+    return "ok", f"exit {r.rc} {took:.1f} s after Ctrl-C; {len(list(out.glob('*.tflite')))} files, manifest sound"
+
+
+def _deblur_case(model: Path, folder: Path, out: Path, after: float) -> tuple[str, str]:
+    shutil.rmtree(out, ignore_errors=True)
+    r, took = _interrupt(["deblur", folder, "-m", model, "-o", out], after)
+    bad = _interrupted(r, took, 5)
+    if bad:
+        return bad
+    left = _leftovers(out) if out.is_dir() else []
+    if left:
+        return "wrong", f"partial files left: {left}"
+    done = sorted(out.glob("*.png")) if out.is_dir() else []
+    for p in done:
+        problem = image_ok(p)
+        if problem:
+            return "wrong", f"after Ctrl-C: {problem}"
+    again = cli("deblur", folder, "-m", model, "-o", out, timeout=300)
+    bad = failure(again)
+    if bad or again.rc != 0 or len(list(out.glob("*.png"))) != len(list(folder.glob("*.png"))):
+        return (bad or ("wrong", f"rerun exit {again.rc}"))[0], "rerun after Ctrl-C: " + \
+            (bad[1] if bad else f"exit {again.rc}, {len(list(out.glob('*.png')))} files")
+    return "ok", f"exit {r.rc} {took:.1f} s after Ctrl-C with {len(done)} complete files; rerun finished"
+
+
+def run_area(work: Path, workers: int = 2) -> list[Case]:
+    rng = random.Random(4)
+    data = photos(work / "photos")
+    files = tiny_exports(work)
+    folder = work / "interrupt_photos"
+    folder.mkdir(exist_ok=True)
+    for k in range(24):
+        if not (folder / f"{k:02d}.png").exists():
+            Image.fromarray(smooth_image(256, 320, k)).save(folder / f"{k:02d}.png")
+    d = work / "runs_interrupts"
+    jobs = []
+    for k in range(14):
+        jobs.append((f"train/ctrl-c_at_{k}", _train_case, (data, d / f"t{k}", rng.uniform(2, 40), None, k % 3 == 0)))
+    for k in range(4):
+        jobs.append((f"train/double_ctrl-c_{k}", _train_case, (data, d / f"tt{k}", rng.uniform(4, 30), 0.5, False)))
+    for k in range(8):
+        jobs.append((f"export/ctrl-c_{k}", _export_case, (files["keras"], data, d / f"e{k}", rng.uniform(2, 40))))
+    for k in range(8):
+        jobs.append((f"deblur/ctrl-c_{k}", _deblur_case, (files["int8"], folder, d / f"d{k}", rng.uniform(0.8, 6))))
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda j: timed(AREA, f"{j[0]} ({j[2][2] if j[1] is _train_case else j[2][-1]:.1f}s)",
+                                             lambda: j[1](*j[2])), jobs))
