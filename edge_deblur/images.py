@@ -24,6 +24,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 DEFAULT_MAX_PIXELS = 100_000_000
 MAX_PIXELS_ENV = "EDGE_DEBLUR_MAX_PIXELS"
 BYTES_PER_PIXEL = 56
+_EXIF_STARTS = (b"Exif\0\0", b"II*\0", b"MM\0*")
 _JPEG_MAX_EXIF = 65533  # one APP1 segment, "Exif\0\0" header included (Pillow's MAX_BYTES_IN_MARKER)
 # IFD0 tags describing the photo (not the pixel layout); TIFF structure tags (sizes, strips, bit depths, colour
 # map, photometric) of the source would describe a different file than the RGB one written
@@ -179,21 +180,36 @@ def to_float(img: np.ndarray) -> np.ndarray:
     return img.astype(np.float32, copy=False)
 
 
+def _writable_array(path: Path, img, quality: int, exif) -> np.ndarray:
+    """`img` as an array write_image can store faithfully; ImageError for anything it would write wrongly."""
+    arr = np.asarray(img)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ImageError(f"{path}: expected an HxWx3 RGB array, got shape {arr.shape}")
+    if arr.dtype != np.uint8 and arr.dtype.kind != "f":
+        raise ImageError(f"{path}: expected uint8 or float values in [0, 1], got dtype {arr.dtype}")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ImageError(f"{path}: expected finite values, the image holds NaN or infinity")
+    if type(quality) is not int or not 1 <= quality <= 100:
+        raise ImageError(f"{path}: quality must be an integer in [1, 100], got {quality!r}")
+    if exif is not None and (not isinstance(exif, bytes) or not exif.startswith(_EXIF_STARTS)):
+        raise ImageError(f"{path}: expected EXIF bytes (as from Image.getexif().tobytes()), got {exif[:12]!r}")
+    return arr
+
+
 def write_image(path: str | os.PathLike, img: np.ndarray, quality: int = 95, exif: bytes | None = None) -> Path:
     """Write an RGB image (float [0, 1] or uint8) atomically as 8-bit; the format follows the suffix.
 
     EXIF that does not fit a JPEG (one 64 KB segment) is left out with an `ImageWarning`.
 
     Raises:
-        ImageError: the array is not HxWx3, the suffix is not a writable image format, or the file cannot be
+        ImageError: the array is not HxWx3 uint8 or finite float, quality is outside [1, 100], `exif` is not an
+            EXIF block, the suffix is not a writable image format, or the file cannot be
             written (read-only or missing folder, full disk, a file in the way); no partial file is left.
     """
     from PIL import Image
 
     path = Path(path)
-    arr = np.asarray(img)
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise ImageError(f"{path}: expected an HxWx3 RGB array, got shape {arr.shape}")
+    arr = _writable_array(path, img, quality, exif)
     suffix = path.suffix.lower()
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP",
            ".webp": "WEBP"}.get(suffix)

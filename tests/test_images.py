@@ -315,3 +315,25 @@ def test_read_only_folder_is_one_clean_error(tmp_path):
         assert list(ro.iterdir()) == []
     finally:
         ro.chmod(0o755)
+
+
+# --- issue 16 campaign: write_image accepted arrays and options it then wrote wrongly ---
+@pytest.mark.parametrize("bad", [np.full((4, 4, 3), np.nan, np.float32), np.full((4, 4, 3), np.inf),
+                                 np.full((4, 4, 3), 1000, np.uint16), np.ones((4, 4, 3), np.int64),
+                                 np.ones((4, 4, 3), bool)], ids=["nan", "inf", "uint16", "int64", "bool"])
+def test_write_image_refuses_arrays_it_cannot_write_faithfully(tmp_path, bad):
+    with pytest.raises(ImageError, match="expected"):
+        write_image(tmp_path / "x.png", bad)
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("quality", [0, 101, 500, -1])
+def test_write_image_refuses_quality_outside_1_100(tmp_path, quality):
+    with pytest.raises(ImageError, match="quality"):
+        write_image(tmp_path / "x.jpg", np.zeros((4, 4, 3), np.uint8), quality=quality)
+
+
+@pytest.mark.parametrize("exif", [b"garbage", "text"])
+def test_write_image_refuses_exif_that_is_not_an_exif_block(tmp_path, exif):
+    with pytest.raises(ImageError, match="EXIF"):
+        write_image(tmp_path / "x.jpg", np.zeros((4, 4, 3), np.uint8), exif=exif)
