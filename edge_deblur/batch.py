@@ -81,11 +81,16 @@ def collect_images(inputs: Iterable[str | os.PathLike], exclude: str | os.PathLi
 
 
 def output_path(src: Path, root: Path | None, out_dir: Path | None, inputs: set[Path]) -> Path:
-    """Where the result for `src` goes: OUTDIR/<relative path>, or <stem>_deblurred<suffix> beside the input."""
+    """Where the result for `src` goes: OUTDIR/<relative path>, or <stem>_deblurred<suffix> beside the input (a PNG
+    for inputs in a format that is read but not written, e.g. GIF)."""
+    from edge_deblur.images import IMAGE_SUFFIXES
+
     if out_dir is None:
         dest = src.with_name(f"{src.stem}{SUFFIX}{src.suffix}")
     else:
         dest = out_dir / (src.relative_to(root) if root is not None else Path(src.name))
+    if dest.suffix.lower() not in IMAGE_SUFFIXES:  # read but not written (GIF, PPM): the result is a PNG
+        dest = dest.with_suffix(".png")
     if dest.resolve() in inputs:
         dest = dest.with_name(f"{dest.stem}{SUFFIX}{dest.suffix}")
     return dest

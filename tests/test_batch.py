@@ -260,3 +260,13 @@ def test_read_only_file_system_is_one_clean_error_per_file(tmp_path, model):
     assert [line for line in res.stderr.splitlines() if line.startswith("error:")] == [
         f"error: {tmp_path / 'in' / 'a.png'}: {mount / 'a.png'}: cannot write (Read-only file system)"]
     assert _files_listed(res) == {}
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".ppm"])
+def test_inputs_in_formats_we_read_but_cannot_write_give_png_results(tmp_path, suffix):
+    # issue 16 campaign: a GIF or PPM was read and deblurred, then refused at write time ("cannot write '.gif'")
+    from edge_deblur.batch import output_path
+
+    src = tmp_path / f"photo{suffix}"
+    assert output_path(src, None, None, set()) == tmp_path / "photo_deblurred.png"
+    assert output_path(src, None, tmp_path / "out", set()) == tmp_path / "out" / "photo.png"
