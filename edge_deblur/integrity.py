@@ -210,3 +210,12 @@ def check_finite(y: np.ndarray, source: str) -> None:
         bad = int(y.size - np.count_nonzero(np.isfinite(y)))
         raise ModelError(f"{source}: the model produced {bad} NaN or infinite values of {y.size} in a tile; "
                          "refusing to return an image (a broken or foreign model)")
+
+
+def check_not_blank(y: np.ndarray, x: np.ndarray, source: str) -> None:
+    """Raise a ModelError if a model turned an image with content (`x`) into all black or all white (`y`, float
+    [0, 1], same shape): a broken or foreign model, never a deblurred photo. A blank input may stay blank."""
+    for value, what in ((0.0, "black"), (1.0, "white")):
+        if (y == value).all() and np.abs(x - value).max() > 4 / 255:
+            raise ModelError(f"{source}: the model turned a non-blank image all {what}; refusing to return it "
+                             "(a broken or foreign model)")

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_deblur.errors import ImageError, ModelError
-from edge_deblur.integrity import check_finite, check_graph, checked_metadata
+from edge_deblur.integrity import check_finite, check_graph, check_not_blank, checked_metadata
 from edge_deblur.strips import HALO, WINDOW_PIXELS, apply_windows, window_plan
 from edge_deblur.tflite_meta import parse_model
 from edge_deblur.tiles import _axis_weights, _pad_reflect, _tile_starts, tile_apply  # noqa: F401 (moved there)
@@ -334,19 +334,21 @@ class Deblurrer:
 
         Raises:
             ImageError: not an HxWx3 array, an unsupported dtype, or float values outside [0, 1].
+            ModelError: the model's output holds NaN/infinity, or is all black or all white for an image that is not.
         """
         from edge_deblur.multiscale import resolve_scale, restore_scaled
 
         x = check_image(image, self.path.name)
         s = resolve_scale(self.scale, *x.shape[:2])
         if self.strategy == "strips" and s >= 1:  # no float copy of the photo: uint8 in, uint8 out
-            return self.run_windows(x)
-        restore = self.run_windows if self.strategy == "strips" else (
-            lambda t: tile_apply(t, self.run_tile, self.input_size, self.stride, self.overlap))
-        y = restore_scaled(to_float32(x), restore, s)
-        if x.dtype == np.uint8:
-            return (y * 255.0 + 0.5).astype(np.uint8)
-        return y.astype(x.dtype, copy=False)
+            out = self.run_windows(x)
+        else:
+            restore = self.run_windows if self.strategy == "strips" else (
+                lambda t: tile_apply(t, self.run_tile, self.input_size, self.stride, self.overlap))
+            y = restore_scaled(to_float32(x), restore, s)
+            out = (y * 255.0 + 0.5).astype(np.uint8) if x.dtype == np.uint8 else y.astype(x.dtype, copy=False)
+        check_not_blank(out, x, str(self.path))
+        return out
 
     # --- whole images in resized windows ---
     def run_windows(self, image: np.ndarray) -> np.ndarray:

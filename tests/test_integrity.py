@@ -252,6 +252,17 @@ def test_nan_output_is_an_error_never_an_image(tmp_path):
     assert not (tmp_path / "out" / "a.png").exists()
 
 
+@pytest.mark.parametrize("fn, what", [(lambda x: x * 0.0, "black"), (lambda x: x * 0.0 + 1.0, "white")])
+def test_all_black_or_white_output_of_a_real_image_is_an_error(tmp_path, fn, what):
+    # issue 16 campaign: a (foreign) model that outputs zeros wrote a black image with exit 0
+    path = _write(tmp_path / "flat.tflite", _tf_model(fn))
+    img = smooth_image(40, 50, seed=4)
+    with pytest.raises(ModelError, match=f"flat.tflite: the model turned a non-blank image all {what}"):
+        Deblurrer(path, allow_foreign=True)(img)
+    blank = np.zeros((40, 50, 3), np.float32) + (0.0 if what == "black" else 1.0)
+    assert (Deblurrer(path, allow_foreign=True)(blank) == blank).all()  # a blank photo may stay blank
+
+
 # --- re-stamping and the bundled files ---
 
 def test_restamp_keeps_the_model_and_is_idempotent(files, tmp_path):
