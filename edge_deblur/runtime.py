@@ -214,7 +214,8 @@ class Deblurrer:
         self._lock = threading.RLock()
         self._loaded_by: int | None = None  # thread that last called set_input
         cls, self.backend = _interpreter_class(backend)
-        if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
+        if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)
+                                        or num_threads < 1):
             raise ModelError(f"num_threads must be a positive integer, got {num_threads!r}")
         self.num_threads = num_threads
         kwargs = {"num_threads": num_threads} if num_threads is not None else {}

@@ -198,8 +198,9 @@ def test_bad_model_files(tmp_path, files):
             Deblurrer(path)
         with pytest.raises(ModelError, match=match):
             read_metadata(path)
-    with pytest.raises(ModelError, match="num_threads"):
-        Deblurrer(files["int8"], num_threads=0)
+    for bad in (0, -1, 2.5, "2", True):  # True was taken for 1 thread (issue 16 campaign)
+        with pytest.raises(ModelError, match="num_threads"):
+            Deblurrer(files["int8"], num_threads=bad)
 
 
 def test_model_whose_input_is_not_an_image(tmp_path):
