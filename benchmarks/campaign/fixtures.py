@@ -16,14 +16,13 @@ from benchmarks.campaign.common import env, repo_root
 
 
 def smooth_image(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """A photo-like uint8 RGB image: gradients plus sharp-edged discs."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    img = np.stack([0.5 + 0.4 * np.sin(xx / (5 + 3 * c) + yy / (7 + 2 * c) + rng.uniform(0, 6)) for c in range(3)], -1)
-    for _ in range(4):
-        cy, cx, r = rng.integers(0, h), rng.integers(0, w), rng.integers(3, max(4, min(h, w) // 3))
-        img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.uniform(0, 1, 3)
-    return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+    """The test suite's photo-like image (tests/conftest.py), as uint8 RGB."""
+    tests = str(repo_root() / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    from conftest import smooth_image as smooth
+
+    return (smooth(h, w, seed) * 255 + 0.5).astype(np.uint8)
 
 
 def photos(folder: Path, n: int = 12, size: int = 72, seed: int = 0) -> Path:

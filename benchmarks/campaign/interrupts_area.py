@@ -51,7 +51,8 @@ def _leftovers(folder: Path) -> list[str]:
                                                                    or "partial" in p.name)]
 
 
-def _interrupted(r: Run, took: float, limit: float) -> tuple[str, str] | None:
+def _interrupted(r: Run, took: float, limit: float, out: Path) -> tuple[str, str] | None:
+    """What went wrong with a Ctrl-C'd run: a hang, a slow exit, a traceback, or partial files in `out`."""
     bad = failure(r)
     if bad and bad[0] == "hang":
         return "hang", f"still running {took:.0f} s after Ctrl-C"
@@ -59,20 +60,18 @@ def _interrupted(r: Run, took: float, limit: float) -> tuple[str, str] | None:
         return bad
     if took > limit:
         return "hang", f"exit took {took:.1f} s after Ctrl-C (> {limit} s)"
-    return None
+    left = _leftovers(out) if out.is_dir() else []
+    return ("wrong", f"partial files left: {left}") if left else None
 
 
 def _train_case(data: Path, out: Path, after: float, second: float | None, resume: bool) -> tuple[str, str]:
     shutil.rmtree(out, ignore_errors=True)
     r, took = _interrupt(["train", "--data", data, *TRAIN, "--out", out], after, second)
-    bad = _interrupted(r, took, 2.5 if second is not None else 10)
+    bad = _interrupted(r, took, 2.5 if second is not None else 10, out)
     if bad:
         return bad
     if r.rc not in (0, 130, -2):
         return "wrong", f"exit {r.rc} after Ctrl-C"
-    left = _leftovers(out) if out.is_dir() else []
-    if left:
-        return "wrong", f"partial files left: {left}"
     if not resume or r.rc == 0:
         return "ok", f"exit {r.rc} {took:.1f} s after Ctrl-C"
     if not (out / "last.keras").is_file():
@@ -90,12 +89,9 @@ def _export_case(keras: Path, data: Path, out: Path, after: float) -> tuple[str,
     shutil.rmtree(out, ignore_errors=True)
     r, took = _interrupt(["export", keras, "-q", "float16", "-q", "int8", "--data", data, "--size", "32",
                           "--calibration-samples", "16", "--verify-images", "1", "--out", out], after)
-    bad = _interrupted(r, took, 10)
+    bad = _interrupted(r, took, 10, out)
     if bad:
         return bad
-    left = _leftovers(out) if out.is_dir() else []
-    if left:
-        return "wrong", f"partial files left: {left}"
     manifest = out / "manifest.json"
     if manifest.is_file():
         doc = json.loads(manifest.read_text())
@@ -113,12 +109,9 @@ def _export_case(keras: Path, data: Path, out: Path, after: float) -> tuple[str,
 def _deblur_case(model: Path, folder: Path, out: Path, after: float) -> tuple[str, str]:
     shutil.rmtree(out, ignore_errors=True)
     r, took = _interrupt(["deblur", folder, "-m", model, "-o", out], after)
-    bad = _interrupted(r, took, 5)
+    bad = _interrupted(r, took, 5, out)
     if bad:
         return bad
-    left = _leftovers(out) if out.is_dir() else []
-    if left:
-        return "wrong", f"partial files left: {left}"
     done = sorted(out.glob("*.png")) if out.is_dir() else []
     for p in done:
         problem = image_ok(p)
