@@ -113,13 +113,15 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
-def _depth(value: Any) -> int:
-    """Nesting depth of a JSON value (scalars: 0)."""
-    if isinstance(value, dict):
-        return 1 + max(map(_depth, value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max(map(_depth, value), default=0)
-    return 0
+def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """True if a JSON value nests lists/objects more than `limit` levels (iterative: any depth is safe)."""
+    level = [value]
+    for _ in range(limit + 1):
+        containers = [v for v in level if isinstance(v, (dict, list))]
+        if not containers:
+            return False
+        level = [c for v in containers for c in (v.values() if isinstance(v, dict) else v)]
+    return True
 
 
 def validate_metadata(meta: dict, source: str = "model") -> dict:
@@ -140,7 +142,7 @@ def validate_metadata(meta: dict, source: str = "model") -> dict:
             ok, expected = _FIELDS[key]
             if not ok(value):
                 raise ModelError(f"{source}: edge-deblur metadata '{key}' is {_show(value)}, expected {expected}")
-        elif _depth(value) > MAX_DEPTH:
+        elif _too_deep(value):
             raise ModelError(f"{source}: edge-deblur metadata '{key}' is nested more than {MAX_DEPTH} levels deep")
         elif isinstance(value, float) and not math.isfinite(value):
             raise ModelError(f"{source}: edge-deblur metadata '{key}' is {value}, expected a finite number")

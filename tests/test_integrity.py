@@ -12,6 +12,7 @@ import pytest
 
 from conftest import ROOT, smooth_image
 from edge_deblur.errors import ModelError
+from edge_deblur.integrity import validate_metadata
 from edge_deblur.runtime import Deblurrer, read_metadata
 from edge_deblur.tflite_meta import (DIGEST_KEY, DIGEST_PLACEHOLDER, METADATA_NAME, ModelInfo, _Buf, _Corrupt,
                                      parse_model, restamp, restamp_file, with_metadata)
@@ -160,6 +161,13 @@ def test_deblur_cli_allow_foreign(raw_float16, tmp_path):
 
 
 # --- metadata values ---
+
+@pytest.mark.parametrize("text", ["[" * 600 + "]" * 600, '{"a": ' * 600 + "1" + "}" * 600], ids=["lists", "objects"])
+def test_deep_unknown_value_is_refused_without_recursion_error(text):
+    # issue 16 campaign: hundreds of levels (the JSON parser takes them) overflowed the depth check's recursion
+    with pytest.raises(ModelError, match="'notes' is nested more than 4 levels deep"):
+        validate_metadata({"notes": json.loads(text)}, "m.tflite")
+
 
 @pytest.mark.parametrize("key, value, match", [
     ("stride", "abc", "'stride' is 'abc', expected an integer in [1, 256]"),
