@@ -53,6 +53,7 @@ def _warn_slow_int8(backend: str, precision: str, name: str) -> None:
     warnings.warn(f"{name}: int8 model on {backend}, which {reason}; use the float16 file or install "
                   "ai-edge-litert", RuntimeWarning, stacklevel=3)
 MANIFEST = "manifest.json"
+MAX_MODEL_BYTES = 1 << 30  # ours are ~1-3 MB; a file this big is not one (and would be read whole into memory)
 
 
 def _interpreter_class(backend: str | None = None):
@@ -85,11 +86,15 @@ def _first_line(e: BaseException) -> str:
 
 
 def _read_model_bytes(path: str | os.PathLike) -> bytes:
-    """The bytes of a model file, with a ModelError for missing or unreadable files."""
+    """The bytes of a model file, with a ModelError for missing, unreadable or huge (> MAX_MODEL_BYTES) files."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
     try:
+        size = path.stat().st_size
+        if size > MAX_MODEL_BYTES:
+            raise ModelError(f"{path}: {size / 2**30:.1f} GiB, larger than any deblurring model (at most "
+                             f"{MAX_MODEL_BYTES / 2**30:.0f} GiB); not read")
         return path.read_bytes()
     except OSError as e:
         raise ModelError(f"{path}: cannot read ({e.strerror})") from None

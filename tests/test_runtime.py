@@ -460,3 +460,18 @@ def test_int8_on_slow_backend_warns_once(files, monkeypatch):
         warnings.simplefilter("error")
         rt.Deblurrer(files["int8"])  # once per process
         rt.Deblurrer(files["float16"])
+
+
+def test_huge_model_file_is_refused_before_reading(tmp_path):
+    # issue 16 campaign: a 3 GB (sparse) .tflite was read whole into memory, past the 40 s timeout
+    import time
+
+    huge = tmp_path / "huge.tflite"
+    with open(huge, "wb") as f:
+        f.truncate(3 << 30)
+    t0 = time.monotonic()
+    with pytest.raises(ModelError, match=r"huge.tflite: 3.0 GiB, larger than any deblurring model \(at most 1 GiB"):
+        Deblurrer(huge)
+    with pytest.raises(ModelError, match="larger than any deblurring model"):
+        read_metadata(huge)
+    assert time.monotonic() - t0 < 5
