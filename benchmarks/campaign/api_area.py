@@ -135,7 +135,7 @@ sys.exit(1 if errors or wrong else 0)
 '''
 
 
-def run_area(work: Path) -> list[Case]:
+def run_area(work: Path, only: set[str] | None = None) -> list[Case]:
     files = tiny_exports(work)
     tmp = work / "api_tmp"
     tmp.mkdir(exist_ok=True)
@@ -143,8 +143,8 @@ def run_area(work: Path) -> list[Case]:
     import numpy as np
 
     Image.fromarray(np.zeros((8, 8, 3), np.uint8) + 99).save(tmp / "ok.png")
-    cases = [_api_case(n, c, e, files["int8"], tmp) for n, c, e in CASES]
-    for precision in ("int8", "float16"):
+    cases = [_api_case(n, c, e, files["int8"], tmp) for n, c, e in CASES if only is None or n in only]
+    for precision in ("int8", "float16") if only is None else ():
         def check(p=precision):
             r = run([sys.executable, "-c", THREADS, str(files[p])], timeout=300)
             if r.rc is None:

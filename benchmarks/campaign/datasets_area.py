@@ -140,9 +140,9 @@ def _one(name: str, args: list, expect: str, result: Path) -> Case:
     return timed(AREA, name, check)
 
 
-def run_area(work: Path, workers: int = 2) -> list[Case]:
+def run_area(work: Path, workers: int = 2, only: set[str] | None = None) -> list[Case]:
     d = work / "datasets"
     d.mkdir(parents=True, exist_ok=True)
-    cmds = _commands(d, _datasets(d))
+    cmds = [c for c in _commands(d, _datasets(d)) if only is None or c[0] in only]
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(lambda c: _one(*c), cmds))

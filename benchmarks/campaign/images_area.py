@@ -252,7 +252,7 @@ def _one(a: Attack, model: Path, scratch: Path, refs: dict) -> Case:
     return timed(AREA, a.name, check)
 
 
-def run_area(work: Path) -> list[Case]:
+def run_area(work: Path, only: set[str] | None = None) -> list[Case]:
     d = work / "images"
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
@@ -276,7 +276,8 @@ def run_area(work: Path) -> list[Case]:
         for a, suffix in zip(attacks[:2], (".png", ".jpg")):
             with Image.open(work / "runs_images" / a.name / a.inputs[0].name) as im:
                 refs[suffix] = np.asarray(im.convert("RGB"), np.float32) / 255
-        return cases + [_one(a, model, work / "runs_images", refs) for a in attacks[2:]]
+        return cases + [_one(a, model, work / "runs_images", refs) for a in attacks[2:]
+                        if only is None or a.name in only]
     finally:
         for m in (readonly, full):
             if m:

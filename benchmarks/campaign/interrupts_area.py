@@ -125,7 +125,7 @@ def _deblur_case(model: Path, folder: Path, out: Path, after: float) -> tuple[st
     return "ok", f"exit {r.rc} {took:.1f} s after Ctrl-C with {len(done)} complete files; rerun finished"
 
 
-def run_area(work: Path, workers: int = 2) -> list[Case]:
+def run_area(work: Path, workers: int = 2, only: set[str] | None = None) -> list[Case]:
     rng = random.Random(4)
     data = photos(work / "photos")
     files = tiny_exports(work)
@@ -144,6 +144,12 @@ def run_area(work: Path, workers: int = 2) -> list[Case]:
         jobs.append((f"export/ctrl-c_{k}", _export_case, (files["keras"], data, d / f"e{k}", rng.uniform(2, 40))))
     for k in range(8):
         jobs.append((f"deblur/ctrl-c_{k}", _deblur_case, (files["int8"], folder, d / f"d{k}", rng.uniform(0.8, 6))))
+    jobs = [j for j in jobs if only is None or j[0] in only]
+
+    def one(job) -> Case:
+        name, fn, args = job
+        at = args[2] if fn is _train_case else args[-1]
+        return timed(AREA, f"{name} (Ctrl-C at {at:.1f} s)", lambda: fn(*args))
+
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda j: timed(AREA, f"{j[0]} ({j[2][2] if j[1] is _train_case else j[2][-1]:.1f}s)",
-                                             lambda: j[1](*j[2])), jobs))
+        return list(pool.map(one, jobs))

@@ -2,6 +2,7 @@
 
     python3 -m benchmarks.campaign.run                    # every area (~20-30 min on 2 busy cores)
     python3 -m benchmarks.campaign.run --area images      # one area; the others are kept from campaign.json
+    python3 -m benchmarks.campaign.run --failed           # only the cases not ok in campaign.json, replaced there
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ BEFORE = """| area | tried | traceback | hang | silently wrong |
 """
 
 
-def _area(name: str, work: Path) -> list:
+def _area(name: str, work: Path, only: set[str] | None = None) -> list:
     from benchmarks.campaign import api_area, datasets_area, images_area, interrupts_area, tflite_area
 
     module = {"tflite": tflite_area, "images": images_area, "datasets": datasets_area,
               "interrupts": interrupts_area, "api": api_area}[name]
-    return module.run_area(work)
+    return module.run_area(work, only=only)
 
 
 def render(cases: list[dict]) -> str:
@@ -53,15 +54,38 @@ def render(cases: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _base_name(case: dict) -> str:
+    """The name an area selects a case by (interrupt cases carry their Ctrl-C time after the name)."""
+    return case["name"].split(" (")[0] if case["area"] == "interrupts" else case["name"]
+
+
+def _rerun_failed(cases: list[dict], work: Path, path: Path, results: Path) -> int:
+    """Run again the cases that were not ok and put the new outcomes in their place."""
+    for area in AREAS:
+        names = {_base_name(c) for c in cases if c["area"] == area and c["kind"] != "ok"}
+        if not names:
+            continue
+        fresh = {_base_name(c): c for c in (x.to_dict() for x in _area(area, work, names))}
+        cases = [fresh.get(_base_name(c), c) if c["area"] == area else c for c in cases]
+        print(f"\n{area}: reran {len(fresh)} cases", flush=True)
+    path.write_text(json.dumps({"cases": cases}, indent=1, ensure_ascii=False) + "\n")
+    (results / "campaign.md").write_text(render(cases))
+    print(render(cases))
+    return 0 if all(c["kind"] == "ok" for c in cases) else 1
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--area", action="append", choices=AREAS, help="run only this area (repeatable)")
+    ap.add_argument("--failed", action="store_true", help="rerun only the cases that are not ok in campaign.json")
     ap.add_argument("--results", type=Path, default=repo_root() / "benchmarks" / "results")
     args = ap.parse_args(argv)
     work = work_dir()
     work.mkdir(parents=True, exist_ok=True)
     path = args.results / "campaign.json"
-    kept = json.loads(path.read_text())["cases"] if args.area and path.is_file() else []
+    kept = json.loads(path.read_text())["cases"] if (args.area or args.failed) and path.is_file() else []
+    if args.failed:
+        return _rerun_failed(kept, work, path, args.results)
     cases = [c for c in kept if c["area"] not in set(args.area or ()) | ({"concurrency"} if "api" in (args.area or ())
                                                                           else set())]
     for area in args.area or AREAS:

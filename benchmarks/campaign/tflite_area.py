@@ -183,7 +183,7 @@ def _one(m: Mutant, image: Path, reference: np.ndarray, source: np.ndarray, scra
     return timed(AREA, m.name, check)
 
 
-def run_area(work: Path, workers: int = 2) -> list[Case]:
+def run_area(work: Path, workers: int = 2, only: set[str] | None = None) -> list[Case]:
     from PIL import Image
 
     from edge_deblur.runtime import Deblurrer
@@ -193,7 +193,7 @@ def run_area(work: Path, workers: int = 2) -> list[Case]:
     pixels = smooth_image(40, 52, seed=3)
     Image.fromarray(pixels).save(image)
     source = pixels.astype(np.float32) / 255.0
-    mutants = _mutants(work)
+    mutants = [m for m in _mutants(work) if only is None or m.name in only]
     references = {p: Deblurrer(path)(pixels).astype(np.float32) / 255.0
                   for p, path in tiny_exports(work).items() if p != "keras"}
     scratch = work / "runs_tflite"
