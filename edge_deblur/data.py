@@ -272,8 +272,6 @@ class CropSampler:
         self.scale = (float(scale[0]), float(scale[1]))
 
     def _load(self, pair: Pair) -> tuple[np.ndarray | None, np.ndarray]:
-        from edge_deblur.images import resize
-
         sharp = self.cache.get(pair.sharp)
         m = self.blur.margin
         need = self.size + (2 * m if pair.blurred is None else 0)
@@ -284,10 +282,7 @@ class CropSampler:
             if min(sharp.shape[:2]) < need:
                 sharp = np.pad(sharp, ((m, m), (m, m), (0, 0)), mode="reflect")
             return None, sharp
-        blurred = self.cache.get(pair.blurred)
-        if blurred.shape != sharp.shape:
-            blurred = resize(blurred, *sharp.shape[:2])
-        return blurred, sharp
+        return match_size(self.cache.get(pair.blurred), sharp, pair), sharp
 
     def check(self) -> None:
         """Read every pair once, so an unreadable or too-small image fails now, naming the file, not mid-training.
@@ -413,13 +408,30 @@ def degrade_for_eval(sharp: np.ndarray, index: int, seed: int = 0, radii: Sequen
     return defocus(sharp, radius, noise_sigma=EVAL_NOISE, rng=seed * 100003 + index), radius
 
 
+def match_size(blurred: np.ndarray, sharp: np.ndarray, pair: Pair) -> np.ndarray:
+    """`blurred` resized to `sharp`'s size when only the resolution differs (same aspect ratio within 2%).
+
+    Raises:
+        DataError: the shapes differ otherwise; stretching one onto the other would misalign every pixel.
+    """
+    from edge_deblur.images import resize
+
+    (bh, bw), (sh, sw) = blurred.shape[:2], sharp.shape[:2]
+    if (bh, bw) == (sh, sw):
+        return blurred
+    if abs(bw * sh - sw * bh) > 0.02 * sw * bh:
+        raise DataError(f"{pair.blurred}: {bw}x{bh}, its sharp partner {pair.sharp} is {sw}x{sh}: not the same "
+                        "picture at another resolution (align the pair first: edge-deblur data align)")
+    return resize(blurred, sh, sw)
+
+
 def eval_pairs(data, dataset: str, split: str = "test", seed: int = 0, blur: str = "defocus"
                ) -> Iterator[tuple[np.ndarray, np.ndarray, str]]:
     """Full-size (blurred, sharp, name) images of one split; synthetic blur is fixed by `seed`.
 
-    Real pairs of different sizes get the blurred image resized to the sharp one's size.
+    Real pairs of different resolutions get the blurred image resized to the sharp one's size (`match_size`).
     """
-    from edge_deblur.images import read_image, resize
+    from edge_deblur.images import read_image
 
     for i, pair in enumerate(load_split(data, dataset, split, seed, blur)):
         sharp = read_image(pair.sharp)
@@ -427,10 +439,7 @@ def eval_pairs(data, dataset: str, split: str = "test", seed: int = 0, blur: str
             blurred, radius = degrade_for_eval(sharp, i, seed)
             yield blurred, sharp, f"{pair.sharp.stem}@r{radius:g}"
         else:
-            blurred = read_image(pair.blurred)
-            if blurred.shape != sharp.shape:
-                blurred = resize(blurred, *sharp.shape[:2])
-            yield blurred, sharp, pair.sharp.stem
+            yield match_size(read_image(pair.blurred), sharp, pair), sharp, pair.sharp.stem
 
 
 def validation_crops(pairs: Sequence[Pair], size: int, per_image: int = 2, seed: int = 0

@@ -362,3 +362,13 @@ def test_shared_photos_synthetic(shared_data):
     assert len(sc.pairs) == 68 + 18 + 80
     parts = split(sc.pairs, seed=0)
     assert [len(parts[k]) for k in ("train", "val", "test")] == [132, 17, 17]
+
+
+def test_pairs_whose_shapes_differ_are_refused_not_stretched(tmp_path):
+    # issue 16 campaign: a 56x48 blurred image was silently stretched onto its 60x40 sharp partner for train and bench
+    pair = Pair(_img(tmp_path / "sharp" / "a.png", 40, 60), _img(tmp_path / "blurred" / "a.png", 48, 56), "a")
+    with pytest.raises(DataError, match=r"a.png: 56x48, its sharp partner .*a.png is 60x40"):
+        CropSampler([pair], 32, augment=False).sample()
+    same_shape = Pair(pair.sharp, _img(tmp_path / "blurred" / "b.png", 80, 120), "b")  # resolution may differ
+    blurred, sharp = CropSampler([same_shape], 32, augment=False).sample()
+    assert blurred.shape == sharp.shape == (32, 32, 3)
