@@ -215,9 +215,11 @@ def check_finite(y: np.ndarray, source: str) -> None:
 
 
 def check_not_blank(y: np.ndarray, x: np.ndarray, source: str) -> None:
-    """Raise a ModelError if a model turned an image with content (`x`) into all black or all white (`y`, float
-    [0, 1], same shape): a broken or foreign model, never a deblurred photo. A blank input may stay blank."""
-    for value, what in ((0.0, "black"), (1.0, "white")):
-        if (y == value).all() and np.abs(x - value).max() > 4 / 255:
+    """Raise a ModelError if a model turned an image with content (`x`) into all black or all white (`y`, same
+    shape and dtype: uint8, or float in [0, 1]): a broken or foreign model, never a deblurred photo. A blank input
+    may stay blank."""
+    top = 255.0 if y.dtype == np.uint8 else 1.0
+    for value, what in ((0.0, "black"), (top, "white")):
+        if (y == value).all() and np.abs(x.astype(np.float32) - value).max() > 4 / 255 * top:
             raise ModelError(f"{source}: the model turned a non-blank image all {what}; refusing to return it "
                              "(a broken or foreign model)")

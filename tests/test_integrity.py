@@ -265,8 +265,9 @@ def test_all_black_or_white_output_of_a_real_image_is_an_error(tmp_path, fn, wha
     # issue 16 campaign: a (foreign) model that outputs zeros wrote a black image with exit 0
     path = _write(tmp_path / "flat.tflite", _tf_model(fn))
     img = smooth_image(40, 50, seed=4)
-    with pytest.raises(ModelError, match=f"flat.tflite: the model turned a non-blank image all {what}"):
-        Deblurrer(path, allow_foreign=True)(img)
+    for x in (img, (img * 255 + 0.5).astype(np.uint8)):
+        with pytest.raises(ModelError, match=f"flat.tflite: the model turned a non-blank image all {what}"):
+            Deblurrer(path, allow_foreign=True)(x)
     blank = np.zeros((40, 50, 3), np.float32) + (0.0 if what == "black" else 1.0)
     assert (Deblurrer(path, allow_foreign=True)(blank) == blank).all()  # a blank photo may stay blank
 
