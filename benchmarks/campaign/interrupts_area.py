@@ -21,14 +21,19 @@ from benchmarks.campaign.common import Case, Run, cli, env, failure, image_ok, r
 from benchmarks.campaign.fixtures import photos, smooth_image, tiny_exports
 
 AREA = "interrupts"
-TRAIN = ["--model", "tiny", "--epochs", "3", "--size", "32", "--batch-size", "2", "--steps-per-epoch", "3"]
+TRAIN = ["--model", "tiny", "--epochs", "5", "--size", "32", "--batch-size", "2", "--steps-per-epoch", "3"]
 
 
-def _interrupt(args: list, after: float, second: float | None = None, grace: float = 20) -> tuple[Run, float]:
-    """Start `python -m edge_deblur ARGS`, SIGINT it after `after` s (again `second` s later); (run, seconds from
-    the first SIGINT to exit). rc None: still alive `grace` s after the last signal (killed)."""
+def _interrupt(args: list, after: float, second: float | None = None, grace: float = 20,
+               wait_for: Path | None = None) -> tuple[Run, float]:
+    """Start `python -m edge_deblur ARGS`, SIGINT it after `after` s (counted from when `wait_for` appears, if
+    given; again `second` s later); (run, seconds from the first SIGINT to exit). rc None: still alive `grace` s
+    after the last signal (killed)."""
     p = subprocess.Popen([sys.executable, "-m", "edge_deblur", *map(str, args)], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env=env(), cwd=repo_root(), start_new_session=True)
+    deadline = time.monotonic() + 300
+    while wait_for is not None and not wait_for.exists() and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     time.sleep(after)
     t0 = time.monotonic()
     if p.poll() is None:
@@ -66,14 +71,18 @@ def _interrupted(r: Run, took: float, limit: float, out: Path) -> tuple[str, str
 
 def _train_case(data: Path, out: Path, after: float, second: float | None, resume: bool) -> tuple[str, str]:
     shutil.rmtree(out, ignore_errors=True)
-    r, took = _interrupt(["train", "--data", data, *TRAIN, "--out", out], after, second)
+    # resume cases: Ctrl-C `after` s into the run's first checkpoint, so there is something to resume
+    r, took = _interrupt(["train", "--data", data, *TRAIN, "--out", out], after / 20 if resume else after, second,
+                         wait_for=out / "last.keras" if resume else None)
     bad = _interrupted(r, took, 2.5 if second is not None else 10, out)
     if bad:
         return bad
     if r.rc not in (0, 130, -2):
         return "wrong", f"exit {r.rc} after Ctrl-C"
-    if not resume or r.rc == 0:
+    if not resume:
         return "ok", f"exit {r.rc} {took:.1f} s after Ctrl-C"
+    if r.rc == 0:
+        return "ok", f"finished before the Ctrl-C ({after / 20:.1f} s after its first checkpoint)"
     if not (out / "last.keras").is_file():
         return "ok", f"exit {r.rc} {took:.1f} s after Ctrl-C, before the first epoch (nothing to resume)"
     again = cli("train", "--data", data, *TRAIN, "--out", out, "--resume", timeout=300)
@@ -137,7 +146,8 @@ def run_area(work: Path, workers: int = 2, only: set[str] | None = None) -> list
     d = work / "runs_interrupts"
     jobs = []
     for k in range(14):
-        jobs.append((f"train/ctrl-c_at_{k}", _train_case, (data, d / f"t{k}", rng.uniform(2, 40), None, k % 3 == 0)))
+        jobs.append((f"train/ctrl-c_{k}" + ("_then_resume" if k % 2 == 0 else ""), _train_case,
+                     (data, d / f"t{k}", rng.uniform(2, 40), None, k % 2 == 0)))
     for k in range(4):
         jobs.append((f"train/double_ctrl-c_{k}", _train_case, (data, d / f"tt{k}", rng.uniform(4, 30), 0.5, False)))
     for k in range(8):
