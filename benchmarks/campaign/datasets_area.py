@@ -56,7 +56,8 @@ def _datasets(d: Path) -> dict[str, tuple[Path, str]]:
         _img(d / "mixed_corrupt" / f"{k}.png", seed=k)
     (d / "mixed_corrupt" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     _img(d / "single" / "0.png")
-    sets.update({"tiny_images_8px": (d / "tiny_images", "synthetic"), "one_pixel_images": (d / "one_pixel", "synthetic"),
+    sets.update({"tiny_images_8px": (d / "tiny_images", "synthetic"),
+                 "one_pixel_images": (d / "one_pixel", "synthetic"),
                  "mixed_with_corrupt": (d / "mixed_corrupt", "synthetic"), "single_image": (d / "single", "synthetic")})
     for k in range(6):
         _img(d / "nested" / "a" / "b" / "c" / f"{k}.png", seed=k)

@@ -213,8 +213,9 @@ def _judge(a: Attack, r, out: Path, before: dict, refs: dict) -> tuple[str, str]
     changed = [p.name for p, h in before.items() if not p.is_file() or hashlib.sha256(p.read_bytes()).hexdigest() != h]
     if changed:
         return "wrong", f"input overwritten or removed: {changed}"
-    made = sorted(p for p in out.rglob("*") if p.is_file()) if out.is_dir() and out not in [i.parent for i in a.inputs] \
-        else sorted(p for p in out.glob("*_deblurred*"))
+    beside_inputs = out in [i.parent for i in a.inputs]
+    made = sorted(out.glob("*_deblurred*")) if beside_inputs else \
+        sorted(p for p in out.rglob("*") if p.is_file()) if out.is_dir() else []
     partial = [p.name for p in made if p.name.startswith(".") or ".tmp" in p.name or "partial" in p.name]
     if partial:
         return "wrong", f"temporary file left behind: {partial}"

@@ -28,6 +28,20 @@ BEFORE = """| area | tried | traceback | hang | silently wrong |
 """
 
 
+FIXED = """## Found by this campaign and fixed (each with a test that failed first)
+
+| case(s) | was | fix | test |
+|---|---|---|---|
+| `foreign/black_out+allow` (zero-output model) | silently wrong: black image, exit 0 | `integrity.check_not_blank` in `Deblurrer.__call__` | `test_integrity.py::test_all_black_or_white_output_of_a_real_image_is_an_error` |
+| `*/meta_unknown_deep_restamped` (500-level JSON) | traceback: RecursionError | iterative `integrity._too_deep` | `test_integrity.py::test_deep_unknown_value_is_refused_without_recursion_error` |
+| `file/sparse_3GB` | hang: read whole into memory | `runtime.MAX_MODEL_BYTES` (1 GiB) checked from the size | `test_runtime.py::test_huge_model_file_is_refused_before_reading` |
+| images `ppm`, `gif_single`, `gif_animated` | refused after the work ("cannot write '.gif'") | `batch.output_path`: PNG result | `test_batch.py::test_inputs_in_formats_we_read_but_cannot_write_give_png_results` |
+| `train`/`bench` on `pairs_mismatched_sizes` | silently wrong: pairs stretched onto each other | `data.match_size` refuses other aspect ratios | `test_data.py::test_pairs_whose_shapes_differ_are_refused_not_stretched` |
+| API `write_image(NaN / uint16 / quality=500 / exif garbage)` | silently wrong (uint16 came out white) | `images._writable_array` | `test_images.py::test_write_image_refuses_*` |
+| API `Deblurrer(num_threads=True)` | accepted as 1 thread | bool refused | `test_runtime.py::test_bad_model_files` |
+"""
+
+
 def _area(name: str, work: Path, only: set[str] | None = None) -> list:
     from benchmarks.campaign import api_area, datasets_area, images_area, interrupts_area, tflite_area
 
@@ -49,7 +63,7 @@ def render(cases: list[dict]) -> str:
         lines.append(f"| {TITLES[a]} | {len(mine)} | {n['ok']} | {n['traceback']} | {n['hang']} | "
                      f"{n['wrong']}{extra} |")
     bad = [c for c in cases if c["kind"] != "ok"]
-    lines += ["", f"## Every case that is not ok ({len(bad)})", ""]
+    lines += ["", FIXED, f"## Every case that is not ok ({len(bad)})", ""]
     lines += [f"- {c['area']} / `{c['name']}`: **{c['kind']}**: {c['reason']}" for c in bad] or ["- none"]
     return "\n".join(lines) + "\n"
 
