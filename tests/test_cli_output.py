@@ -158,3 +158,22 @@ def test_missing_training_extra_is_one_line_naming_the_command_and_the_install(a
     command = " ".join(a for a in args if not a.startswith("-") and "/" not in a)
     assert lines[0].startswith(f"error: `edge-deblur {command}` needs ")
     assert lines[0].endswith("pip install 'edge-deblur[train]'")
+
+
+def test_ctrl_c_in_a_command_exits_130_without_interpreter_shutdown(monkeypatch, capsys):
+    # issue 16 campaign: `export` printed "interrupted" within a second of Ctrl-C, then spent 5-10 s in TensorFlow's
+    # interpreter shutdown; every file is written atomically, so there is nothing left to clean up
+    from edge_deblur import cli
+
+    def stop(code):
+        raise SystemExit(f"os._exit({code})")
+
+    monkeypatch.setattr(cli.os, "_exit", stop)
+
+    @cli._user_errors
+    def export_cmd():
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit, match=r"os._exit\(130\)"):
+        export_cmd()
+    assert capsys.readouterr().err == "interrupted\n"
