@@ -133,6 +133,10 @@ def _pil_to_float(im) -> np.ndarray:
         return np.asarray(im, dtype=np.float32) / 255.0
     if im.mode == "F":
         a = np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+        lo, hi = float(a.min(initial=0.0)), float(a.max(initial=0.0))
+        if lo < -1e-3 or hi > 1 + 1e-3:  # clipping would turn an HDR or linear file into a white image
+            raise ValueError(f"float pixel values span [{lo:.3g}, {hi:.3g}], expected [0, 1] (tone-map HDR data "
+                             "to an 8- or 16-bit image first)")
         return np.repeat(np.clip(a, 0.0, 1.0)[..., None], 3, axis=2)
     return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
 

@@ -337,3 +337,13 @@ def test_write_image_refuses_quality_outside_1_100(tmp_path, quality):
 def test_write_image_refuses_exif_that_is_not_an_exif_block(tmp_path, exif):
     with pytest.raises(ImageError, match="EXIF"):
         write_image(tmp_path / "x.jpg", np.zeros((4, 4, 3), np.uint8), exif=exif)
+
+
+def test_float_tiff_beyond_0_1_is_refused_not_clipped_to_white(tmp_path):
+    # issue 16 campaign: a float TIFF with values up to 10 (HDR/linear) was clipped to an all-white image
+    hdr = (np.linspace(0, 10, 40 * 48, dtype=np.float32)).reshape(40, 48)
+    Image.fromarray(hdr).save(tmp_path / "hdr.tif")
+    with pytest.raises(ImageError, match=r"hdr.tif: .*float pixel values span \[0, 10\], expected \[0, 1\]"):
+        read_image(tmp_path / "hdr.tif")
+    Image.fromarray(hdr / 10).save(tmp_path / "ok.tif")
+    assert read_image(tmp_path / "ok.tif").max() == 1.0

@@ -122,6 +122,8 @@ def image_ok(path: Path, reference: np.ndarray | None = None, min_psnr: float = 
         return f"output {path.name} holds NaN"
     if arr.max() < 2 / 255:
         return f"output {path.name} is black"
+    if arr.min() > 253 / 255:  # no input of the campaign is white
+        return f"output {path.name} is white"
     if reference is not None:
         if reference.shape != arr.shape:
             return f"output {path.name} has shape {arr.shape}, reference {reference.shape}"

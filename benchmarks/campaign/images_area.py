@@ -68,7 +68,6 @@ def _formats(d: Path, rgb: np.ndarray) -> list[Attack]:
         "tiff_gray8": (gray, "tif", {}), "tiff_gray16": (Image.fromarray((np.asarray(gray, np.uint16) * 257)), "tif",
                                                          {}),
         "tiff_float": (Image.fromarray(np.asarray(gray, np.float32) / 255), "tif", {}),
-        "tiff_float_hdr": (Image.fromarray(np.asarray(gray, np.float32) / 25), "tif", {}),
         "tiff_int32": (gray.convert("I"), "tif", {}), "tiff_cmyk": (im.convert("CMYK"), "tif", {}),
         "tiff_palette": (im.convert("P"), "tif", {}), "tiff_rgba": (im.convert("RGBA"), "tif", {}),
         "tiff_1bit": (gray.convert("1"), "tif", {}), "tiff_la": (im.convert("LA"), "tif", {}),
@@ -88,6 +87,8 @@ def _formats(d: Path, rgb: np.ndarray) -> list[Attack]:
     nan[3:9, 3:9] = np.nan
     Image.fromarray(nan).save(d / "tiff_float_nan.tif")
     attacks.append(Attack("tiff_float_nan", [d / "tiff_float_nan.tif"], "either", wh))
+    Image.fromarray(np.asarray(gray, np.float32) / 25).save(d / "tiff_float_hdr.tif")  # values up to ~10
+    attacks.append(Attack("tiff_float_hdr", [d / "tiff_float_hdr.tif"], "either", wh))
     frames = [Image.fromarray(smooth_image(40, 52, s)) for s in range(3)]
     frames[0].save(d / "animated.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
     frames[0].save(d / "multipage.tif", save_all=True, append_images=frames[1:])
