@@ -39,6 +39,8 @@ FIXED = """## Found by this campaign and fixed (each with a test that failed fir
 | `train`/`bench` on `pairs_mismatched_sizes` | silently wrong: pairs stretched onto each other | `data.match_size` refuses other aspect ratios | `test_data.py::test_pairs_whose_shapes_differ_are_refused_not_stretched` |
 | API `write_image(NaN / uint16 / quality=500 / exif garbage)` | silently wrong (uint16 came out white) | `images._writable_array` | `test_images.py::test_write_image_refuses_*` |
 | API `Deblurrer(num_threads=True)` | accepted as 1 thread | bool refused | `test_runtime.py::test_bad_model_files` |
+| interrupts `export/ctrl-c_*` | hang: exit 8-11 s after Ctrl-C ("interrupted" came at once, then TensorFlow's shutdown) | `cli._user_errors`: `os._exit(130)` after the message | `test_cli_output.py::test_ctrl_c_in_a_command_exits_130_without_interpreter_shutdown` |
+| images `tiff_float_hdr` (found by a hand spot-check: the classifier passed an all-white output) | silently wrong: HDR float TIFF clipped to white | `images._pil_to_float` refuses floats beyond [0, 1]; `common.image_ok` flags white outputs | `test_images.py::test_float_tiff_beyond_0_1_is_refused_not_clipped_to_white` |
 """
 
 
