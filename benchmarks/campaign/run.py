@@ -1,6 +1,6 @@
 """Run the hostile-user campaign and write benchmarks/results/campaign.{json,md}.
 
-    python3 -m benchmarks.campaign.run                    # every area (~20-30 min on 2 busy cores)
+    python3 -m benchmarks.campaign.run                    # every area (~45 min on 2 busy cores)
     python3 -m benchmarks.campaign.run --area images      # one area; the others are kept from campaign.json
     python3 -m benchmarks.campaign.run --failed           # only the cases not ok in campaign.json, replaced there
 """
