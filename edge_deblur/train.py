@@ -278,10 +278,10 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     card["best_epoch"] = read_state(out / "state.json")["best_epoch"]
     if not distribute.finish(strategy, model, out, console):  # only the chief writes the card and the figures
         return card
-    write_json(out / "card.json", card)
     plot_history(out / "history.csv", out / "loss_curve.png", title=_run_title(cfg),
                  identity_psnr=card["identity_baseline"]["psnr"])
     plot_predictions(x_val[:4], y_val[:4], pred[:4], out / "predictions.png")
+    write_json(out / "card.json", card)  # last: a card marks a finished run (`--resume` finishes one without it)
     _summary(console, card, out)
     return card
 

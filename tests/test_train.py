@@ -230,6 +230,27 @@ def test_ctrl_c_through_the_cli_exits_130(photos, tmp_path, monkeypatch):
     assert res.exit_code == 130 and res.stderr.strip() == "interrupted"
 
 
+def test_stopped_while_writing_the_figures_is_finished_by_resume(photos, tmp_path, monkeypatch):
+    # issue 16 campaign: Ctrl-C after card.json but before the figures left a run --resume called "already trained",
+    # with no loss_curve.png / predictions.png, ever: the card is the mark of a finished run, so it comes last
+    import edge_deblur.train as train_mod
+
+    def pressed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "stopped"
+    cfg = train_mod.TrainConfig(data=[str(photos)], model="tiny", out=str(out), epochs=1, batch_size=4, size=32,
+                                steps_per_epoch=2)
+    with monkeypatch.context() as m:
+        m.setattr(train_mod, "plot_predictions", pressed)
+        with pytest.raises(KeyboardInterrupt):
+            train_mod.train(cfg)
+    assert not (out / "card.json").exists()
+    res = cli(*TINY, "--data", photos, "--epochs", 1, "--out", out, "--resume")
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)
+
+
 def test_stopped_after_its_last_epoch_is_finished_by_resume(photos, tmp_path):
     import keras
 
