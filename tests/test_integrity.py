@@ -252,7 +252,7 @@ def test_nan_output_is_an_error_never_an_image(tmp_path):
     d = Deblurrer(path)
     img = smooth_image(40, 50, seed=4)
     assert (img < 0.5).any() and (img >= 0.5).any()
-    with pytest.raises(ModelError, match=r"nan.tflite: the model produced \d+ NaN or infinite values of 3072"):
+    with pytest.raises(ModelError, match=r"nan.tflite: the model produced \d+ NaN or infinite values of \d+"):
         d(img)
     write_image(tmp_path / "in" / "a.png", img)
     res = CliRunner().invoke(app, ["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", str(path)])
