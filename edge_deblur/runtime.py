@@ -366,8 +366,19 @@ class Deblurrer:
         """
         plan = window_plan(*image.shape[:2], self.stride, self.halo, self.window_pixels, self.input_size)
         with self._lock:
-            self._prepare_window(plan.shape)
+            try:
+                self._prepare_window(plan.shape)
+            except ModelError as e:  # e.g. tflite-runtime 2.14 cannot re-prepare some float16 graphs at a new size
+                return self._fall_back_to_tiles(image, e)
             return apply_windows(image, self._run_window, plan)
+
+    def _fall_back_to_tiles(self, image: np.ndarray, error: ModelError) -> np.ndarray:
+        """Switch this Deblurrer to the export-size tiles for good (same result, slower), warning once."""
+        self.strategy, self._win, self._win_shape = "tiles", None, None
+        warnings.warn(f"{error}; running it in {self.input_size[0]}x{self.input_size[1]} tiles instead",
+                      RuntimeWarning, stacklevel=4)
+        y = tile_apply(to_float32(image), self.run_tile, self.input_size, self.stride, self.overlap)
+        return (y * 255.0 + 0.5).astype(np.uint8) if image.dtype == np.uint8 else y.astype(image.dtype, copy=False)
 
     def _prepare_window(self, shape: tuple[int, int]) -> None:
         """Make (once) and resize (once per shape) the window interpreter."""
@@ -382,8 +393,8 @@ class Deblurrer:
             self._win.resize_tensor_input(self._in["index"], [1, *shape, 3])
             self._win.allocate_tensors()
         except (ValueError, RuntimeError) as e:
-            raise ModelError(f"{self.path}: cannot resize the model input to {shape[0]}x{shape[1]} "
-                             f"({_first_line(e)}); use strategy='tiles'") from None
+            raise ModelError(f"{self.path}: cannot resize the model input to {shape[0]}x{shape[1]} on "
+                             f"{self.backend} ({_first_line(e)})") from None
         self._win_shape = shape
         self.window_setups.append({"shape": list(shape), "seconds": time.perf_counter() - t0})
 

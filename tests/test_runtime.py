@@ -475,3 +475,31 @@ def test_huge_model_file_is_refused_before_reading(tmp_path):
     with pytest.raises(ModelError, match="larger than any deblurring model"):
         read_metadata(huge)
     assert time.monotonic() - t0 < 5
+
+
+def test_a_backend_that_cannot_resize_falls_back_to_tiles_with_one_warning(files):
+    # tflite-runtime 2.14 cannot re-prepare some float16 graphs at a new input size (an ADD fails): the photo must
+    # still come out, as the tiles give it, with a one-line warning, and later photos go straight to the tiles
+    d = Deblurrer(files["float16"])
+    real_cls = d._interp_cls
+
+    class NoResize:
+        def __init__(self, *a, **k):
+            self._it = real_cls(*a, **k)
+
+        def resize_tensor_input(self, *a, **k):
+            raise RuntimeError("tensorflow/lite/kernels/add.cc Node number 3 (ADD) failed to prepare.")
+
+    d._interp_cls = NoResize
+    x = smooth_image(70, 90, seed=4)
+    with pytest.warns(RuntimeWarning, match=r"cannot resize the model input to .* \(tensorflow/lite/kernels/add.cc"
+                                            r".*running it in 32x32 tiles instead"):
+        y = d(x)
+    want = Deblurrer(files["float16"], strategy="tiles")(x)
+    np.testing.assert_array_equal(y, want)
+    assert d.strategy == "tiles"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(d(x), want)
