@@ -11,10 +11,9 @@ sharp warped onto the blurred frame, exposure matched, both cropped to the commo
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Iterator
 
-from edge_deblur.bench.sets import EvalPair, EvalSet
+from edge_deblur.bench.sets import EvalPair, EvalSet, protocol_root
 from edge_deblur.errors import DataError
 
 PAPER_PROTOCOLS = ("paper-kwentar224", "paper-kwentar224-aligned")
@@ -38,17 +37,11 @@ def kwentar224_set(root: str | os.PathLike | None = None, aligned: bool = False,
     Raises:
         DataError: no kwentar folder, or no pair left.
     """
-    from edge_deblur.data import default_data_root, scan_kwentar
+    from edge_deblur.data import scan_kwentar
     from edge_deblur.images import read_image
     from edge_deblur.registration import AlignmentRejected, align_images
 
-    if root is None:
-        base = default_data_root()
-        if base is None:
-            raise DataError("paper-kwentar224: no kwentar folder found; pass --data PATH/TO/kwentar "
-                            "(or set EDGE_DEBLUR_DATA)")
-        root = base / "kwentar"
-    root = Path(root)
+    root = protocol_root(root, PAPER_PROTOCOLS[1] if aligned else PAPER_PROTOCOLS[0], "kwentar")
     pairs = scan_kwentar(root, "defocus").pairs[:limit]
     ready, rejected = [], []
     for p in pairs:

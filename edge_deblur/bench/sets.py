@@ -45,6 +45,23 @@ class EvalSet:
         return self.make()
 
 
+def protocol_root(root: str | os.PathLike | None, protocol: str, folder: str) -> Path:
+    """`root`, or the shared data folder's `folder` (e.g. "photos/kodak24") for a protocol run without --data.
+
+    Raises:
+        DataError: no root given and no shared data folder found.
+    """
+    from edge_deblur.data import default_data_root
+
+    if root is not None:
+        return Path(root)
+    base = default_data_root()
+    if base is None:
+        name = folder.rsplit("/", 1)[-1]
+        raise DataError(f"{protocol}: no {name} folder found; pass --data PATH/TO/{name} (or set EDGE_DEBLUR_DATA)")
+    return base / folder
+
+
 def _pair_seed(name: str, radius: float) -> int:
     """The fixed noise seed of one (image, radius) pair: independent of which other images are used."""
     return zlib.crc32(f"{name}:r{radius:g}".encode())
@@ -111,16 +128,9 @@ def kodak24_set(root: str | os.PathLike | None = None, limit: int | None = None)
     Raises:
         DataError: the folder is missing or does not hold the 24 Kodak images.
     """
-    from edge_deblur.data import default_data_root
     from edge_deblur.images import read_image
 
-    if root is None:
-        base = default_data_root()
-        if base is None:
-            raise DataError("defocus-kodak24: no Kodak24 folder found; pass --data PATH/TO/kodak24 "
-                            "(or set EDGE_DEBLUR_DATA)")
-        root = base / "photos" / "kodak24"
-    root = Path(root)
+    root = protocol_root(root, "defocus-kodak24", "photos/kodak24")
     if not root.is_dir():
         raise DataError(f"{root}: Kodak24 folder does not exist")
     files = sorted(p for p in root.iterdir() if re.fullmatch(r"kodim\d\d\.png", p.name, re.IGNORECASE))
@@ -147,16 +157,11 @@ def dpdd_val_set(root: str | os.PathLike | None = None, limit: int | None = None
     Raises:
         DataError: the folder is missing or lacks a validation scene.
     """
-    from edge_deblur.data import default_data_root, scan_pairs
+    from edge_deblur.data import scan_pairs
     from edge_deblur.images import read_image
     from edge_deblur.splits import DPDD_DEV_VAL
 
-    if root is None:
-        base = default_data_root()
-        if base is None:
-            raise DataError("real-dpdd-val: no dpdd_dev folder found; pass --data PATH/TO/dpdd_dev "
-                            "(or set EDGE_DEBLUR_DATA)")
-        root = base / "dpdd_dev"
+    root = protocol_root(root, "real-dpdd-val", "dpdd_dev")
     found = {p.sharp.stem: p for p in scan_pairs(root).pairs}
     missing = [n for n in DPDD_DEV_VAL if n not in found]
     if missing:
