@@ -5,8 +5,10 @@
 # the release architecture trained by exactly the same recipe, data, crop and sample count, from scratch.
 # The paper's 216 kwentar pairs at 224x224 are not available here; both train on the release model's sources (real
 # dpdd_dev training scenes and realistic synthetic defocus, half and half). The crop is 160x160, not 224x224: the
-# paper's net costs 69 GFLOP per 160x160 crop, and 70 x 172 crops of 160 px took TIMING_PAPER on the 2-core CPU
-# in bf16 mixed precision (224 px would take about twice that). Both nets are all-convolutional: they evaluate at any size.
+# paper's net costs 69 GFLOP per 160x160 crop, and 70 x 172 crops of 160 px took 78.4 min (67.2 s an epoch) on the
+# 2-core CPU in bf16 mixed precision, with other jobs beside it at low priority (224 px would take about twice
+# that); unet_s2 by the same recipe took 4.2 min (3.6 s an epoch). Both nets are all-convolutional: they evaluate at
+# any size. Measured results of the 2026-11-27 run: README "The paper, reproduced".
 set -euo pipefail
 D=../shared/data
 P=$D/photos
