@@ -72,6 +72,7 @@ RUNNER = textwrap.dedent("""
         assert rt.read_metadata(path) == d.metadata
         np.save(out, d(image))
         print(path, d.precision, d.op_report()["not_delegated"])
+        print("STRATEGY", d.precision, d.strategy)  # 'tiles' where this runtime could not resize the input
     print("numpy", np.__version__, "tensorflow imported:", "tensorflow" in sys.modules)
 """)
 
@@ -89,8 +90,10 @@ def test_tflite_runtime_matches_ai_edge_litert(tflite_runtime_python, tiny_expor
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "numpy 1." in proc.stdout and "tensorflow imported: False" in proc.stdout
 
-    for precision, path in tiny_exports.items():
-        here = Deblurrer(path, num_threads=1, backend="ai_edge_litert")(image)
+    used = dict(line.split()[1:] for line in proc.stdout.splitlines() if line.startswith("STRATEGY"))
+    assert set(used) == set(tiny_exports) and set(used.values()) <= {"strips", "tiles"}
+    for precision, path in tiny_exports.items():  # the same strategy here, so only the runtimes differ
+        here = Deblurrer(path, num_threads=1, backend="ai_edge_litert", strategy=used[precision])(image)
         there = np.load(tmp_path / f"{precision}.npy")
         assert there.shape == image.shape and there.dtype == np.float32
         diff = np.abs(there - here)
