@@ -342,9 +342,9 @@ def test_calibration_crops_are_at_most_224_a_side():
 
 def test_export_at_512_describes_its_224_calibration(tiny_keras, photos, tmp_path, monkeypatch):
     """The metadata says the crops were smaller than the model and that their ranges were moved onto it."""
-    import edge_deblur.export as export
+    import edge_deblur.convert as convert_module
 
-    monkeypatch.setattr(export, "CALIBRATION_SIZE", 32)  # the test photos are 72x96; keep the same logic, smaller
+    monkeypatch.setattr(convert_module, "CALIBRATION_SIZE", 32)  # the test photos are 72x96; keep the same logic, smaller
     (r,) = export_model(tiny_keras, ["int8"], data=photos, out=tmp_path, calibration_samples=100, size=(64, 64),
                         verify_images=1)
     assert r.error is None and r.psnr_vs_keras > 30
