@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# How benchmarks/weights/paper.keras and benchmarks/weights/unet_s2-paper-recipe.keras were made (issue 12): the
+# How benchmarks/weights/paper.npz and benchmarks/weights/unet_s2-paper-recipe.npz were made (issue 12): the
 # paper's network trained by the paper's recipe (`--recipe paper`: Adam lr 1e-3, MSE, ReduceLROnPlateau x0.1 after
 # 10 epochs without a better validation loss, batch 32, 70 epochs of 172 crops), and, for a controlled comparison,
 # the release architecture trained by exactly the same recipe, data, crop and sample count, from scratch.
@@ -17,8 +17,8 @@ SRC="--source pairs=$D/dpdd_dev@0.5 --source synthetic=$P/cbsd68,$P/mcmaster18,$
 edge-deblur train --model paper --recipe paper --size 160 --precision bfloat16 $SRC --out runs/paper_recipe
 edge-deblur train --model unet_s2 --recipe paper --size 160 --precision bfloat16 $SRC --out runs/unet_s2_paper_recipe
 mkdir -p benchmarks/weights
-cp runs/paper_recipe/model.keras benchmarks/weights/paper.keras
-cp runs/unet_s2_paper_recipe/model.keras benchmarks/weights/unet_s2-paper-recipe.keras
+python3 benchmarks/stored_weights.py runs/paper_recipe/model.keras paper paper   # float16 .npz, 2.4 MB
+python3 benchmarks/stored_weights.py runs/unet_s2_paper_recipe/model.keras unet_s2-paper-recipe unet_s2
 cp runs/paper_recipe/card.json benchmarks/weights/paper.card.json
 cp runs/unet_s2_paper_recipe/card.json benchmarks/weights/unet_s2-paper-recipe.card.json
 # the paper's figures 3 (loss curve) and 2/4 (input / ground truth / prediction), from the training run

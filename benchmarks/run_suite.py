@@ -15,8 +15,8 @@ Usage (from the repository root):
     python benchmarks/run_suite.py --replot                 # redraw summary.png from the committed json files
 
 Trained weights are looked up per model as (first hit wins): `--weights NAME=PATH`, the bundled release folder
-`export/NAME.keras`, `benchmarks/weights/NAME.keras` (the trained `paper` and the controlled comparison
-`unet_s2-paper-recipe`: the release architecture trained by the paper's recipe on the same data), and
+`export/NAME.keras`, `benchmarks/weights/NAME.npz` (float16 weights, `stored_weights.py`: the trained `paper` and
+the controlled comparison `unet_s2-paper-recipe`, the release architecture trained by the paper's recipe), and
 `runs/NAME/model.keras`. A model without weights is skipped (and listed in the summary) unless `--untrained` is
 given, which measures the registry architecture with random weights: real latency and size, meaningless quality.
 `--keep-others` re-runs only the selected entries and keeps every other run of the committed summary. `--quick` implies `--untrained` and writes to a temporary folder by default, so its
@@ -109,11 +109,15 @@ def find_weights(model: str, overrides: dict[str, str]) -> Path | None:
     """Trained .keras weights of `model`, or None."""
     if model in overrides:
         return Path(overrides[model])
-    for cand in (ROOT / "export" / f"{model}.keras", ROOT / "benchmarks" / "weights" / f"{model}.keras",
-                 ROOT / "runs" / model / "model.keras"):
-        if cand.is_file():
-            return cand
-    return None
+    from stored_weights import keras_path
+
+    if (ROOT / "export" / f"{model}.keras").is_file():
+        return ROOT / "export" / f"{model}.keras"
+    stored = keras_path(model)  # benchmarks/weights/NAME.npz, as a .keras file
+    if stored is not None:
+        return stored
+    run = ROOT / "runs" / model / "model.keras"
+    return run if run.is_file() else None
 
 
 def run_entry(entry: Entry, model_arg: str, out: Path, data_root: Path, threads: int | None):

@@ -7,7 +7,7 @@ medians is the number the target asks for.
 
 - The release file: `export/<model>_int8.tflite` at 224x224; at other sizes the bundled `.keras` is exported to
   int8 on the fly (100 calibration crops of at most 224x224, as `make_release.sh` and `edge-deblur export` do).
-- The paper file: the trained `paper` of `benchmarks/weights/paper.keras` (the registry's random weights if that
+- The paper file: the trained `paper` of `benchmarks/weights/paper.npz` (the registry's random weights if that
   file is absent: latency does not depend on the weights), exported to int8 at each size with 16 calibration crops.
 - Runtime: ai-edge-litert with XNNPACK, `--threads` threads (default: all cores), float32 input of one frame.
 
@@ -103,8 +103,10 @@ def run(sizes, rounds: int, warmup: int, threads: int, out: Path) -> dict:
     name = manifest["model"]
     shipped = {f["precision"]: ROOT / "export" / f["path"] for f in manifest["files"]}
     release = load_keras(ROOT / "export" / manifest["keras"]["path"])
-    trained = ROOT / "benchmarks" / "weights" / "paper.keras"
-    paper = load_keras(trained) if trained.is_file() else build_model("paper")
+    from stored_weights import keras_path
+
+    trained = keras_path("paper")
+    paper = load_keras(trained) if trained is not None else build_model("paper")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
@@ -118,7 +120,7 @@ def run(sizes, rounds: int, warmup: int, threads: int, out: Path) -> dict:
             print(f"{size}x{size}: {name} int8 {med[name]:.2f} ms (p90 {p90[name]:.2f}), paper int8 "
                   f"{med['paper']:.2f} ms (p90 {p90['paper']:.2f}) -> {med['paper'] / med[name]:.1f}x", flush=True)
     result = {"what": "int8 latency per frame, release model vs paper, alternating invoke by invoke in one process",
-              "model": name, "paper_weights": str(trained.relative_to(ROOT)) if trained.is_file() else "untrained",
+              "model": name, "paper_weights": "benchmarks/weights/paper.npz" if trained else "untrained",
               "threads": threads, "rounds": rounds, "warmup": warmup,
               "machine": {"cpu": _cpu_name(), "cores": os.cpu_count()},
               "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}

@@ -23,8 +23,15 @@ def test_paper_runs_on_kodak_real_pairs_and_its_own_protocol():
 
 
 def test_weights_are_found_under_benchmarks_weights(tmp_path):
+    import stored_weights
+
     found = run_suite.find_weights("paper", {})
-    assert found is None or found == ROOT / "benchmarks" / "weights" / "paper.keras"
+    assert (ROOT / "benchmarks" / "weights" / "paper.npz").is_file() and found == stored_weights.keras_path("paper")
+    from edge_deblur.export import load_keras
+
+    model = load_keras(found)  # the float16-stored weights come back as the paper's float32 network
+    assert model.name == "paper" and model.count_params() == 1_349_059
+    assert all(w.dtype == "float32" for w in model.get_weights())
     assert run_suite.find_weights("paper", {"paper": str(tmp_path / "x.keras")}) == tmp_path / "x.keras"
 
 
