@@ -264,8 +264,8 @@ def _merge_kept(out: Path, done: list[tuple[Entry, dict]]) -> tuple[list[tuple[E
         return done, None
     summary = json.loads(path.read_text())
     fresh = {e.stem for e, _ in done}
-    kept = [(Entry(**run["entry"]), json.loads((out / run["file"]).read_text())) for run in summary["runs"]
-            if Entry(**run["entry"]).stem not in fresh and (out / run["file"]).is_file()]
+    entries = [(Entry(**run["entry"]), out / run["file"]) for run in summary["runs"]]
+    kept = [(e, json.loads(f.read_text())) for e, f in entries if e.stem not in fresh and f.is_file()]
 
     def order(item):
         e = item[0]

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_deblur.errors import ImageError, ModelError
+from edge_deblur.images import to_uint8
 from edge_deblur.integrity import check_finite, check_graph, check_not_blank, checked_metadata
 from edge_deblur.strips import HALO, WINDOW_PIXELS, apply_windows, window_plan
 from edge_deblur.tflite_meta import parse_model
@@ -352,7 +353,7 @@ class Deblurrer:
             restore = self.run_windows if self.strategy == "strips" else (
                 lambda t: tile_apply(t, self.run_tile, self.input_size, self.stride, self.overlap))
             y = restore_scaled(to_float32(x), restore, s)
-            out = (y * 255.0 + 0.5).astype(np.uint8) if x.dtype == np.uint8 else y.astype(x.dtype, copy=False)
+            out = _as_dtype_of(y, x)
         check_not_blank(out, x, str(self.path))
         return out
 
@@ -378,7 +379,7 @@ class Deblurrer:
         warnings.warn(f"{error}; running it in {self.input_size[0]}x{self.input_size[1]} tiles instead",
                       RuntimeWarning, stacklevel=4)
         y = tile_apply(to_float32(image), self.run_tile, self.input_size, self.stride, self.overlap)
-        return (y * 255.0 + 0.5).astype(np.uint8) if image.dtype == np.uint8 else y.astype(image.dtype, copy=False)
+        return _as_dtype_of(y, image)
 
     def _prepare_window(self, shape: tuple[int, int]) -> None:
         """Make (once) and resize (once per shape) the window interpreter."""
@@ -449,6 +450,11 @@ class Deblurrer:
             counts[n] = counts.get(n, 0) + 1
         return {"backend": self.backend, "ops": names, "op_counts": counts, "delegate_nodes": len(delegates),
                 "not_delegated": left, "fully_delegated": bool(nodes) and not left}
+
+
+def _as_dtype_of(y: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """A float result in [0, 1] in the dtype of the image it came from (uint8 rounded)."""
+    return to_uint8(y) if like.dtype == np.uint8 else y.astype(like.dtype, copy=False)
 
 
 def check_image(image, name: str = "image") -> np.ndarray:

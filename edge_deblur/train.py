@@ -301,14 +301,19 @@ def _steps_per_epoch(cfg: TrainConfig, n_train: int) -> int:
     """Batches per epoch: --steps-per-epoch, else enough for `samples_per_epoch`, else ~4 crops per train image."""
     if cfg.steps_per_epoch:
         return cfg.steps_per_epoch
-    if cfg.samples_per_epoch:
+    if _epoch_samples(cfg):
         return math.ceil(cfg.samples_per_epoch / cfg.batch_size)
     return max(1, math.ceil(n_train * 4 / cfg.batch_size))
 
 
+def _epoch_samples(cfg: TrainConfig) -> int | None:
+    """Crops per epoch when the recipe fixes them (`--steps-per-epoch` overrides it), else None."""
+    return None if cfg.steps_per_epoch else cfg.samples_per_epoch
+
+
 def _epoch_text(cfg: TrainConfig, steps: int) -> str:
     """'6 steps (172 crops, batch 32) per epoch' / '100 steps x 8 crops per epoch'."""
-    if cfg.samples_per_epoch and not cfg.steps_per_epoch:
+    if _epoch_samples(cfg):
         return f"{steps} steps ({cfg.samples_per_epoch} crops, batch {cfg.batch_size}) per epoch"
     return f"{steps} steps x {cfg.batch_size} crops per epoch"
 
@@ -393,8 +398,7 @@ def _fit(model, cfg: TrainConfig, sampler, val: tuple, steps: int, start_epoch: 
     t0 = time.time()
     history = {}
     if start_epoch < cfg.epochs:
-        epoch_samples = None if cfg.steps_per_epoch else cfg.samples_per_epoch
-        history = model.fit(tf_dataset(sampler, cfg.batch_size, epoch_samples), epochs=cfg.epochs, initial_epoch=start_epoch,
+        history = model.fit(tf_dataset(sampler, cfg.batch_size, _epoch_samples(cfg)), epochs=cfg.epochs, initial_epoch=start_epoch,
                             steps_per_epoch=steps, validation_data=val, validation_batch_size=cfg.batch_size,
                             callbacks=callbacks, verbose=1 if console.is_terminal else 2,
                             shuffle=False).history  # the crop sampler shuffles; Keras would warn each epoch
