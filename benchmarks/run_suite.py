@@ -164,7 +164,8 @@ def summary_markdown(done: list[tuple[Entry, dict]], skipped: list[str], failed:
              f"- versions: {versions}",
              _measured_line(done, header, seconds),
              "- latency: median of N interleaved timed runs after warm-up, inference only (pre/post in the per-run "
-             "files), all cores unless stated; quality: full images, TFLite tiled at its input size", ""]
+             "files), all cores unless stated; quality: full images, TFLite in ~1 MP windows (runs measured "
+             "before 2026-11-27: 224x224 tiles)", ""]
     for data in DATA:
         runs = [(e, r) for e, r in done if e.data == data]
         if not runs:
