@@ -64,6 +64,23 @@ def _round_up(n: int, m: int) -> int:
     return -(-n // m) * m
 
 
+def _count(length: int, window: int, halo: int) -> int:
+    """How many windows `spans` cuts an axis into."""
+    return 1 if length <= window else math.ceil((length - window) / (window - 2 * halo)) + 1
+
+
+def _shortest(length: int, window: int, halo: int, stride: int, smallest: int) -> int:
+    """The shortest window (a multiple of `stride`, at least `smallest`) that covers `length` in as few windows as
+    `window` does: the same number of windows computes fewer pixels."""
+    n = _count(length, window, halo)
+    if n == 1:
+        return window
+    short = max(smallest, _round_up(math.ceil((length - 2 * halo) / n) + 2 * halo, stride))
+    while short < window and _count(length, short, halo) > n:  # the estimate is off by a stride at most
+        short += stride
+    return min(short, window)
+
+
 def window_plan(height: int, width: int, stride: int, halo: int = HALO, window_pixels: int = WINDOW_PIXELS,
                 min_size: tuple[int, int] = (16, 16)) -> WindowPlan:
     """The window shape (and spans) that computes the fewest pixels for a photo within `window_pixels` a window.
@@ -77,7 +94,8 @@ def window_plan(height: int, width: int, stride: int, halo: int = HALO, window_p
         min_size: the smallest window (the export tile: small photos are padded to it, as before).
 
     Returns:
-        A `WindowPlan`; a photo that fits in one window gets a single window of its padded size.
+        A `WindowPlan`; a photo that fits in one window gets a single window of its padded size. Among shapes
+        that compute as few pixels, the smallest; a larger bound never gives a plan that computes more.
     """
     halo = _round_up(max(halo, 0), stride)
     hp = max(_round_up(height, stride), _round_up(min_size[0], stride))
@@ -85,17 +103,16 @@ def window_plan(height: int, width: int, stride: int, halo: int = HALO, window_p
     if hp * wp <= window_pixels:
         return WindowPlan((hp, wp), spans(hp, hp, halo), spans(wp, wp, halo))
     smallest = (min(4 * halo + stride, hp), min(4 * halo + stride, wp))
-    best = None
+    best, shape = None, smallest  # not even the smallest window may fit the bound: then it is used anyway
     for tw in range(smallest[1], wp + 1, stride):
         th = min(hp, window_pixels // tw // stride * stride)
         if th < smallest[0]:
             break
-        plan = WindowPlan((th, tw), spans(hp, th, halo), spans(wp, tw, halo))
-        if best is None or plan.computed_pixels < best.computed_pixels:
-            best = plan
-    if best is None:  # not even the smallest window fits the budget: use it anyway
-        best = WindowPlan(smallest, spans(hp, smallest[0], halo), spans(wp, smallest[1], halo))
-    return best
+        th = _shortest(hp, th, halo, stride, smallest[0])
+        key = (th * tw * _count(hp, th, halo) * _count(wp, tw, halo), th * tw)
+        if best is None or key < best:
+            best, shape = key, (th, tw)
+    return WindowPlan(shape, spans(hp, shape[0], halo), spans(wp, shape[1], halo))
 
 
 def reflect_index(idx: np.ndarray, n: int) -> np.ndarray:

@@ -376,6 +376,28 @@ def test_window_plan_geometry():
     assert window_plan(100, 120, 8, 32, 1 << 20, (224, 224)).shape == (224, 224)  # small: padded to the tile
 
 
+
+def test_window_plan_computes_the_fewest_pixels_under_its_bound():
+    # the window bound now comes from a memory budget: a larger bound must never plan more computed pixels
+    from edge_deblur.strips import WindowPlan, spans, window_plan
+
+    def fewest(hp, wp, stride, halo, bound):
+        low = 4 * halo + stride
+        return min(WindowPlan((th, tw), spans(hp, th, halo), spans(wp, tw, halo)).computed_pixels
+                   for th in range(min(low, hp), hp + 1, stride) for tw in range(min(low, wp), wp + 1, stride)
+                   if th * tw <= bound)
+
+    for h, w, stride, halo, bound in [(200, 328, 8, 16, 9000), (97, 301, 4, 8, 4000), (300, 40, 1, 3, 2500),
+                                      (256, 256, 8, 8, 20000)]:
+        plan = window_plan(h, w, stride, halo, bound)
+        assert plan.shape[0] * plan.shape[1] <= bound
+        assert plan.computed_pixels == fewest(-(-h // stride) * stride, -(-w // stride) * stride, stride, halo, bound)
+    last = None
+    for bound in range(600_000, 1_200_000, 50_000):  # 12 MP: monotone in the bound
+        pixels = window_plan(3000, 4000, 8, 16, bound).computed_pixels
+        assert last is None or pixels <= last
+        last = pixels
+    assert window_plan(3000, 4000, 8, 16, 1 << 20).shape == (1024, 1024)  # 12 windows, 4.9% more pixels
 def test_strips_match_whole_image_keras(tmp_path, tiny):
     """Seams: windows much smaller than the image, against one whole-image Keras pass (float32 export)."""
     path = make_tflite(tmp_path / "tiny32.tflite", tiny, 32, "float32")
