@@ -6,6 +6,9 @@ needs numpy<2), `tensorflow.lite`. `EDGE_DEBLUR_BACKEND=<name>` or `Deblurrer(ba
 Every model is checked before an interpreter sees it (`edge_deblur.integrity`): its structure, its content digest,
 its metadata values and a graph that can be tiled; files without edge-deblur metadata need `allow_foreign=True`.
 
+This module is the `Deblurrer`'s image paths; model files and the bundled manifest live in `edge_deblur.model_files`,
+backends and tensor I/O in `edge_deblur.interpreters`. Their public names stay importable from here.
+
 Example:
     >>> from edge_deblur.runtime import Deblurrer
     >>> from edge_deblur.images import read_image, write_image
@@ -15,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import threading
@@ -28,136 +30,16 @@ import numpy as np
 from edge_deblur.errors import ImageError, ModelError
 from edge_deblur.images import to_uint8
 from edge_deblur.integrity import check_finite, check_graph, check_not_blank, checked_metadata
+from edge_deblur.interpreters import (BACKENDS, SLOW_INT8_BACKENDS, delegation_report, dequantize,  # noqa: F401
+                                      first_line, interpreter_class, quant_params, quantize, slow_int8_reason,
+                                      warn_slow_int8)
+from edge_deblur.model_files import (MANIFEST, MAX_MODEL_BYTES, bundled_manifest, bundled_model,  # noqa: F401
+                                     guess_precision, read_metadata, read_model_bytes)
 from edge_deblur.strips import HALO, WINDOW_PIXELS, apply_windows, window_plan
 from edge_deblur.tflite_meta import parse_model
 from edge_deblur.tiles import _axis_weights, _pad_reflect, _tile_starts, tile_apply  # noqa: F401 (moved there)
 
-BACKENDS = ("ai_edge_litert", "tflite_runtime", "tf.lite")
 STRATEGIES = ("auto", "strips", "tiles")
-# Backends without fast int8 kernels: tflite-runtime (up to 2.14, the last release) leaves int8 graphs to its
-# reference kernels (~10x slower than XNNPACK; its Python API cannot pass XNNPACK's QS8 flag).
-SLOW_INT8_BACKENDS = {"tflite_runtime": "does not hand int8 models to XNNPACK (its int8 kernels are ~10x slower)"}
-_warned: set[str] = set()
-
-
-def slow_int8_reason(backend: str, precision: str) -> str | None:
-    """Why `backend` runs a model of `precision` slowly (an int8 model on a backend without fast int8 kernels)."""
-    return SLOW_INT8_BACKENDS.get(backend) if precision == "int8" else None
-
-
-def _warn_slow_int8(backend: str, precision: str, name: str) -> None:
-    """Warn once per process and backend, in one line, that an int8 model runs on a backend slow at int8."""
-    reason = slow_int8_reason(backend, precision)
-    if reason is None or backend in _warned:
-        return
-    _warned.add(backend)
-    warnings.warn(f"{name}: int8 model on {backend}, which {reason}; use the float16 file or install "
-                  "ai-edge-litert", RuntimeWarning, stacklevel=3)
-MANIFEST = "manifest.json"
-MAX_MODEL_BYTES = 1 << 30  # ours are ~1-3 MB; a file this big is not one (and would be read whole into memory)
-
-
-def _interpreter_class(backend: str | None = None):
-    """(Interpreter class, backend name): the first importable backend, or the one asked for."""
-    wanted = backend or os.environ.get("EDGE_DEBLUR_BACKEND") or None
-    if wanted is not None and wanted not in BACKENDS:
-        raise ModelError(f"unknown interpreter backend '{wanted}'; choose one of: {', '.join(BACKENDS)}")
-    for name in BACKENDS if wanted is None else (wanted,):
-        try:
-            if name == "ai_edge_litert":
-                from ai_edge_litert.interpreter import Interpreter
-            elif name == "tflite_runtime":
-                from tflite_runtime.interpreter import Interpreter
-            else:
-                import tensorflow as tf
-
-                Interpreter = tf.lite.Interpreter
-        except ImportError:
-            continue
-        return Interpreter, name
-    if wanted is not None:
-        raise ModelError(f"interpreter backend '{wanted}' is not installed")
-    raise ModelError("no TFLite interpreter installed: pip install ai-edge-litert (or tflite-runtime)")
-
-
-def _first_line(e: BaseException) -> str:
-    """The first line of an exception message (interpreter errors run to many lines)."""
-    text = str(e).strip()
-    return text.splitlines()[0][:300] if text else type(e).__name__
-
-
-def _read_model_bytes(path: str | os.PathLike) -> bytes:
-    """The bytes of a model file, with a ModelError for missing, unreadable or huge (> MAX_MODEL_BYTES) files."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: no such model file")
-    try:
-        size = path.stat().st_size
-        if size > MAX_MODEL_BYTES:
-            raise ModelError(f"{path}: {size / 2**30:.1f} GiB, larger than any deblurring model (at most "
-                             f"{MAX_MODEL_BYTES / 2**30:.0f} GiB); not read")
-        return path.read_bytes()
-    except OSError as e:
-        raise ModelError(f"{path}: cannot read ({e.strerror})") from None
-
-
-def read_metadata(path: str | os.PathLike, *, allow_foreign: bool = False) -> dict:
-    """The edge-deblur metadata embedded in a .tflite file, read without TensorFlow, its digest and values checked.
-
-    Args:
-        path: a .tflite written by `edge-deblur export`.
-        allow_foreign: return {} for a TFLite model without edge-deblur metadata instead of refusing it.
-
-    Returns:
-        Dict with at least `model`, `precision`, `input_size` ([h, w]), `layout`, `value_range`, `io_dtype`,
-        `source_sha256`, `toolkit_version`, `calibration` and `content_sha256` (the file's digest).
-
-    Raises:
-        ModelError: missing, corrupt or foreign file, a digest mismatch, or an invalid metadata value.
-    """
-    data = _read_model_bytes(path)
-    return checked_metadata(data, parse_model(data, str(path)), str(path), allow_foreign)
-
-
-def bundled_manifest() -> tuple[Path, dict] | None:
-    """(folder, parsed manifest) of the bundled model: the package's `_bundled/` (wheels) or the repository's
-    `export/` (source checkouts); None when neither has a manifest.
-
-    Raises:
-        ModelError: the manifest exists but is not a JSON object.
-    """
-    here = Path(__file__).resolve().parent
-    for folder in (here / "_bundled", here.parent / "export"):
-        manifest = folder / MANIFEST
-        if not manifest.is_file():
-            continue
-        try:
-            doc = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise ModelError(f"{manifest}: unreadable manifest ({e})") from None
-        if not isinstance(doc, dict):
-            raise ModelError(f"{manifest}: unreadable manifest (not a JSON object)")
-        return folder, doc
-    return None
-
-
-def bundled_model(precision: str = "int8") -> Path:
-    """Path of the bundled default model of a precision, as listed in `export/manifest.json`.
-
-    Raises:
-        ModelError: no manifest or no file of that precision.
-    """
-    found = bundled_manifest()
-    if found is None:
-        raise ModelError("no bundled model found (export/manifest.json is missing); pass a .tflite file with --model")
-    folder, doc = found
-    for entry in doc.get("files", []):
-        if isinstance(entry, dict) and entry.get("precision") == precision and entry.get("path"):
-            path = folder / entry["path"]
-            if not path.is_file():
-                raise ModelError(f"{folder / MANIFEST}: lists {entry['path']}, which is missing")
-            return path
-    raise ModelError(f"{folder / MANIFEST}: no {precision} model listed")
 
 
 class Deblurrer:
@@ -213,13 +95,13 @@ class Deblurrer:
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         self.path = Path(model) if model is not None else bundled_model("int8")
-        data = _read_model_bytes(self.path)
+        data = read_model_bytes(self.path)
         info = parse_model(data, str(self.path))
         self.metadata = checked_metadata(data, info, str(self.path), allow_foreign)
         check_graph(info, str(self.path))
         self._lock = threading.RLock()
         self._loaded_by: int | None = None  # thread that last called set_input
-        cls, self.backend = _interpreter_class(backend)
+        cls, self.backend = interpreter_class(backend)
         if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)
                                         or num_threads < 1):
             raise ModelError(f"num_threads must be a positive integer, got {num_threads!r}")
@@ -231,11 +113,10 @@ class Deblurrer:
             self._in = self._interp.get_input_details()[0]
             self._out = self._interp.get_output_details()[0]
         except (ValueError, RuntimeError) as e:
-            raise ModelError(f"{self.path}: the interpreter rejected the model ({_first_line(e)})") from None
-        self._in_q = self._quant(self._in)
-        self._out_q = self._quant(self._out)
+            raise ModelError(f"{self.path}: the interpreter rejected the model ({first_line(e)})") from None
+        self._in_q, self._out_q = quant_params(self._in), quant_params(self._out)
         self.input_size = (int(self._in["shape"][1]), int(self._in["shape"][2]))
-        self.precision = self.metadata.get("precision") or self._guess_precision(info)
+        self.precision = self.metadata.get("precision") or guess_precision(info)
         self.stride = self.metadata.get("stride", 1)
         self.overlap = max(int(overlap), 0)
         # strips need the true stride, which only our metadata states; foreign models keep the fixed-size tiles
@@ -245,23 +126,7 @@ class Deblurrer:
         self._win = None  # the interpreter resized to photo windows, made at the first photo
         self._win_shape: tuple[int, int] | None = None
         self.window_setups: list[dict] = []  # one-off cost of each window size prepared: shape, seconds
-        _warn_slow_int8(self.backend, self.precision, self.path.name)
-
-    # --- set-up helpers ---
-    @staticmethod
-    def _quant(detail) -> tuple[float, int] | None:
-        """(scale, zero point) of an integer tensor, None for float tensors."""
-        if detail["dtype"] == np.float32:
-            return None
-        scale, zp = detail["quantization"]
-        return (float(scale) if scale else 1.0 / 255.0), int(zp)
-
-    @staticmethod
-    def _guess_precision(info) -> str:
-        """Precision of a model without metadata, from its tensor types."""
-        if "int8" in info.tensor_types and "float32" not in {t.dtype for t in info.inputs}:
-            return "int8"
-        return "float16" if "float16" in info.tensor_types else "float32"
+        warn_slow_int8(self.backend, self.precision, self.path.name)
 
     def __repr__(self) -> str:
         return (f"Deblurrer({str(self.path)!r}, precision={self.precision}, input_size={self.input_size}, "
@@ -278,12 +143,7 @@ class Deblurrer:
         if not isinstance(x, np.ndarray) or x.shape != (h, w, 3) or x.dtype != np.float32:
             got = f"{x.dtype} array of shape {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
             raise ImageError(f"{self.path.name}: expected a float32 tile of shape ({h}, {w}, 3), got {got}")
-        if self._in_q is None:
-            value = x[None]
-        else:
-            scale, zp = self._in_q
-            info = np.iinfo(self._in["dtype"])
-            value = np.clip(np.rint(x[None] / scale) + zp, info.min, info.max).astype(self._in["dtype"])
+        value = quantize(x[None], self._in_q, self._in["dtype"])
         with self._lock:
             self._interp.set_tensor(self._in["index"], value)
             self._loaded_by = threading.get_ident()
@@ -307,7 +167,7 @@ class Deblurrer:
             try:
                 self._interp.invoke()
             except (RuntimeError, ValueError) as e:
-                raise ModelError(f"{self.path}: inference failed ({_first_line(e)})") from None
+                raise ModelError(f"{self.path}: inference failed ({first_line(e)})") from None
 
     def get_output(self) -> np.ndarray:
         """The last result as a float32 (h, w, 3) tile (dequantized if int8), clipped to [0, 1].
@@ -320,10 +180,7 @@ class Deblurrer:
             self._check_owner("get_output")
             y = self._interp.get_tensor(self._out["index"])[0]
         check_finite(y, str(self.path))
-        if self._out_q is not None:
-            scale, zp = self._out_q
-            y = (y.astype(np.float32) - zp) * scale
-        return np.clip(y, 0.0, 1.0).astype(np.float32, copy=False)
+        return np.clip(dequantize(y, self._out_q), 0.0, 1.0).astype(np.float32, copy=False)
 
     def run_tile(self, x: np.ndarray) -> np.ndarray:
         """Deblur one float32 (h, w, 3) tile at exactly `input_size`; returns float32 (h, w, 3) in [0, 1].
@@ -395,25 +252,21 @@ class Deblurrer:
             self._win.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"{self.path}: cannot resize the model input to {shape[0]}x{shape[1]} on "
-                             f"{self.backend} ({_first_line(e)})") from None
+                             f"{self.backend} ({first_line(e)})") from None
         self._win_shape = shape
         self.window_setups.append({"shape": list(shape), "seconds": time.perf_counter() - t0})
 
     def _run_window(self, x: np.ndarray) -> np.ndarray:
         """One float32 (1, h, w, 3) window through the window interpreter -> float32 (h, w, 3), not clipped."""
-        if self._in_q is not None:
-            scale, zp = self._in_q
-            info = np.iinfo(self._in["dtype"])
-            x = np.clip(np.rint(x / scale) + zp, info.min, info.max).astype(self._in["dtype"])
+        x = quantize(x, self._in_q, self._in["dtype"])
         try:
             self._win.set_tensor(self._in["index"], x)
             self._win.invoke()
             y = self._win.get_tensor(self._out["index"])[0]
         except (RuntimeError, ValueError) as e:
-            raise ModelError(f"{self.path}: inference failed ({_first_line(e)})") from None
+            raise ModelError(f"{self.path}: inference failed ({first_line(e)})") from None
         if self._out_q is not None:
-            scale, zp = self._out_q
-            return (y.astype(np.float32) - zp) * scale
+            return dequantize(y, self._out_q)
         check_finite(y, str(self.path))
         return y
 
@@ -428,28 +281,8 @@ class Deblurrer:
             with self._lock:
                 details = self._interp._get_ops_details()
         except (ValueError, RuntimeError) as e:
-            raise ModelError(f"{self.path}: cannot list the model's ops ({_first_line(e)})") from None
-        nodes = [d for d in details if d["op_name"] != "DELEGATE"]
-        delegates = [d for d in details if d["op_name"] == "DELEGATE"]
-        producer = {t: k for k, d in enumerate(nodes) for t in d["outputs"]}
-        covered: set[int] = set()
-        for dlg in delegates:
-            stop = set(int(t) for t in dlg["inputs"])
-            todo = [int(t) for t in dlg["outputs"]]
-            while todo:
-                t = todo.pop()
-                k = producer.get(t)
-                if t in stop or k is None or k in covered:
-                    continue
-                covered.add(k)
-                todo.extend(int(i) for i in nodes[k]["inputs"] if i >= 0)
-        names = [d["op_name"] for d in nodes]
-        left = [names[k] for k in range(len(nodes)) if k not in covered]
-        counts: dict[str, int] = {}
-        for n in names:
-            counts[n] = counts.get(n, 0) + 1
-        return {"backend": self.backend, "ops": names, "op_counts": counts, "delegate_nodes": len(delegates),
-                "not_delegated": left, "fully_delegated": bool(nodes) and not left}
+            raise ModelError(f"{self.path}: cannot list the model's ops ({first_line(e)})") from None
+        return {"backend": self.backend, **delegation_report(details)}
 
 
 def _as_dtype_of(y: np.ndarray, like: np.ndarray) -> np.ndarray:

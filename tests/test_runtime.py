@@ -471,11 +471,12 @@ def test_slow_int8_backend_reason():
 def test_int8_on_slow_backend_warns_once(files, monkeypatch):
     import warnings
 
+    import edge_deblur.interpreters
     import edge_deblur.runtime as rt
 
-    cls, _ = rt._interpreter_class()
-    monkeypatch.setattr(rt, "_interpreter_class", lambda backend=None: (cls, "tflite_runtime"))
-    monkeypatch.setattr(rt, "_warned", set())
+    cls, _ = rt.interpreter_class()
+    monkeypatch.setattr(rt, "interpreter_class", lambda backend=None: (cls, "tflite_runtime"))
+    monkeypatch.setattr(edge_deblur.interpreters, "_warned", set())
     with pytest.warns(RuntimeWarning, match="int8 model on tflite_runtime.*float16 file or install ai-edge-litert"):
         rt.Deblurrer(files["int8"])
     with warnings.catch_warnings():
