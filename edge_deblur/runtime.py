@@ -7,7 +7,8 @@ Every model is checked before an interpreter sees it (`edge_deblur.integrity`): 
 its metadata values and a graph that can be tiled; files without edge-deblur metadata need `allow_foreign=True`.
 
 This module is the `Deblurrer`'s image paths; model files and the bundled manifest live in `edge_deblur.model_files`,
-backends and tensor I/O in `edge_deblur.interpreters`. Their public names stay importable from here.
+backends and tensor I/O in `edge_deblur.interpreters`, the window interpreter and its memory budget in
+`edge_deblur.window_runner`. Their public names stay importable from here.
 
 Example:
     >>> from edge_deblur.runtime import Deblurrer
@@ -21,7 +22,6 @@ from __future__ import annotations
 import math
 import os
 import threading
-import time
 import warnings
 from pathlib import Path
 
@@ -35,9 +35,10 @@ from edge_deblur.interpreters import (BACKENDS, SLOW_INT8_BACKENDS, delegation_r
                                       warn_slow_int8)
 from edge_deblur.model_files import (MANIFEST, MAX_MODEL_BYTES, bundled_manifest, bundled_model,  # noqa: F401
                                      guess_precision, read_metadata, read_model_bytes)
-from edge_deblur.strips import HALO, WINDOW_PIXELS, apply_windows, window_plan
+from edge_deblur.strips import HALO, WindowPlan, apply_windows
 from edge_deblur.tflite_meta import parse_model
 from edge_deblur.tiles import _axis_weights, _pad_reflect, _tile_starts, tile_apply  # noqa: F401 (moved there)
+from edge_deblur.window_runner import WINDOW_BUDGET, WindowRunner
 
 STRATEGIES = ("auto", "strips", "tiles")
 
@@ -45,9 +46,10 @@ STRATEGIES = ("auto", "strips", "tiles")
 class Deblurrer:
     """Runs an exported deblurring model on images of any size.
 
-    Whole images run in large windows: the interpreter input is resized to a window of up to `window_pixels`
-    pixels (once per photo size) and windows overlap by a `halo` on each inner edge, so memory beyond the input
-    and output images is one window's, whatever the photo size (`edge_deblur.strips`).
+    Whole images run in large windows: the interpreter input is resized to a window (once per photo size) that
+    costs at most `window_budget` bytes, and windows overlap by a `halo` on each inner edge, so memory beyond the
+    input and output images is one window's, whatever the photo size (`edge_deblur.strips`). The bytes a window
+    pixel costs are measured on the interpreter at the first photo (`edge_deblur.window_runner`).
 
     Thread safety: interpreters guarded by one lock. Calling the object (or `run_tile`) from several threads
     gives exactly the serial results, but photos (and tiles) run one at a time: threads add no speed (use
@@ -70,11 +72,15 @@ class Deblurrer:
             with blending of earlier versions, kept for comparison and for foreign models) or 'auto'.
         halo: context pixels on each inner window edge (rounded up to the stride); the default keeps the bundled
             float16 file ~58 dB from a whole-image pass (the net's response to a pixel fades out by ~90 px).
-        window_pixels: the most pixels a window may hold (the memory bound: ~230 B a pixel for int8 unet_s2).
+        window_budget: bytes one window may cost, the interpreter's buffers and ours (the default: the bundled
+            int8 file in ~1.1 MP windows, float16 in ~0.93 MP).
+        window_pixels: the most pixels a window may hold; given, it wins over `window_budget` (nothing measured).
 
     Attributes:
         path, backend, metadata, precision, input_size (h, w), num_threads, stride, overlap, scale, strategy,
-        halo, window_pixels, window_setups (shape and seconds of each window size prepared).
+        halo, window_budget, window_pixels (the bound in effect: None until the first photo learns it),
+        window_memory (how the bound was chosen: source 'measured', 'default' or 'explicit', bytes_per_pixel,
+        window_pixels), window_setups (shape, seconds, window_pixels, bytes_per_pixel of each window size prepared).
 
     Raises:
         ModelError: missing, corrupt or foreign file, a content digest mismatch, invalid metadata, control flow,
@@ -88,7 +94,8 @@ class Deblurrer:
 
     def __init__(self, model: str | os.PathLike | None = None, num_threads: int | None = None, overlap: int = 32,
                  *, backend: str | None = None, allow_foreign: bool = False, scale: float | str | None = None,
-                 strategy: str = "auto", halo: int = HALO, window_pixels: int = WINDOW_PIXELS):
+                 strategy: str = "auto", halo: int = HALO, window_budget: int = WINDOW_BUDGET,
+                 window_pixels: int | None = None):
         from edge_deblur.multiscale import parse_scale
 
         self.scale = parse_scale(scale)  # ValueError before any file is read
@@ -121,11 +128,11 @@ class Deblurrer:
         self.overlap = max(int(overlap), 0)
         # strips need the true stride, which only our metadata states; foreign models keep the fixed-size tiles
         self.strategy = ("strips" if "stride" in self.metadata else "tiles") if strategy == "auto" else strategy
-        self.halo, self.window_pixels = max(int(halo), 0), max(int(window_pixels), 1)
+        self.halo, self.window_budget = max(int(halo), 0), max(int(window_budget), 1)
+        self._window_pixels = None if window_pixels is None else max(int(window_pixels), 1)
         self._model_bytes, self._interp_cls = data, cls
-        self._win = None  # the interpreter resized to photo windows, made at the first photo
-        self._win_shape: tuple[int, int] | None = None
-        self.window_setups: list[dict] = []  # one-off cost of each window size prepared: shape, seconds
+        self._windows: WindowRunner | None = None  # the interpreter resized to photo windows, made at the first photo
+        self.window_setups: list[dict] = []  # one-off cost of each window size prepared
         warn_slow_int8(self.backend, self.precision, self.path.name)
 
     def __repr__(self) -> str:
@@ -215,60 +222,62 @@ class Deblurrer:
         return out
 
     # --- whole images in resized windows ---
+    @property
+    def window_pixels(self) -> int | None:
+        """The most pixels a window holds: given, or learned from `window_budget` (None until the first photo)."""
+        if self._windows is not None and self._windows.memory is not None:
+            return self._windows.memory["window_pixels"]
+        return self._window_pixels
+
+    @property
+    def window_memory(self) -> dict | None:
+        """How the window bound was chosen (`WindowRunner.memory`), None until the first photo needs it."""
+        return None if self._windows is None else self._windows.memory
+
+    def window_plan(self, height: int, width: int) -> WindowPlan:
+        """The windows a photo of this size runs in (learns the window bound if no photo has yet).
+
+        Raises:
+            ModelError: the backend cannot resize this model's input (`__call__` falls back to tiles then).
+        """
+        with self._lock:
+            return self._window_runner().plan(height, width, self.halo)
+
+    def _window_runner(self) -> WindowRunner:
+        """The window interpreter, made once."""
+        if self._windows is None:
+            cls, data = self._interp_cls, self._model_bytes  # not `self`: no cycle keeps a dropped one's memory
+            kwargs = {"num_threads": self.num_threads} if self.num_threads is not None else {}
+            self._windows = WindowRunner(
+                lambda: cls(model_content=data, **kwargs), self._in, self._out,
+                name=str(self.path), backend=self.backend, precision=self.precision, stride=self.stride,
+                export_size=self.input_size, budget=self.window_budget, window_pixels=self._window_pixels,
+                setups=self.window_setups)
+        return self._windows
+
     def run_windows(self, image: np.ndarray) -> np.ndarray:
         """Deblur a checked HxWx3 image (uint8 or float in [0, 1]) at its own size in large windows.
 
-        The interpreter's input is resized to the window shape of `edge_deblur.strips.window_plan` once per
-        photo size (the cost is recorded in `window_setups`); a photo holds the lock from its first window to
-        its last. Returns the image's dtype and shape.
+        The interpreter's input is resized to the window shape of `window_plan` once per photo size (the cost is
+        recorded in `window_setups`); a photo holds the lock from its first window to its last. Returns the
+        image's dtype and shape.
         """
-        plan = window_plan(*image.shape[:2], self.stride, self.halo, self.window_pixels, self.input_size)
         with self._lock:
             try:
-                self._prepare_window(plan.shape)
+                runner = self._window_runner()
+                plan = runner.plan(*image.shape[:2], self.halo)
+                runner.prepare(plan.shape)
             except ModelError as e:  # e.g. tflite-runtime 2.14 cannot re-prepare some float16 graphs at a new size
                 return self._fall_back_to_tiles(image, e)
-            return apply_windows(image, self._run_window, plan)
+            return apply_windows(image, runner.run, plan)
 
     def _fall_back_to_tiles(self, image: np.ndarray, error: ModelError) -> np.ndarray:
         """Switch this Deblurrer to the export-size tiles for good (same result, slower), warning once."""
-        self.strategy, self._win, self._win_shape = "tiles", None, None
+        self.strategy, self._windows = "tiles", None
         warnings.warn(f"{error}; running it in {self.input_size[0]}x{self.input_size[1]} tiles instead",
                       RuntimeWarning, stacklevel=4)
         y = tile_apply(to_float32(image), self.run_tile, self.input_size, self.stride, self.overlap)
         return _as_dtype_of(y, image)
-
-    def _prepare_window(self, shape: tuple[int, int]) -> None:
-        """Make (once) and resize (once per shape) the window interpreter."""
-        if self._win_shape == shape:
-            return
-        t0 = time.perf_counter()
-        try:
-            if self._win is None:
-                kwargs = {"num_threads": self.num_threads} if self.num_threads is not None else {}
-                self._win = self._interp_cls(model_content=self._model_bytes, **kwargs)
-            self._win_shape = None
-            self._win.resize_tensor_input(self._in["index"], [1, *shape, 3])
-            self._win.allocate_tensors()
-        except (ValueError, RuntimeError) as e:
-            raise ModelError(f"{self.path}: cannot resize the model input to {shape[0]}x{shape[1]} on "
-                             f"{self.backend} ({first_line(e)})") from None
-        self._win_shape = shape
-        self.window_setups.append({"shape": list(shape), "seconds": time.perf_counter() - t0})
-
-    def _run_window(self, x: np.ndarray) -> np.ndarray:
-        """One float32 (1, h, w, 3) window through the window interpreter -> float32 (h, w, 3), not clipped."""
-        x = quantize(x, self._in_q, self._in["dtype"])
-        try:
-            self._win.set_tensor(self._in["index"], x)
-            self._win.invoke()
-            y = self._win.get_tensor(self._out["index"])[0]
-        except (RuntimeError, ValueError) as e:
-            raise ModelError(f"{self.path}: inference failed ({first_line(e)})") from None
-        if self._out_q is not None:
-            return dequantize(y, self._out_q)
-        check_finite(y, str(self.path))
-        return y
 
     def op_report(self) -> dict:
         """Which ops the model has and which ones the interpreter's delegate (XNNPACK on CPU) took over.

@@ -21,7 +21,8 @@ from typing import Callable
 
 import numpy as np
 
-WINDOW_PIXELS = 1 << 20  # ~1 MP windows: ~230 B per pixel of interpreter buffers for unet_s2 int8 (~300 float16)
+WINDOW_PIXELS = 1 << 20  # window_plan's default bound; the runtime's comes from a memory budget and the bytes a
+# window pixel costs its interpreter (edge_deblur.window_runner)
 HALO = 16  # px of context on each inner window edge: on a 12 MP photo the bundled float16 file stays 60 dB from its
 # whole-image pass (70 dB at 32 px, which computes ~13% more pixels)
 
@@ -155,7 +156,8 @@ def apply_windows(image: np.ndarray, run: Callable[[np.ndarray], np.ndarray], pl
 
     Args:
         image: (H, W, 3) uint8, or float in [0, 1].
-        run: maps a float32 (1, h, w, 3) window (a reused buffer) to a float32 (h, w, 3) array it may overwrite.
+        run: maps a float32 (1, h, w, 3) window (a reused buffer it may use as scratch) to a float32 (h, w, 3)
+            array it may overwrite.
         plan: `window_plan(H, W, ...)`.
         out: where to write (same shape as `image`); default a new array of the image's dtype.
 

@@ -449,6 +449,80 @@ def test_window_resized_once_per_size(files):
         Deblurrer(files["int8"], strategy="grid")
 
 
+# --- the window bound from a memory budget (edge_deblur.window_runner) ---
+def test_window_bound_follows_the_memory_budget(files):
+    # issue 13: one pixel count per window fits int8 (~260 B a pixel) but costs float models (more bytes a pixel)
+    # more memory; under one byte budget a float model gets the smaller windows, and the photo is unchanged
+    from edge_deblur.metrics import psnr
+    from edge_deblur.window_runner import HOST_BYTES_PER_PIXEL, heap_in_use
+
+    budget, img = 24 << 20, smooth_image(600, 800, seed=8)
+    mem = {}
+    for precision in ("float16", "int8"):
+        d = Deblurrer(files[precision], window_budget=budget)
+        assert d.window_pixels is None and d.window_memory is None  # nothing is probed before a photo needs it
+        out = d(img)
+        mem[precision] = m = d.window_memory
+        assert m["source"] == ("measured" if heap_in_use() is not None else "default")
+        assert m["bytes_per_pixel"] == m["interpreter_bytes_per_pixel"] + HOST_BYTES_PER_PIXEL
+        assert d.window_pixels == m["window_pixels"] == int(budget // m["bytes_per_pixel"])
+        (setup,) = d.window_setups
+        assert setup["shape"][0] * setup["shape"][1] <= d.window_pixels < 600 * 800
+        assert (setup["window_pixels"], setup["bytes_per_pixel"]) == (d.window_pixels, m["bytes_per_pixel"])
+        np.testing.assert_array_equal(out, Deblurrer(files[precision], window_pixels=d.window_pixels)(img))
+        whole = Deblurrer(files[precision], window_pixels=600 * 800)(img)
+        assert psnr(out, whole) > (45 if precision == "float16" else 35)
+    assert mem["float16"]["bytes_per_pixel"] > mem["int8"]["bytes_per_pixel"]
+    assert mem["float16"]["window_pixels"] < mem["int8"]["window_pixels"]
+
+
+def test_explicit_window_pixels_win_over_the_budget(files):
+    d = Deblurrer(files["float16"], window_pixels=96 * 96, window_budget=1 << 40)
+    assert d.window_pixels == 96 * 96
+    d(smooth_image(150, 230, seed=9))
+    assert d.window_memory["source"] == "explicit" and d.window_memory["bytes_per_pixel"] is None
+    (setup,) = d.window_setups
+    assert setup["shape"][0] * setup["shape"][1] <= 96 * 96 and setup["window_pixels"] == 96 * 96
+
+
+@pytest.mark.parametrize("heap, source, interp", [
+    ([0, 200 << 16, 401 << 16], "measured", 201),  # the probe windows step by 256x256 px: 200 and 201 B a pixel
+    ([0, 200 << 16, 800 << 16], "default", None),  # steps disagree: another thread allocated meanwhile
+    ([None, None, None], "default", None),  # no glibc heap to read
+])
+def test_window_bytes_per_pixel_measured_or_the_precision_default(files, monkeypatch, heap, source, interp):
+    import edge_deblur.window_runner as wr
+
+    readings = iter(heap)
+    monkeypatch.setattr(wr, "heap_in_use", lambda: next(readings))
+    d = Deblurrer(files["int8"], window_budget=64 << 20)
+    d.window_plan(600, 800)
+    m = d.window_memory
+    assert m["source"] == source
+    assert m["interpreter_bytes_per_pixel"] == (interp or wr.DEFAULT_BYTES_PER_PIXEL["int8"])
+    assert m["window_pixels"] == (64 << 20) // (m["interpreter_bytes_per_pixel"] + wr.HOST_BYTES_PER_PIXEL)
+    readings = iter(heap)
+    tiny_budget = Deblurrer(files["int8"], window_budget=1000)
+    tiny_budget.window_plan(600, 800)
+    assert tiny_budget.window_pixels == wr.MIN_WINDOW_PIXELS  # a bound of a few pixels would never finish
+
+
+def test_bundled_float16_gets_smaller_windows_than_int8_within_the_budget():
+    from edge_deblur.runtime import bundled_model
+
+    try:
+        paths = {p: bundled_model(p) for p in ("int8", "float16")}
+    except ModelError as e:
+        pytest.skip(str(e))
+    mem = {}
+    for precision, path in paths.items():
+        d = Deblurrer(path, num_threads=1)
+        plan = d.window_plan(3000, 4000)
+        mem[precision] = m = d.window_memory
+        assert plan.shape[0] * plan.shape[1] * m["bytes_per_pixel"] <= d.window_budget
+    assert mem["float16"]["window_pixels"] < mem["int8"]["window_pixels"]
+
+
 def test_strips_thread_safe(files):
     from concurrent.futures import ThreadPoolExecutor
 
