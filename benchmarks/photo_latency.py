@@ -86,8 +86,8 @@ def latency_rows(models: list[Path], threads: list[int], photo: np.ndarray, runs
             rows.append(row)
             print(f"{model.name:24s} {n} thr  tile {ns_px:5.1f} ns/px  12 MP: tiles {row['tiles']['seconds_median']:.2f} s "
                   f"({row['tiles']['overhead']:.2f}x)  strips {row['strips']['seconds_median']:.2f} s "
-                  f"({row['strips']['overhead']:.2f}x)  first {first:.2f} s (setup {row['window_setup']['seconds']:.2f})",
-                  flush=True)
+                  f"({row['strips']['overhead']:.2f}x)  first {first:.2f} s (setup {row['window_setup']['seconds']:.2f})"
+                  f"  window {_window(row['window_setup'])}", flush=True)
     return rows
 
 
@@ -120,11 +120,13 @@ def child(npy: str, model: str, strategy: str, threads: int) -> None:
 
     photo = np.load(npy)
     t0 = time.perf_counter()
-    out = Deblurrer(model, num_threads=threads, strategy=strategy)(photo)
+    d = Deblurrer(model, num_threads=threads, strategy=strategy)
+    out = d(photo)
     seconds = time.perf_counter() - t0
     status = Path("/proc/self/status").read_text()
     hwm = int(status.split("VmHWM:")[1].split()[0]) / 1024
-    print(json.dumps({"peak_rss_mb": hwm, "seconds": seconds, "out_dtype": str(out.dtype)}))
+    print(json.dumps({"peak_rss_mb": hwm, "seconds": seconds, "out_dtype": str(out.dtype),
+                      "window": d.window_setups[0] if d.window_setups else None}))
 
 
 def memory_rows(models: list[Path], photo: np.ndarray, threads: int, tmp: Path) -> list[dict]:
@@ -165,23 +167,33 @@ def folder_row(model: Path, photo: np.ndarray, n: int, threads: int, tmp: Path) 
     return row
 
 
+def _window(setup: dict | None) -> str:
+    """A window setup as 'HxW (B a pixel)', or '-' (tiles, or results from before windows had a memory budget)."""
+    if not setup:
+        return "-"
+    per_px = setup.get("bytes_per_pixel")
+    return f"{setup['shape'][0]}x{setup['shape'][1]}" + (f" ({per_px:.0f})" if per_px else "")
+
+
 def markdown(doc: dict) -> str:
     """The results as markdown tables."""
     lines = [f"# Whole photos: tiles (before) vs resized windows (after), one run", "",
              f"{doc['machine']}, backend {doc['latency'][0]['backend']}, {doc['runs']} timed runs each.", "",
-             "| file | threads | tile ns/px | 12 MP tiles s (x ideal) | 12 MP strips s (x ideal) | first photo s "
-             "(window setup s) |", "|---|---|---|---|---|---|"]
+             "| file | threads | tile ns/px | 12 MP tiles s (x ideal) | 12 MP strips s (x ideal) | window (B a pixel) "
+             "| first photo s (window setup s) |", "|---|---|---|---|---|---|---|"]
     for r in doc["latency"]:
         lines.append(f"| {r['model']} | {r['threads']} | {r['ns_per_pixel']:.1f} | {r['tiles']['seconds_median']:.2f}"
                      f" ({r['tiles']['overhead']:.2f}x) | {r['strips']['seconds_median']:.2f} "
-                     f"({r['strips']['overhead']:.2f}x) | {r['first_photo_s']:.2f} ({r['window_setup']['seconds']:.2f}) |")
+                     f"({r['strips']['overhead']:.2f}x) | {_window(r['window_setup'])} | {r['first_photo_s']:.2f} "
+                     f"({r['window_setup']['seconds']:.2f}) |")
     if doc.get("seams"):
         lines += ["", "| file | tiles vs Keras dB | strips vs Keras dB | whole-image TFLite vs Keras dB | "
                       "strips vs whole TFLite dB |", "|---|---|---|---|---|"]
         lines += [f"| {r['model']} | {r['psnr_tiles_vs_keras']:.2f} | {r['psnr_strips_vs_keras']:.2f} | "
                   f"{r['psnr_whole_vs_keras']:.2f} | {r['psnr_strips_vs_whole']:.2f} |" for r in doc["seams"]]
-    lines += ["", "| file | size | strategy | peak RSS MB |", "|---|---|---|---|"]
-    lines += [f"| {r['model']} | {r['size']} | {r['strategy']} | {r['peak_rss_mb']:.0f} |" for r in doc["memory"]]
+    lines += ["", "| file | size | strategy | window (B a pixel) | peak RSS MB |", "|---|---|---|---|---|"]
+    lines += [f"| {r['model']} | {r['size']} | {r['strategy']} | {_window(r.get('window'))} | {r['peak_rss_mb']:.0f} |"
+              for r in doc["memory"]]
     f = doc.get("folder")
     if f:
         lines += ["", f"Folder of {f['photos']} 12 MP JPEGs ({f['model']}, {f['threads']} threads): "
