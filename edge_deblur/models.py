@@ -132,6 +132,9 @@ REGISTRY: dict[str, ModelSpec] = {
                   "3-level residual U-Net, 24-96 channels (the previous release model)"),
         ModelSpec("unet_s2", _unet, {"widths": (32, 48, 96), "blocks": (2, 2, 3)}, 8, Recipe(),
                   "3-level residual U-Net, 32-96 channels, 2/2/3 residual blocks (the default)"),
+        ModelSpec("unet_s3", _unet, {"widths": (32, 48, 96, 128), "blocks": (2, 2, 3, 2)}, 16,
+                  Recipe(loss="l1+ssim"), "4-level residual U-Net: unet_s2 plus a 128-channel level at 1/16 scale "
+                  "(receptive field for large real defocus; the default)"),
         ModelSpec("unet_m", _unet, {"widths": (32, 64, 128), "blocks": (1, 2, 3)}, 8, Recipe(),
                   "3-level residual U-Net, 32-128 channels"),
         ModelSpec("unet_s_fr", _unet, {"widths": (12, 24, 48, 96), "blocks": (1, 1, 2, 2), "stem_stride": 1}, 8,
@@ -183,6 +186,27 @@ def build_model(name: str, **overrides):
         return spec.builder(**kwargs)
     except TypeError as e:
         raise ModelError(f"model '{name}': bad override ({e})") from None
+
+
+def warm_start(model, source) -> tuple[list[str], list[str]]:
+    """Copy `source`'s weights into `model` layer by layer wherever name and weight shapes match (e.g. unet_s2 into
+    the first three levels of unet_s3); the other layers keep their fresh initialisation.
+
+    Returns:
+        (names of the layers copied, names of the weighted layers left as initialised).
+    """
+    by_name = {layer.name: layer for layer in source.layers}
+    copied, fresh = [], []
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        src = by_name.get(layer.name)
+        if src is not None and [w.shape for w in src.weights] == [w.shape for w in layer.weights]:
+            layer.set_weights(src.get_weights())
+            copied.append(layer.name)
+        else:
+            fresh.append(layer.name)
+    return copied, fresh
 
 
 def model_stride(model) -> int:

@@ -19,13 +19,43 @@ from edge_deblur.models import (
     with_input_size,
 )
 
-UNETS = ["unet_xs", "unet_s", "unet_s2", "unet_m", "tiny"]
+UNETS = ["unet_xs", "unet_s", "unet_s2", "unet_s3", "unet_m", "tiny"]
 
 
 def test_registry_names():
     names = list_models()
     assert names[0] == "paper" and {"unet_xs", "unet_s", "unet_s2", "unet_m", "tiny"} <= set(names)
     assert len(set(names)) == len(names) == len(REGISTRY)
+
+
+def test_unet_s3_is_unet_s2_plus_a_fourth_level():
+    s2, s3 = build_model("unet_s2"), build_model("unet_s3")
+    assert model_stride(s3) == 16 and model_stride(s2) == 8
+    assert count_params(s3) == 1_676_195
+    shared = {l.name for l in s2.layers if l.weights} & {l.name for l in s3.layers if l.weights}
+    assert {"stem", "down1", "down2", "enc2_2_c2", "up1", "up0", "head"} <= shared
+    assert {"down3", "enc3_1_c2", "up2", "dec2_c1"}.isdisjoint(shared)
+
+
+def test_warm_start_copies_matching_layers_only():
+    from edge_deblur.models import warm_start
+
+    src, dst = build_model("unet_s2"), build_model("unet_s3")
+    for layer in src.layers:  # recognisable weights, unlike the zero/random init of dst
+        layer.set_weights([np.full(w.shape, 0.25, np.float32) for w in layer.get_weights()])
+    before = {l.name: [w.copy() for w in l.get_weights()] for l in dst.layers}
+    copied, fresh = warm_start(dst, src)
+    assert len(copied) == 24 and sorted(fresh) == sorted(
+        ["down3", "enc3_0_c1", "enc3_0_c2", "enc3_1_c1", "enc3_1_c2", "up2", "dec2_c1", "dec2_c2"])
+    for name in copied:
+        assert all(np.all(w == 0.25) for w in dst.get_layer(name).get_weights())
+    for name in fresh:
+        assert all(np.array_equal(a, b) for a, b in zip(dst.get_layer(name).get_weights(), before[name]))
+    # same architecture: everything is copied and the outputs agree
+    twin = build_model("unet_s2")
+    assert warm_start(twin, src)[1] == []
+    x = np.random.default_rng(0).random((1, 32, 32, 3), np.float32)
+    np.testing.assert_array_equal(np.asarray(twin(x)), np.asarray(src(x)))
 
 
 def test_paper_has_exactly_1349059_params():
@@ -75,7 +105,7 @@ def test_strides_and_wrong_size():
 @pytest.mark.parametrize("name", UNETS)
 def test_untrained_unet_is_identity(name):
     m = build_model(name)
-    x = smooth_image(32, 40, 2)[None]
+    x = smooth_image(32, 48, 2)[None]
     np.testing.assert_allclose(np.asarray(m(x, training=False)), x, atol=1e-6)
 
 
