@@ -192,7 +192,8 @@ def train_cmd(
     batch_size: Optional[int] = typer.Option(None, help="Crops per batch.", show_default=_recipe("batch_size")),
     size: Optional[int] = typer.Option(None, help="Square crop size in pixels.", show_default=_recipe("size")),
     lr: Optional[float] = typer.Option(None, help="Initial learning rate.", show_default=_recipe("lr")),
-    loss: Optional[str] = typer.Option(None, help="l1 | mse.", show_default=_recipe("loss")),
+    loss: Optional[str] = typer.Option(None, help="l1 | mse | l1+ssim (L1 + 0.1 x (1 - SSIM)).",
+                                        show_default=_recipe("loss")),
     schedule: Optional[str] = typer.Option(None, help="cosine | plateau.", show_default=_recipe("schedule")),
     recipe: Optional[str] = typer.Option(None, help="A named training recipe for any model: paper (Adam 1e-3, MSE, "
                                          "ReduceLROnPlateau x0.1 after 10 epochs, batch 32, 70 epochs of 172 crops, "

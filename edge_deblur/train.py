@@ -50,7 +50,13 @@ def _register_metrics():
         y_pred = tf.clip_by_value(tf.cast(y_pred, tf.float32), 0.0, 1.0)
         return tf.image.ssim(y_pred, tf.cast(y_true, tf.float32), max_val=1.0)
 
-    _CUSTOM.update(psnr=psnr, ssim=ssim)
+    @keras.saving.register_keras_serializable(package="edge_deblur")
+    def l1_ssim(y_true, y_pred):  # L1 + 0.1 (1 - SSIM) per crop: the release's loss (benchmarks/gpu/train_torch.py)
+        y_true, y_pred = tf.cast(y_true, tf.float32), tf.cast(y_pred, tf.float32)
+        l1 = tf.reduce_mean(tf.abs(y_true - y_pred), axis=[1, 2, 3])
+        return l1 + 0.1 * (1.0 - tf.image.ssim(tf.clip_by_value(y_pred, 0.0, 1.0), y_true, max_val=1.0))
+
+    _CUSTOM.update(psnr=psnr, ssim=ssim, l1_ssim=l1_ssim)
     return _CUSTOM
 
 
@@ -192,7 +198,7 @@ def _compile(model, cfg: TrainConfig, total_steps: int):
         lr = cfg.lr
     else:
         raise DataError(f"unknown schedule '{cfg.schedule}'; choose cosine or plateau")
-    losses = {"l1": "mean_absolute_error", "mse": "mean_squared_error"}
+    losses = {"l1": "mean_absolute_error", "mse": "mean_squared_error", "l1+ssim": metrics["l1_ssim"]}
     if cfg.loss not in losses:
         raise DataError(f"unknown loss '{cfg.loss}'; choose one of: {', '.join(losses)}")
     model.compile(optimizer=keras.optimizers.Adam(lr), loss=losses[cfg.loss],

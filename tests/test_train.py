@@ -471,6 +471,43 @@ def test_bfloat16_run_saves_a_float32_model_with_the_trained_weights(photos, tmp
     assert any(np.abs(w).max() > 0 for w in shipped.get_layer("head").get_weights())  # the zero-init head trained
 
 
+def _gaussian_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Reference SSIM: 11x11 Gaussian window (sigma 1.5), valid positions, K1 0.01, K2 0.03, mean over channels."""
+    from scipy.signal import convolve2d
+
+    g = np.exp(-((np.arange(11) - 5) ** 2) / (2 * 1.5**2))
+    win = np.outer(g, g) / np.outer(g, g).sum()
+    vals = []
+    for c in range(a.shape[-1]):
+        x, y = a[..., c].astype(np.float64), b[..., c].astype(np.float64)
+        f = lambda t: convolve2d(t, win, mode="valid")  # noqa: E731
+        mx, my = f(x), f(y)
+        sxx, syy, sxy = f(x * x) - mx**2, f(y * y) - my**2, f(x * y) - mx * my
+        c1, c2 = 0.01**2, 0.03**2
+        vals.append((((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))).mean())
+    return float(np.mean(vals))
+
+
+def test_l1_ssim_loss_is_l1_plus_a_tenth_of_the_ssim_gap_and_trains(photos, tmp_path):
+    from edge_deblur.train import _register_metrics, load_keras
+
+    loss = _register_metrics()["l1_ssim"]
+    sharp = np.stack([smooth_image(48, 48, 1), smooth_image(48, 48, 2)])
+    blurred = np.clip(sharp + np.random.default_rng(0).normal(0, 0.05, sharp.shape), 0, 1).astype(np.float32)
+    got = np.asarray(loss(sharp, blurred))
+    want = [np.abs(s - b).mean() + 0.1 * (1 - _gaussian_ssim(b, s)) for s, b in zip(sharp, blurred)]
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert np.allclose(np.asarray(loss(sharp, sharp)), 0.0, atol=1e-6)
+    out = tmp_path / "ssim"
+    res = cli(*TINY, "--data", photos, "--epochs", 2, "--loss", "l1+ssim", "--out", out)
+    assert res.exit_code == 0, res.output
+    card = json.loads((out / "card.json").read_text())
+    assert card["config"]["loss"] == "l1+ssim" and card["metrics"]["psnr"] > 15
+    rows = _history(out)
+    assert all(math.isfinite(float(r["loss"])) for r in rows)
+    load_keras(out / "last.keras", compile=True)  # the loss is registered: the run can be resumed
+
+
 # --- the multi-device path on CPU --------------------------------------------------------------------------------
 
 
