@@ -58,7 +58,7 @@ class Entry:
         return f"{self.data}_{self.model}_{self.size}"
 
 
-MODELS = ("paper", "unet_xs", "unet_s", "unet_s2", "unet_m", "unet_s2-paper-recipe")
+MODELS = ("paper", "unet_xs", "unet_s", "unet_s2", "unet_s3", "unet_m", "unet_s2-paper-recipe")
 SIZES = (224, 512)
 DATA = ("defocus-kodak24", "real-dpdd-val", "paper-kwentar224", "paper-kwentar224-aligned", "kwentar")
 PAPER_DATA = ("paper-kwentar224", "paper-kwentar224-aligned")  # the paper's own protocol: 224x224 images only
@@ -290,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", type=Path, help="the shared data folder (default: EDGE_DEBLUR_DATA or ../shared/data)")
     parser.add_argument("--keep-others", action="store_true", help="keep the runs of the summary in --out that this "
                         "invocation does not re-run (update some entries without re-running the whole suite)")
+    parser.add_argument("--head-to-head", action="store_true", help="time the release int8 file against paper's "
+                        "(speed_vs_paper.py) even when paper is not re-run (e.g. a new release with --keep-others)")
     parser.add_argument("--replot", action="store_true", help="only redraw summary.png from the summary.json and "
                         "per-run json files in --out (no benchmark runs)")
     args = parser.parse_args(argv)
@@ -361,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     paper_ran = any(e.model == "paper" for e, _ in done)
     if args.keep_others:
         done, head_to_head = _merge_kept(out, done)
-    if not args.quick and paper_ran:
+    if not args.quick and (paper_ran or args.head_to_head):
         # the speed target compares int8 files "measured in the same run": both alternate invoke by invoke
         import speed_vs_paper
 
