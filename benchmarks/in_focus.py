@@ -7,7 +7,7 @@ model changed it; higher = less change) and the share of pixels changed by more 
 
 Usage (from the repository root):
     python benchmarks/in_focus.py                       # bundled int8 -> benchmarks/results/in_focus.json
-    python benchmarks/in_focus.py --model export/unet_s2_float16.tflite --out /tmp/in_focus.json
+    python benchmarks/in_focus.py --model export/unet_s3_float16.tflite --out /tmp/in_focus.json
 """
 
 from __future__ import annotations

@@ -203,7 +203,7 @@ def markdown(doc: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from edge_deblur._io import write_json, write_text
-    from edge_deblur.runtime import bundled_model
+    from edge_deblur.runtime import bundled_manifest, bundled_model
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--precision", action="append", choices=["int8", "float16"])
@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     doc = {"machine": f"{platform.platform()} {platform.processor()}".strip(), "runs": args.runs,
            "latency": latency_rows(models, threads, photo, args.runs)}
     if not args.no_keras:
-        doc["seams"] = seam_rows(models, photo, ROOT / "export" / "unet_s2.keras")
+        folder, manifest = bundled_manifest()
+        doc["seams"] = seam_rows(models, photo, folder / manifest["keras"]["path"])
     with tempfile.TemporaryDirectory() as tmp:
         doc["memory"] = [] if args.no_memory else memory_rows(models, photo, max(threads), Path(tmp))
         if args.photos:

@@ -72,8 +72,11 @@ def measured(model: str) -> dict:
         out["latency_ms_512"] = {n: r["latency_ms"] for n, r in rows512.items() if r["kind"] == "tflite"}
         out["int8_dpsnr_512"] = {"d_psnr": rows512["tflite-int8"]["d_psnr"], "pairs": rows512["tflite-int8"]["pairs"]}
         checks["int8 drop <= 0.3 dB at 512x512 too"] = -rows512["tflite-int8"]["d_psnr"] <= 0.3
-    if photo:
-        out["photo_12mp_seconds"] = {r["precision"]: r["seconds_median"] for r in photo["rows"]}
+    if photo:  # photo_latency.py: windows ("strips") against pixels x the per-pixel cost of one tile
+        out["photo_12mp"] = {f"{r['precision']}, {r['threads']} thread(s)": {
+            "seconds": r["strips"]["seconds_median"], "x_ideal": r["strips"]["overhead"]} for r in photo["latency"]}
+        out["peak_rss_mb"] = {f"{r['model']} {r['size']} {r['strategy']}": r["peak_rss_mb"]
+                              for r in photo.get("memory", [])}
     if kw:
         out["kwentar_keras_vs_tflite_dpsnr"] = {r["name"]: r["d_psnr"] for r in kw["rows"] if r["kind"] == "tflite"}
     real = _load(f"real-dpdd-val_{model}_224.json")

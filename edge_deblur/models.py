@@ -131,7 +131,7 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("unet_s", _unet, {"widths": (24, 48, 96), "blocks": (1, 2, 2)}, 8, Recipe(),
                   "3-level residual U-Net, 24-96 channels (the previous release model)"),
         ModelSpec("unet_s2", _unet, {"widths": (32, 48, 96), "blocks": (2, 2, 3)}, 8, Recipe(),
-                  "3-level residual U-Net, 32-96 channels, 2/2/3 residual blocks (the default)"),
+                  "3-level residual U-Net, 32-96 channels, 2/2/3 residual blocks (release 3)"),
         ModelSpec("unet_s3", _unet, {"widths": (32, 48, 96, 128), "blocks": (2, 2, 3, 2)}, 16,
                   Recipe(loss="l1+ssim"), "4-level residual U-Net: unet_s2 plus a 128-channel level at 1/16 scale "
                   "(receptive field for large real defocus; the default)"),
@@ -144,7 +144,7 @@ REGISTRY: dict[str, ModelSpec] = {
     )
 }
 
-DEFAULT_MODEL = "unet_s2"
+DEFAULT_MODEL = "unet_s3"
 
 
 def list_models() -> list[str]:

@@ -172,7 +172,7 @@ def test_the_default_model_is_the_bundled_release():
     from edge_deblur.runtime import bundled_manifest
 
     _, manifest = bundled_manifest()
-    assert manifest["model"] == DEFAULT_MODEL == "unet_s2"
+    assert manifest["model"] == DEFAULT_MODEL == "unet_s3"
     model = build_model(DEFAULT_MODEL)
-    assert count_params(model) == 759_811
-    assert gflops(model, 224, 224) == pytest.approx(3.198, abs=1e-3)
+    assert count_params(model) == 1_676_195
+    assert gflops(model, 224, 224) == pytest.approx(3.752, abs=1e-3)

@@ -267,9 +267,10 @@ def _notes(src: ModelSource, eval_set: EvalSet, limit: int | None) -> list[str]:
         notes.append(f"{src.name} has UNTRAINED random weights: quality rows of the model are meaningless.")
     if limit is not None:
         notes.append(f"quality measured on the first {eval_set.count} pairs only (limit {limit}).")
-    notes.append("PSNR/SSIM: RGB in [0, 1] on full images at native size (TFLite in windows of up to ~1 MP, "
-                 "edge_deblur.strips); means over pairs. dPSNR/dSSIM: row minus Keras. PSNR vs Keras: the row's output "
-                 "against the Keras output. FPS = 1000 / median inference ms. GFLOP: 2 x conv multiply-adds per frame.")
+    notes.append("PSNR/SSIM: RGB in [0, 1] on full images at native size (TFLite in ~1 MP windows sized by a "
+                 "memory budget, edge_deblur.strips); means over pairs. dPSNR/dSSIM: row minus Keras. PSNR vs "
+                 "Keras: the row's output against the Keras output. FPS = 1000 / median inference ms. GFLOP: 2 x "
+                 "conv multiply-adds per frame.")
     return notes
 
 
