@@ -125,18 +125,32 @@ def reflect_index(idx: np.ndarray, n: int) -> np.ndarray:
     return np.where(i < n, i, period - i)
 
 
+def _scaled(block: np.ndarray, out: np.ndarray) -> None:
+    """out[...] = block as float32, uint8 divided by 255 in the same pass."""
+    if block.dtype == np.uint8:
+        np.divide(block, np.float32(255.0), out=out)
+    else:
+        out[...] = block
+
+
 def gather(src: np.ndarray, y0: int, x0: int, out: np.ndarray) -> None:
-    """Copy src[y0:, x0:] into `out` (float32), reflecting rows/cols past the edges; uint8 becomes [0, 1]."""
+    """Copy src[y0:, x0:] into `out` (float32), reflecting rows/cols past the edges; uint8 becomes [0, 1].
+
+    The part inside the image is a plain slice (one pass); only the rows and columns past its edges go through
+    index arrays, so an edge window costs about what an inner one does.
+    """
     th, tw = out.shape[:2]
     h, w = src.shape[:2]
-    if y0 + th <= h and x0 + tw <= w:
-        out[...] = src[y0:y0 + th, x0:x0 + tw]
-    else:
-        rows = reflect_index(np.arange(y0, y0 + th), h)
-        cols = reflect_index(np.arange(x0, x0 + tw), w)
-        out[...] = src[rows[:, None], cols[None, :]]
-    if src.dtype == np.uint8:
-        np.divide(out, 255.0, out=out)
+    ih, iw = max(0, min(th, h - y0)), max(0, min(tw, w - x0))
+    if ih == 0 or iw == 0:  # a window starting past the image (tiny photos padded to the tile): all reflected
+        ih, iw = 0, 0
+    _scaled(src[y0:y0 + ih, x0:x0 + iw], out[:ih, :iw])
+    rows = reflect_index(np.arange(y0, y0 + th), h)
+    if ih < th:
+        _scaled(src[rows[ih:, None], np.arange(x0, x0 + iw)[None, :]], out[ih:, :iw])
+    if iw < tw:
+        cols = reflect_index(np.arange(x0 + iw, x0 + tw), w)
+        _scaled(src[rows[:, None], cols[None, :]], out[:, iw:])
 
 
 def put(dest: np.ndarray, y: np.ndarray, oy: int, ox: int) -> None:

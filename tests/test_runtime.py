@@ -361,6 +361,26 @@ def test_processing_scale_auto_restores_large_photos_at_1024_px(files, tmp_path)
 
 
 # --- whole images in resized windows (edge_deblur.strips) ---
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_gather_reflects_past_the_edges_exactly_like_numpy_padding(dtype):
+    """Edge windows are sliced where they lie inside the photo and reflected only past its edges; the result is
+    bit-identical to indexing the reflect-padded photo (uint8 divided by 255)."""
+    from edge_deblur.strips import gather
+
+    rng = np.random.default_rng(0)
+    for h, w in [(1, 1), (5, 7), (30, 40), (100, 37)]:
+        src = rng.integers(0, 256, (h, w, 3)).astype(dtype) if dtype == np.uint8 else rng.random((h, w, 3), dtype)
+        padded = np.pad(src, ((0, 300), (0, 300), (0, 0)), mode="reflect" if min(h, w) > 1 else "edge")
+        for th, tw in [(16, 16), (32, 48), (64, 112)]:
+            for y0, x0 in [(0, 0), (h // 2, w // 3), (max(0, h - 5), max(0, w - 3))]:
+                got = np.empty((th, tw, 3), np.float32)
+                gather(src, y0, x0, got)
+                want = padded[y0:y0 + th, x0:x0 + tw].astype(np.float32)
+                if dtype == np.uint8:
+                    want = np.divide(want, np.float32(255.0))
+                np.testing.assert_array_equal(got, want)
+
+
 def test_window_plan_geometry():
     from edge_deblur.strips import spans, window_plan
 
