@@ -2,9 +2,10 @@
 
 A window costs the interpreter's buffers for it (XNNPACK's activations, indirection buffers and workspace, the
 arena's input and output tensors) plus this runtime's copies (`HOST_BYTES_PER_PIXEL`). The interpreter's share
-depends on the model, its precision and the backend (the bundled unet_s2 on ai-edge-litert 2.3: 258 B a pixel int8,
-327 B float16), so one fixed pixel count per window is wrong for some file. Instead, the first time a photo needs
-the window interpreter, it is resized to three probe windows (256 px wide, 256/512/768 px tall) and the C heap's
+depends on the model, its precision and the backend (on ai-edge-litert 2.3: release 3's unet_s2 258 B a pixel
+int8, 327 B float16; the bundled unet_s3 263 and 332), so one fixed pixel count per window is wrong for some file.
+Instead, the first time a photo needs the window interpreter, it is resized to three probe windows (256 px wide,
+256/512/768 px tall) and the C heap's
 bytes in use (glibc's `mallinfo2`, which counts every byte XNNPACK and the arena hold, whether touched or not) are
 read after each: the two steps give the bytes per pixel. They must agree within 5% (another thread allocating a
 decoded photo meanwhile would break that); otherwise, or where the heap cannot be read (not glibc 2.33+, another
@@ -32,8 +33,8 @@ from edge_deblur.strips import WindowPlan, _round_up, window_plan
 
 WINDOW_BUDGET = 320 << 20  # bytes for one window, interpreter and our copies: see the module docstring
 HOST_BYTES_PER_PIXEL = 32  # our float32 window buffer and float32 output (24 B), and int8 copies of both (6 B)
-# the interpreter's bytes per pixel where they cannot be measured: the bundled unet_s2 on ai-edge-litert, rounded up
-DEFAULT_BYTES_PER_PIXEL = {"int8": 260, "float16": 330, "float32": 330}
+# the interpreter's bytes per pixel where they cannot be measured: the bundled unet_s3 on ai-edge-litert, rounded up
+DEFAULT_BYTES_PER_PIXEL = {"int8": 270, "float16": 340, "float32": 340}
 MIN_WINDOW_PIXELS, MAX_WINDOW_PIXELS = 1 << 16, 1 << 24  # whatever a budget or a measurement says
 _PROBE = 256  # probe window side, px
 _AGREE = 0.05  # the two probe steps may differ by this fraction
