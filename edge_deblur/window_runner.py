@@ -12,8 +12,8 @@ allocator), the per-precision default below is used. The window bound is then `b
 
 The probe costs three allocations at small sizes, once per Deblurrer, and no inference. With the default budget
 the bundled int8 file gets a ~1.1 MP bound (12 MP photos in twelve 1024x1024 windows) and the float16 file ~0.9 MP
-(1024x832 windows; with release 3's file and fixed 1 MP windows a 12 MP photo peaked ~80 MB higher). `window_pixels` given explicitly
-skips all this.
+(1024x832 windows; with release 3's file and fixed 1 MP windows a 12 MP photo peaked ~80 MB higher).
+`window_pixels` given explicitly skips all this.
 """
 
 from __future__ import annotations
