@@ -203,13 +203,13 @@ def _parse_model(text: str) -> tuple[str, str, str]:
     return tag, arch, loss
 
 
-def main(argv=None) -> int:
+def _args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT / ".gpudata")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--model", action="append", required=True, help="TAG=ARCH:LOSS, repeatable (LOSS l1|l1+ssim)")
     ap.add_argument("--init", type=Path, help="warm start from this .keras (layers matching by name and shape)")
-    ap.add_argument("--minutes", type=float, default=7.0, help="wall time of the training loop")
+    ap.add_argument("--minutes", type=float, default=7.0, help="wall time of the whole run, start-up included")
     ap.add_argument("--max-steps", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--size", type=int, default=256)
@@ -219,9 +219,54 @@ def main(argv=None) -> int:
     ap.add_argument("--save-at", default="0.6,0.8,1.0", help="fractions of the run to save each model at")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--log-every", type=int, default=250, help="steps between validation lines (and re-planning)")
-    a = ap.parse_args(argv)
-    t_start = time.time()
+    return ap.parse_args(argv)
+
+
+def _take_renders(data: GpuBatches, chunks) -> None:
+    """Move whatever synthetic renders have finished onto the GPU, without waiting."""
+    while True:
+        try:
+            data.add(*chunks.next(timeout=0))
+        except (multiprocessing.TimeoutError, StopIteration):
+            return
+
+
+def train_loop(runs: list[Run], data: GpuBatches, chunks, val, a, t_start: float) -> tuple[int, list[dict]]:
+    """Train every run on the same batches until the planned step count; returns (steps, history)."""
     deadline = t_start + a.minutes * 60
+    total, step, saves = a.max_steps, 0, {float(f): False for f in a.save_at.split(",")}
+    mark = (0, time.time())  # (step, time) the step time is measured from; re-planned at every log line
+    losses, history = {r.tag: [] for r in runs}, []
+    while step < total:
+        _take_renders(data, chunks)
+        x, y = data.batch(a.batch)
+        for r in runs:
+            losses[r.tag].append(r.step(x, y, lr_at(step, total, a.lr)))
+        step += 1
+        if step == 50 or step % a.log_every == 0:  # plan the rest of the run from the measured step time
+            now = time.time()
+            per = (now - mark[1]) / (step - mark[0])
+            total = max(step + 1, min(a.max_steps, step + int((deadline - now) / per)))
+            mark = (step, now)
+            print(f"{per * 1000:.1f} ms a step for {len(runs)} model(s): {total} steps planned", flush=True)
+        if step % a.log_every == 0 or step == total:
+            line = {"step": step, "seconds": round(time.time() - t_start, 1), "pool": data.filled,
+                    "lr": lr_at(step, total, a.lr)}
+            for r in runs:
+                line[r.tag] = {"loss": float(np.mean(losses[r.tag][-a.log_every:])), "val_psnr": r.val_psnr(*val)}
+            history.append(line)
+            print(json.dumps(line), flush=True)
+        for f, done in saves.items():
+            if not done and step >= f * total:
+                saves[f] = True
+                for r in runs:
+                    r.model.save(a.out / f"{r.tag}_{int(f * 100)}.keras")
+    return step, history
+
+
+def main(argv=None) -> int:
+    a = _args(argv)
+    t_start = time.time()
     pool_size = a.size + 64
     pool, chunks = start_pool_render(a.data / "photos", a.pool, pool_size, a.seed, a.workers)
 
@@ -245,44 +290,11 @@ def main(argv=None) -> int:
         log["runs"][r.tag] = {"arch": r.arch, "loss": r.loss, "params": int(r.model.count_params()),
                               "warm_started": len(r.copied), "fresh": r.fresh, "start_val_psnr": r.val_psnr(xv, yv)}
     print(json.dumps(log, indent=1), flush=True)
-    history: list[dict] = []
-
-    total, step, saves = a.max_steps, 0, {float(f): False for f in a.save_at.split(",")}
-    mark = (0, time.time())  # (step, time) the step time is measured from; re-planned at every log line
-    losses = {r.tag: [] for r in runs}
-    while step < total:
-        while True:  # take whatever renders have finished, without waiting
-            try:
-                data.add(*chunks.next(timeout=0))
-            except (multiprocessing.TimeoutError, StopIteration):
-                break
-        x, y = data.batch(a.batch)
-        for r in runs:
-            losses[r.tag].append(r.step(x, y, lr_at(step, total, a.lr)))
-        step += 1
-        if step == 50 or step % a.log_every == 0:  # plan the rest of the run from the measured step time
-            now = time.time()
-            per = (now - mark[1]) / (step - mark[0])
-            total = max(step + 1, min(a.max_steps, step + int((deadline - now) / per)))
-            mark = (step, now)
-            print(f"{per * 1000:.1f} ms a step for {len(runs)} model(s): {total} steps planned", flush=True)
-        if step % a.log_every == 0 or step == total:
-            line = {"step": step, "seconds": round(time.time() - t_start, 1), "pool": data.filled,
-                    "lr": lr_at(step, total, a.lr)}
-            for r in runs:
-                line[r.tag] = {"loss": float(np.mean(losses[r.tag][-a.log_every:])), "val_psnr": r.val_psnr(xv, yv)}
-            history.append(line)
-            print(json.dumps(line), flush=True)
-        for f, done in saves.items():
-            if not done and step >= f * total:
-                saves[f] = True
-                for r in runs:
-                    r.model.save(a.out / f"{r.tag}_{int(f * 100)}.keras")
+    steps, log["history"] = train_loop(runs, data, chunks, (xv, yv), a, t_start)
     pool.terminate()
-    log["steps"], log["seconds"] = step, round(time.time() - t_start, 1)
-    log["history"] = history
+    log["steps"], log["seconds"] = steps, round(time.time() - t_start, 1)
     (a.out / "log.json").write_text(json.dumps(log, indent=1))
-    print(f"done: {step} steps in {log['seconds']} s", flush=True)
+    print(f"done: {steps} steps in {log['seconds']} s", flush=True)
     return 0
 
 
