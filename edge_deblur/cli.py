@@ -185,7 +185,9 @@ def data_align_cmd(
 def train_cmd(
     data: List[Path] = typer.Option(None, "--data", help="Dataset folder (repeat for several synthetic photo "
                                     "folders).", show_default="the shared training photos, if present"),
-    model: str = typer.Option(DEFAULT_MODEL, help="Model name (see `edge-deblur models`)."),
+    model: Optional[str] = typer.Option(None, help="Model name (see `edge-deblur models`). With --init of another "
+                                        "architecture: build this one and copy the layers the two share (warm start).",
+                                        show_default=DEFAULT_MODEL),
     dataset: str = typer.Option("synthetic", help="kwentar | pairs | synthetic."),
     out: Path = typer.Option(Path("runs/train"), help="Output folder."),
     epochs: Optional[int] = typer.Option(None, help="Epochs.", show_default=_recipe("epochs")),
@@ -240,6 +242,8 @@ def train_cmd(
             raise EdgeDeblurError("--data is required (no shared data folder found; set EDGE_DEBLUR_DATA)")
     lo, hi = _parse_range(radius, "--radius")
     scale = _parse_range(real_scale, "--real-scale")
+    warm = init is not None and model is not None  # an explicit --model beside --init may differ from the file's
+    model = model or DEFAULT_MODEL
     r = recipe_for(model, recipe, epochs=epochs, batch_size=batch_size, size=size, lr=lr, loss=loss,
                    schedule=schedule)
     cfg = TrainConfig(data=[str(d) for d in data or []], model=model, dataset=dataset, out=str(out), epochs=r.epochs,
@@ -247,7 +251,7 @@ def train_cmd(
                       blur=blur, radius=(lo, hi), noise=(0.0, noise / 255.0), jpeg_prob=jpeg_prob,
                       steps_per_epoch=steps_per_epoch, resume=resume,
                       devices=devices.split(",") if devices else None, strategy=strategy,
-                      init=str(init) if init else None, qat=qat, precision=precision,
+                      init=str(init) if init else None, warm_start=warm, qat=qat, precision=precision,
                       sources=list(source or []) or None, blur_model=blur_model, max_radius=max_radius, pool=pool,
                       real_scale=scale, recipe=recipe, samples_per_epoch=r.samples_per_epoch,
                       plateau_factor=r.plateau_factor, plateau_patience=r.plateau_patience)

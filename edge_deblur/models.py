@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
+import numpy as np
+
 from edge_deblur.errors import ModelError
 
 
@@ -188,9 +190,14 @@ def build_model(name: str, **overrides):
         raise ModelError(f"model '{name}': bad override ({e})") from None
 
 
-def warm_start(model, source) -> tuple[list[str], list[str]]:
+def warm_start(model, source, quiet_new: bool = False) -> tuple[list[str], list[str]]:
     """Copy `source`'s weights into `model` layer by layer wherever name and weight shapes match (e.g. unet_s2 into
     the first three levels of unet_s3); the other layers keep their fresh initialisation.
+
+    Args:
+        quiet_new: zero the new U-Net layers whose output is added into a path the two share (`up*` upsamplings,
+            the second conv `*_c2` of residual blocks), so the new parts start as no-ops and the warm-started net
+            computes what `source` did, up to a ReLU where a new level joins.
 
     Returns:
         (names of the layers copied, names of the weighted layers left as initialised).
@@ -206,6 +213,8 @@ def warm_start(model, source) -> tuple[list[str], list[str]]:
             copied.append(layer.name)
         else:
             fresh.append(layer.name)
+            if quiet_new and (layer.name.startswith("up") or layer.name.endswith("_c2")):
+                layer.set_weights([np.zeros(w.shape, np.float32) for w in layer.get_weights()])
     return copied, fresh
 
 

@@ -109,6 +109,7 @@ class TrainConfig:
     devices: list[str] | None = None
     strategy: str = "auto"  # auto | default | mirrored | multi-worker (see edge_deblur.distribute)
     init: str | None = None  # start from this .keras model's weights (fine-tuning) instead of a fresh model
+    warm_start: bool = False  # init is another architecture: build `model` and copy the layers the two share
     qat: bool = False  # quantization-aware: simulate int8 rounding after every layer while training
     precision: str = "float32"  # "bfloat16": mixed precision (bf16 compute, float32 weights); saved models are float32
     sources: list[str] | None = None  # KIND=PATH[,PATH][@WEIGHT] specs; replace data/dataset when given
@@ -260,7 +261,10 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     sampler.check()  # surface every unreadable / too-small image before the model is built (not inside tf.data)
     steps = _steps_per_epoch(cfg, len(parts["train"]))
 
-    model = _build(cfg, out, steps, strategy, from_last=cfg.resume and not multi_worker)
+    model, warm = _build(cfg, out, steps, strategy, from_last=cfg.resume and not multi_worker)
+    if warm:
+        console.print(f"warm start from {warm['from']}: {warm['copied']} layers copied, {len(warm['fresh'])} new "
+                      f"({', '.join(warm['fresh'])})")
     distribute.prepare(model, strategy, cfg.batch_size, cfg.size)
     plain = strip_fake_quant(model) if cfg.qat else model
     n_params, flops = count_params(plain), gflops(plain, cfg.size, cfg.size)
@@ -282,6 +286,8 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     card = _model_card(cfg, sources, splits, parts, strategy, best_model, n_params, flops, pred, (x_val, y_val),
                        start_epoch + epochs_run, round(seconds / epochs_run, 2) if epochs_run else None)
     card["best_epoch"] = read_state(out / "state.json")["best_epoch"]
+    if warm:
+        card["warm_start"] = warm
     if not distribute.finish(strategy, model, out, console):  # only the chief writes the card and the figures
         return card
     plot_history(out / "history.csv", out / "loss_curve.png", title=_run_title(cfg),
@@ -370,16 +376,22 @@ def _start_point(cfg: TrainConfig, strategy, out: Path, console) -> tuple[int, f
 
 
 def _build(cfg: TrainConfig, out: Path, steps: int, strategy, from_last: bool):
-    """The compiled model under the strategy: resumed from `last.keras`, initialised from `--init`, or new."""
-    from edge_deblur.models import build_model
+    """(compiled model under the strategy, warm-start info or None): resumed from `last.keras`, initialised from
+    `--init` (warm-started when that file is another architecture and `cfg.warm_start`), or new."""
+    from edge_deblur.models import build_model, warm_start
     from edge_deblur.qat import with_fake_quant
 
+    info = None
     with strategy.scope(), _policy(cfg.precision):
         if from_last:
             model = load_keras(out / "last.keras", compile=True)
             saved_optimizer = model.optimizer
         elif cfg.init:
             model = load_keras(cfg.init)
+            if cfg.warm_start and model.name != cfg.model:  # the layers the two share; new ones start as no-ops
+                source, model = model, build_model(cfg.model)
+                copied, fresh = warm_start(model, source, quiet_new=True)
+                info = {"from": source.name, "copied": len(copied), "fresh": fresh}
         else:
             model = build_model(cfg.model)
         if cfg.qat and not from_last:
@@ -389,7 +401,7 @@ def _build(cfg: TrainConfig, out: Path, steps: int, strategy, from_last: bool):
             model.optimizer.build(model.trainable_variables)
             for v, s in zip(model.optimizer.variables, saved_optimizer.variables):
                 v.assign(s)
-    return model
+    return model, info
 
 
 def _fit(model, cfg: TrainConfig, sampler, val: tuple, steps: int, start_epoch: int, callbacks: list, out: Path,

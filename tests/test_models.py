@@ -51,6 +51,12 @@ def test_warm_start_copies_matching_layers_only():
         assert all(np.all(w == 0.25) for w in dst.get_layer(name).get_weights())
     for name in fresh:
         assert all(np.array_equal(a, b) for a, b in zip(dst.get_layer(name).get_weights(), before[name]))
+    # quiet_new: the new layers that add into a shared path start at zero, the others keep their initialisation
+    quiet = build_model("unet_s3")
+    warm_start(quiet, src, quiet_new=True)
+    for name in ("up2", "enc3_0_c2", "enc3_1_c2", "dec2_c2"):
+        assert all(not np.any(w) for w in quiet.get_layer(name).get_weights()), name
+    assert np.any(quiet.get_layer("down3").get_weights()[0]) and np.any(quiet.get_layer("dec2_c1").get_weights()[0])
     # same architecture: everything is copied and the outputs agree
     twin = build_model("unet_s2")
     assert warm_start(twin, src)[1] == []

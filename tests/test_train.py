@@ -508,6 +508,33 @@ def test_l1_ssim_loss_is_l1_plus_a_tenth_of_the_ssim_gap_and_trains(photos, tmp_
     load_keras(out / "last.keras", compile=True)  # the loss is registered: the run can be resumed
 
 
+def test_init_from_another_architecture_warm_starts_the_shared_layers(photos, tmp_path):
+    """`--model unet_s3 --init unet_s2.keras` builds unet_s3 and copies the 24 layers it shares with unet_s2 (how
+    release 4 started from release 3); the new level starts as a no-op."""
+    import keras
+
+    from edge_deblur.models import build_model
+    from edge_deblur.train import load_keras
+
+    keras.utils.set_random_seed(0)
+    s2 = build_model("unet_s2")
+    s2.get_layer("head").set_weights([np.full(w.shape, 0.01, np.float32) for w in s2.get_layer("head").weights])
+    s2.save(tmp_path / "s2.keras")
+    out = tmp_path / "s3"
+    res = cli("train", "--model", "unet_s3", "--init", tmp_path / "s2.keras", "--data", photos, "--size", 32,
+              "--batch-size", 2, "--steps-per-epoch", 2, "--epochs", 1, "--lr", 1e-5, "--out", out)
+    assert res.exit_code == 0, res.output
+    assert "warm start from unet_s2: 24 layers copied, 8 new" in " ".join(res.output.split())
+    card = json.loads((out / "card.json").read_text())
+    assert card["config"]["model"] == "unet_s3" and card["warm_start"]["copied"] == 24
+    assert "down3" in card["warm_start"]["fresh"]
+    trained = load_keras(out / "model.keras")
+    assert trained.name == "unet_s3"
+    for name in ("stem", "enc2_2_c1", "head"):  # copied, then moved only a little by 2 steps at lr 1e-5
+        for a, b in zip(trained.get_layer(name).get_weights(), s2.get_layer(name).get_weights()):
+            np.testing.assert_allclose(a, b, atol=1e-3)
+
+
 # --- the multi-device path on CPU --------------------------------------------------------------------------------
 
 

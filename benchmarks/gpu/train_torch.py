@@ -158,11 +158,7 @@ class Run:
 
         self.tag, self.arch, self.loss = tag, arch, loss
         self.model = build_model(arch)
-        self.copied, self.fresh = warm_start(self.model, init) if init is not None else ([], [])
-        for name in self.fresh:  # new layers that feed an existing path start at zero: the warm start is kept
-            layer = self.model.get_layer(name)
-            if name.startswith("up") or name.endswith("_c2"):
-                layer.set_weights([np.zeros(w.shape, np.float32) for w in layer.get_weights()])
+        self.copied, self.fresh = warm_start(self.model, init, quiet_new=True) if init is not None else ([], [])
         self.params = [v.value for v in self.model.trainable_weights]
         assert all(isinstance(p, torch.nn.Parameter) and p.requires_grad for p in self.params)
         self.opt = torch.optim.Adam(self.params, lr=lr)
