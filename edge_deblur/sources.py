@@ -21,7 +21,9 @@ from typing import Sequence
 
 import numpy as np
 
-from edge_deblur.data import CropSampler, ImageCache, Pair, _augment, scan, split_scan, validation_crops
+from edge_deblur.data import (
+    CropSampler, ImageCache, Pair, _augment, _image_size, scan, split_scan, validation_crops,
+)
 from edge_deblur.errors import DataError
 
 
@@ -148,7 +150,10 @@ class PooledSampler:
     def __post_init__(self) -> None:
         if not self.pairs:
             raise DataError("no photos to render a synthetic pool from")
-        self.pool_size = max(self.size, int(self.pool_size or self.size))
+        # pool items are cut from the photos: never larger than the smallest one (cbsd68 is 321 px), never below
+        # the crop size (a photo smaller than the crop fails when rendered, naming the file)
+        smallest = min(min(_image_size(p.sharp)) for p in self.pairs)
+        self.pool_size = max(self.size, min(int(self.pool_size or self.size), smallest))
         self.rng = np.random.default_rng(self.seed + 17)
         self.x, self.y = self._render()
 

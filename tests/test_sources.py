@@ -89,6 +89,17 @@ def test_pooled_scene_sampler_is_deterministic_and_independent_of_workers(photo_
     assert x.shape == y.shape == (24, 24, 3) and x.dtype == np.float32
 
 
+def test_pool_items_shrink_to_the_smallest_photo(photo_dirs):
+    """A pool item larger than a photo could not be cut from it: the 60 px photos get 60 px items, not 1.5 x 48."""
+    _, photos = photo_dirs
+    from edge_deblur.data import scan_synthetic
+
+    p = PooledSampler(scan_synthetic(photos).pairs, 48, SceneBlurConfig(max_radius=4), items=3, pool_size=72,
+                      seed=0, workers=0)
+    assert p.pool_size == 60 and p.x.shape == (3, 60, 60, 3)
+    assert p.sample()[0].shape == (48, 48, 3)
+
+
 def test_recorded_dpdd_split(shared_data):
     found = scan_pairs(shared_data / "dpdd_dev")
     parts = recorded_split(found.root, found.pairs)
