@@ -141,10 +141,12 @@ def gather(src: np.ndarray, y0: int, x0: int, out: np.ndarray) -> None:
     """
     th, tw = out.shape[:2]
     h, w = src.shape[:2]
-    ih, iw = max(0, min(th, h - y0)), max(0, min(tw, w - x0))
-    if ih == 0 or iw == 0:  # a window starting past the image (tiny photos padded to the tile): all reflected
+    ih, iw = min(th, h - y0), min(tw, w - x0)
+    if ih <= 0 or iw <= 0:  # a window starting past the image (tiny photos padded to the tile): all reflected
         ih, iw = 0, 0
     _scaled(src[y0:y0 + ih, x0:x0 + iw], out[:ih, :iw])
+    if ih == th and iw == tw:  # an inner window
+        return
     rows = reflect_index(np.arange(y0, y0 + th), h)
     if ih < th:
         _scaled(src[rows[ih:, None], np.arange(x0, x0 + iw)[None, :]], out[ih:, :iw])

@@ -118,7 +118,8 @@ class WindowRunner:
         steps = [] if None in used else [(b - a) / ((hb - ha) * w)
                                          for a, b, ha, hb in zip(used, used[1:], heights, heights[1:])]
         measured = bool(steps) and min(steps) > 0 and max(steps) <= (1 + _AGREE) * min(steps)
-        interp = max(steps) if measured else DEFAULT_BYTES_PER_PIXEL.get(self.precision, 330)
+        fallback = DEFAULT_BYTES_PER_PIXEL.get(self.precision, DEFAULT_BYTES_PER_PIXEL["float32"])
+        interp = max(steps) if measured else fallback
         per_pixel = interp + HOST_BYTES_PER_PIXEL
         bound = int(min(max(self.budget // per_pixel, MIN_WINDOW_PIXELS), MAX_WINDOW_PIXELS))
         self._probe_seconds = time.perf_counter() - t0

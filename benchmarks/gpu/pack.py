@@ -41,7 +41,7 @@ def _val_crops(pairs, size: int) -> tuple[np.ndarray, np.ndarray]:
 
     xs, ys = [], []
     for p in pairs:
-        b, s = (np.round(read_image(f) * 255).astype(np.uint8) for f in (p.blurred, p.sharp))
+        b, s = (read_image(f, keep_uint8=True) for f in (p.blurred, p.sharp))
         h, w = s.shape[:2]
         for dy, dx in ((h // 3, w // 3), (2 * h // 3, 2 * w // 3)):
             y0, x0 = min(max(dy - size // 2, 0), h - size), min(max(dx - size // 2, 0), w - size)

@@ -38,27 +38,16 @@ sys.path.insert(0, str(ROOT))
 SCALES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
-def _rgb(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    return np.asarray(Image.open(path).convert("RGB"))
-
-
 def load_real(folder: Path, size: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Every (blurred, sharp) train pair at each of SCALES (area downscaling, short side kept >= size)."""
-    import cv2
+    """Every (blurred, sharp) uint8 train pair at each of SCALES (as `train --real-scale` shrinks them: area
+    downscaling, the short side kept >= size)."""
+    from edge_deblur.data import _rescale_pair
+    from edge_deblur.images import read_image
 
     out = []
     for sharp_path in sorted((folder / "sharp").iterdir()):
-        sharp, blurred = _rgb(sharp_path), _rgb(folder / "blurred" / sharp_path.name)
-        h, w = sharp.shape[:2]
-        for f in SCALES:
-            f = max(f, size / min(h, w))
-            if f >= 1:
-                out.append((blurred, sharp))
-                continue
-            dsize = (round(w * f), round(h * f))
-            out.append(tuple(cv2.resize(a, dsize, interpolation=cv2.INTER_AREA) for a in (blurred, sharp)))
+        pair = [read_image(p, keep_uint8=True) for p in (folder / "blurred" / sharp_path.name, sharp_path)]
+        out += [_rescale_pair(*pair, f, size) for f in SCALES]
     return out
 
 
