@@ -23,7 +23,8 @@ KERAS_BACKEND=torch python3 benchmarks/gpu/train_torch.py --data .gpudata --out 
 KERAS_BACKEND=torch python3 benchmarks/gpu/train_torch.py --data .gpudata --out runs/gpu2 --minutes 7.9 \
     --max-steps 3388 --batch 64 --size 256 --lr 1.5e-4 --pool 8000 --workers 12 --save-at 0.5,1.0 \
     --init runs/unet_s2_release3.keras --model s3ssim=unet_s3:l1+ssim --model s2ssim=unet_s2:l1+ssim
-# 3. here: the release is the mean of the two unet_s3 L1+SSIM models
+# 3. here: the release is the mean of the two unet_s3 L1+SSIM models, stored at float16 precision and deflated
+#    (export.save_compact: 3.9 MB instead of 6.9 MB)
 rm -f export/manifest.json export/unet_s2.keras export/unet_s2_float16.tflite export/unet_s2_int8.tflite
 python3 benchmarks/gpu/soup.py export/unet_s3.keras runs/gpu1/s3ssim_100.keras runs/gpu2/s3ssim_100.keras
 # 4. ship: float16 and int8 TFLite, int8 calibrated on 100 real blurred crops of the dpdd_dev train scenes

@@ -111,6 +111,29 @@ def load_keras(path: str | os.PathLike):
         return load(path)
 
 
+def save_compact(model, path: str | os.PathLike) -> Path:
+    """Save a model as a .keras file half the size: weights rounded to float16 precision (still stored and computed
+    as float32) and the archive deflated, which then packs the zeroed low mantissa bits. For the bundled release,
+    which must stay small in the repository; outputs move about as much as the float16 TFLite file's do.
+    """
+    import zipfile
+
+    from edge_deblur._io import atomic_path
+
+    model.set_weights([w.astype(np.float16).astype(np.float32) for w in model.get_weights()])
+    with atomic_path(path) as packed:
+        plain = packed.with_name(packed.stem + ".plain.keras")  # Keras writes only to names ending in .keras
+        try:
+            model.save(plain)
+            deflated = zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED, compresslevel=9)
+            with zipfile.ZipFile(plain) as src, deflated as z:
+                for name in src.namelist():
+                    z.writestr(name, src.read(name))
+        finally:
+            plain.unlink(missing_ok=True)
+    return Path(path)
+
+
 def _bundled_keras() -> Path:
     """The bundled default .keras named by export/manifest.json."""
     from edge_deblur.runtime import MANIFEST, bundled_manifest

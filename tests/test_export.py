@@ -41,6 +41,27 @@ def exported(tiny_keras, photos, tmp_path_factory):
     return out, results
 
 
+def test_save_compact_rounds_weights_to_float16_and_deflates(tmp_path):
+    """The bundled .keras is stored this way: weights at float16 precision (float32 values), archive deflated."""
+    import zipfile
+
+    from edge_deblur.export import load_keras, save_compact
+
+    model = randomized("unet_xs", seed=2)
+    model.save(tmp_path / "plain.keras")
+    x = smooth_image(64, 64, 3)[None]
+    before = np.asarray(model(x))
+    rounded = [w.astype(np.float16).astype(np.float32) for w in model.get_weights()]
+    save_compact(model, tmp_path / "compact.keras")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["compact.keras", "plain.keras"]  # no temporary left
+    with zipfile.ZipFile(tmp_path / "compact.keras") as z:
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_DEFLATED}
+    assert (tmp_path / "compact.keras").stat().st_size < 0.75 * (tmp_path / "plain.keras").stat().st_size
+    loaded = load_keras(tmp_path / "compact.keras")
+    assert all(w.dtype == np.float32 and np.array_equal(w, r) for w, r in zip(loaded.get_weights(), rounded))
+    assert 10 * np.log10(1 / np.mean((np.asarray(loaded(x)) - before) ** 2)) > 60
+
+
 def test_every_precision_exports_with_names_and_sizes(exported):
     out, results = exported
     assert [r.precision for r in results] == list(PRECISIONS)

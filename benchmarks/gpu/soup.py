@@ -22,6 +22,8 @@ def soup(paths: list[Path], out: Path) -> None:
     import keras
     import numpy as np
 
+    from edge_deblur.export import save_compact
+
     if len(paths) < 2:
         raise SystemExit("soup needs at least two models")
     models = [keras.models.load_model(p, compile=False) for p in paths]
@@ -30,7 +32,7 @@ def soup(paths: list[Path], out: Path) -> None:
         raise SystemExit(f"soup: {', '.join(map(str, paths))} are not the same architecture")
     weights = [m.get_weights() for m in models]
     models[0].set_weights([np.mean([w[i] for w in weights], axis=0) for i in range(len(weights[0]))])
-    models[0].save(out)
+    save_compact(models[0], out)  # weights at float16 precision, deflated: the bundled file stays under 4 MB
     print(f"wrote {out}: mean of {len(paths)} {models[0].name} models")
 
 
