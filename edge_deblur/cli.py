@@ -233,7 +233,7 @@ def train_cmd(
 ):
     """Train a deblurring model; writes model.keras, history.csv, loss_curve.png, predictions.png, card.json."""
     from edge_deblur.data import default_training_photos
-    from edge_deblur.models import recipe_for
+    from edge_deblur.models import recipe_for, saved_model_name
     from edge_deblur.train import TrainConfig, train
 
     if not data and not source:
@@ -243,7 +243,8 @@ def train_cmd(
     lo, hi = _parse_range(radius, "--radius")
     scale = _parse_range(real_scale, "--real-scale")
     warm = init is not None and model is not None  # an explicit --model beside --init may differ from the file's
-    model = model or DEFAULT_MODEL
+    # without --model, --init's own architecture (and its recipe) is the run's, so the card names what is trained
+    model = model or (saved_model_name(init) if init else None) or DEFAULT_MODEL
     r = recipe_for(model, recipe, epochs=epochs, batch_size=batch_size, size=size, lr=lr, loss=loss,
                    schedule=schedule)
     cfg = TrainConfig(data=[str(d) for d in data or []], model=model, dataset=dataset, out=str(out), epochs=r.epochs,

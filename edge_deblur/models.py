@@ -166,6 +166,20 @@ def get_spec(name: str) -> ModelSpec:
         raise ModelError(f"unknown model '{name}'; choose one of: {', '.join(REGISTRY)}") from None
 
 
+def saved_model_name(path) -> str | None:
+    """The registered model name a saved `.keras` file holds, read from its config without loading it; None when
+    the file is unreadable, not a Keras archive, or holds a model the registry does not know."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            name = json.loads(z.read("config.json")).get("config", {}).get("name")
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, AttributeError):
+        return None
+    return name if name in REGISTRY else None
+
+
 def build_model(name: str, **overrides):
     """Build a registered model with dynamic spatial size.
 

@@ -533,6 +533,12 @@ def test_init_from_another_architecture_warm_starts_the_shared_layers(photos, tm
     for name in ("stem", "enc2_2_c1", "head"):  # copied, then moved only a little by 2 steps at lr 1e-5
         for a, b in zip(trained.get_layer(name).get_weights(), s2.get_layer(name).get_weights()):
             np.testing.assert_allclose(a, b, atol=1e-3)
+    # without --model the file's own architecture is trained, under its own recipe, and the card says so
+    res = cli("train", "--init", tmp_path / "s2.keras", "--data", photos, "--size", 32, "--batch-size", 2,
+              "--steps-per-epoch", 2, "--epochs", 1, "--lr", 1e-5, "--out", tmp_path / "again")
+    assert res.exit_code == 0, res.output
+    card = json.loads((tmp_path / "again" / "card.json").read_text())
+    assert card["config"]["model"] == "unet_s2" and card["config"]["loss"] == "l1" and "warm_start" not in card
 
 
 # --- the multi-device path on CPU --------------------------------------------------------------------------------
