@@ -201,6 +201,31 @@ def test_registry_model_runs_untrained_and_says_so(tmp_path):
     assert any("UNTRAINED" in n for n in result.header["notes"])
 
 
+def test_speed_plot_puts_runs_on_different_pairs_on_one_scale():
+    """Each run's points sit at its PSNR minus its own identity row: a run scored on 12 easy pairs (identity 27 dB)
+    and one on 72 (identity 25 dB) are compared by their gain, not by their subsets' difficulty."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from edge_deblur.bench.render import speed_quality
+
+    def rows(identity, keras, pairs):
+        base = {"pairs": pairs, "latency_ms": 5.0, "size_mb": 1.0}
+        return [{**base, "name": "identity", "kind": "identity", "psnr": identity},
+                {**base, "name": "keras", "kind": "keras", "psnr": keras}]
+
+    fig, ax = plt.subplots()
+    speed_quality(ax, [("a", rows(27.0, 28.0, 12), False), ("b", rows(25.0, 28.5, 72), False),
+                       ("c", rows(20.0, 40.0, 3), True)], (224, 224), "x")
+    ys = sorted(float(y) for c in ax.collections for _, y in c.get_offsets())
+    assert ys == pytest.approx([1.0, 3.5])  # gains; the untrained run is left out
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "a (12 pairs)" in labels and "b (72 pairs)" in labels
+    plt.close(fig)
+
+
 def test_untrained_registry_weights_are_the_same_on_every_run():
     from edge_deblur.bench import ModelSource, _load_keras
 
