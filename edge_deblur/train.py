@@ -30,6 +30,8 @@ from edge_deblur.train_callbacks import (  # noqa: F401 (read_history: re-export
 from edge_deblur.train_report import _summary, plot_history, plot_predictions  # noqa: F401
 
 # Custom objects saved inside .keras files: registered so `keras.models.load_model` finds them.
+PSNR_CAP_DB = 100.0  # per-crop PSNR ceiling of the training metric and of card.json (identical crops)
+
 _CUSTOM: dict = {}
 
 
@@ -43,7 +45,7 @@ def _register_metrics():
     @keras.saving.register_keras_serializable(package="edge_deblur")
     def psnr(y_true, y_pred):  # capped at 100 dB: one identical crop (flat, saturated) would make the mean inf
         y_pred = tf.clip_by_value(tf.cast(y_pred, tf.float32), 0.0, 1.0)
-        return tf.minimum(tf.image.psnr(y_pred, tf.cast(y_true, tf.float32), max_val=1.0), 100.0)
+        return tf.minimum(tf.image.psnr(y_pred, tf.cast(y_true, tf.float32), max_val=1.0), PSNR_CAP_DB)
 
     @keras.saving.register_keras_serializable(package="edge_deblur")
     def ssim(y_true, y_pred):
@@ -211,9 +213,11 @@ def _predict(model, x: np.ndarray, batch: int = 8) -> np.ndarray:
 
 
 def _quality(pred: np.ndarray, ref: np.ndarray) -> dict:
+    """Mean PSNR/SSIM over validation crops, each PSNR capped like the training metric: a crop whose input already
+    equals its target (an in-focus pair, a flat saturated patch) would make the mean, and card.json, infinite."""
     from edge_deblur.metrics import psnr, ssim
 
-    p = [psnr(a, b) for a, b in zip(pred, ref)]
+    p = [min(psnr(a, b), PSNR_CAP_DB) for a, b in zip(pred, ref)]
     s = [ssim(a, b) for a, b in zip(pred, ref)]
     return {"psnr": float(np.mean(p)), "ssim": float(np.mean(s)), "per_image_psnr": p, "per_image_ssim": s}
 

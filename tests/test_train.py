@@ -508,6 +508,24 @@ def test_l1_ssim_loss_is_l1_plus_a_tenth_of_the_ssim_gap_and_trains(photos, tmp_
     load_keras(out / "last.keras", compile=True)  # the loss is registered: the run can be resumed
 
 
+def test_identical_pairs_give_a_finite_identity_baseline(tmp_path):
+    """Pairs whose input already equals the target (in-focus examples mixed into training) scored inf dB, so the
+    card's identity baseline was inf and card.json held `Infinity`, which strict JSON readers reject."""
+    root = tmp_path / "same"
+    for i in range(10):
+        for kind in ("blurred", "sharp"):
+            write_image(root / kind / f"img{i}.png", smooth_image(48, 56, i))
+    out = tmp_path / "run"
+    res = cli("train", "--model", "tiny", "--dataset", "pairs", "--data", root, "--size", 32, "--steps-per-epoch", 2,
+              "--epochs", 1, "--out", out)
+    assert res.exit_code == 0, res.output
+    text = (out / "card.json").read_text()
+    assert "Infinity" not in text and "NaN" not in text
+    card = json.loads(text)
+    assert card["identity_baseline"]["psnr"] == 100.0 and card["identity_baseline"]["ssim"] == pytest.approx(1.0)
+    assert 10 < card["metrics"]["psnr"] <= 100.0
+
+
 def test_init_from_another_architecture_warm_starts_the_shared_layers(photos, tmp_path):
     """`--model unet_s3 --init unet_s2.keras` builds unet_s3 and copies the 24 layers it shares with unet_s2 (how
     release 4 started from release 3); the new level starts as a no-op."""
