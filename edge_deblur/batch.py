@@ -96,17 +96,38 @@ def output_path(src: Path, root: Path | None, out_dir: Path | None, inputs: set[
     return dest
 
 
+def names_a_file(out: Path) -> bool:
+    """True when `--out` is a result's file name (an image suffix, and no folder of that name exists)."""
+    from edge_deblur.images import IMAGE_SUFFIXES
+
+    return out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir()
+
+
 def plan_outputs(files: list[tuple[Path, Path | None]], out_dir: Path | None) -> list[tuple[Path, Path]]:
     """(input, output) for every input; refuses outputs shared by two inputs or landing on an input.
 
+    `out_dir` with an image suffix (`-o sharp.png`) that is not an existing folder names the result file itself,
+    for a single photo (its format from the suffix).
+
     Raises:
-        ImageError: `out_dir` is not a folder, or outputs collide (every clash is named).
+        ImageError: `out_dir` is not a folder, names a file for several photos, or outputs collide (every clash is
+            named).
     """
+    sources = {p.resolve() for p, _ in files}
+    if out_dir is not None and names_a_file(out_dir):
+        if len(files) != 1:
+            raise ImageError(f"{out_dir}: a file name, but {len(files)} photos would be written there; give a folder "
+                             "for --out")
+        bad = next((p for p in out_dir.parents if p.exists() and not p.is_dir()), None)
+        if bad is not None:
+            raise ImageError(f"{out_dir}: cannot write the result there: {bad} is a file, not a folder")
+        if out_dir.resolve() in sources:
+            raise ImageError(f"{files[0][0]} -> {out_dir}, an input: nothing written (inputs are never overwritten)")
+        return [(files[0][0], out_dir)]
     if out_dir is not None:
         bad = next((p for p in [out_dir, *out_dir.parents] if p.exists() and not p.is_dir()), None)
         if bad is not None:
             raise ImageError(f"{out_dir}: cannot write results there: {bad} is a file, not a folder")
-    sources = {p.resolve() for p, _ in files}
     plan = [(src, output_path(src, root, out_dir, sources)) for src, root in files]
     owner: dict[Path, Path] = {}
     clashes = []
@@ -201,7 +222,8 @@ def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
 
     Args:
         inputs: image files and/or folders (searched recursively; see `collect_images` for what is skipped).
-        out_dir: where results go (folder structure kept); None writes `<stem>_deblurred<suffix>` beside each input.
+        out_dir: where results go (folder structure kept), or the result's file name for a single photo
+            (`sharp.png`); None writes `<stem>_deblurred<suffix>` beside each input.
         model: a .tflite file, or None for the bundled default.
         num_threads: interpreter threads.
         overlap: tile overlap in pixels.
@@ -217,7 +239,8 @@ def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
         The written paths, in input order. An input is never overwritten.
 
     Raises:
-        ImageError: no inputs, a missing input, `out_dir` is a file, or output names clash (before any work).
+        ImageError: no inputs, a missing input, `out_dir` is a file (or a file name for several photos), or output
+            names clash (before any work).
         ModelError: unusable model (before any work).
         BatchError: some inputs failed (each named with its reason); every other one was written.
     """

@@ -387,7 +387,8 @@ def export_cmd(
 @_user_errors
 def deblur_cmd(
     inputs: List[Path] = typer.Argument(..., help="Image files and/or folders.", metavar="PHOTOS"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (inputs are never overwritten).",
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder, or for one photo the result's file "
+                                       "name (sharp.png, .jpg, .tif, .webp). Inputs are never overwritten.",
                                        show_default="NAME_deblurred.EXT beside each input"),
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="A .tflite model.",
                                          show_default="the bundled model"),
@@ -406,14 +407,14 @@ def deblur_cmd(
     A bad file does not stop the others: failures are listed at the end and the exit code is 1."""
     import warnings
 
-    from edge_deblur.batch import BatchError, deblur_files
+    from edge_deblur.batch import BatchError, deblur_files, names_a_file
     from edge_deblur.multiscale import parse_scale
 
     try:
         scale_value = parse_scale(scale)
     except ValueError as e:
         raise EdgeDeblurError(f"--scale: {e}") from None
-    where = f" in {out}" if out else " beside their inputs"
+    where = " beside their inputs" if out is None else "" if names_a_file(out) else f" in {out}"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

@@ -138,6 +138,26 @@ def test_out_pointing_at_a_file_is_one_line_and_writes_nothing(tmp_path, model, 
     assert target.read_text() == "keep me" and _tree(tmp_path / "in") == ["a.png"]
 
 
+def test_out_with_an_image_suffix_names_the_result_of_one_photo(tmp_path, model):
+    """`deblur photo.png -o sharp.jpg` writes sharp.jpg (a JPEG), not a folder named sharp.jpg; for several photos,
+    or onto the input itself, it is a one-line error before any work."""
+    write_image(tmp_path / "in" / "a.png", smooth_image(20, 24, 1))
+    write_image(tmp_path / "in" / "b.png", smooth_image(20, 24, 2))
+    res = cli("deblur", tmp_path / "in" / "a.png", "-o", tmp_path / "res" / "sharp.jpg", "--model", model)
+    assert res.exit_code == 0, res.output
+    with Image.open(tmp_path / "res" / "sharp.jpg") as im:
+        assert im.format == "JPEG" and im.size == (24, 20)
+    res = cli("deblur", tmp_path / "in", "-o", tmp_path / "res" / "both.png", "--model", model)
+    assert res.exit_code == 2
+    assert "both.png: a file name, but 2 photos would be written there" in res.stderr
+    res = cli("deblur", tmp_path / "in" / "a.png", "-o", tmp_path / "in" / "a.png", "--model", model)
+    assert res.exit_code == 2 and "an input: nothing written" in res.stderr
+    assert _tree(tmp_path / "res") == ["sharp.jpg"] and _tree(tmp_path / "in") == ["a.png", "b.png"]
+    (tmp_path / "dir.png").mkdir()  # an existing folder with an image-like name stays a folder
+    assert cli("deblur", tmp_path / "in" / "b.png", "-o", tmp_path / "dir.png", "--model", model).exit_code == 0
+    assert _tree(tmp_path / "dir.png") == ["b.png"]
+
+
 def test_rerun_without_out_never_deblurs_its_own_results(tmp_path, model):
     write_image(tmp_path / "x.jpg", smooth_image(30, 30, 1))
     write_image(tmp_path / "y_deblurred.png", smooth_image(30, 30, 2))  # no y.png beside it: a real input
