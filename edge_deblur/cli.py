@@ -393,7 +393,7 @@ def deblur_cmd(
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="A .tflite model.",
                                          show_default="the bundled model"),
     threads: Optional[int] = typer.Option(None, help="Interpreter threads.", show_default="the backend's"),
-    overlap: int = typer.Option(32, help="Tile overlap in pixels for images larger than the model input."),
+    overlap: int = typer.Option(32, min=0, help="Tile overlap in pixels for images larger than the model input."),
     max_pixels: Optional[int] = typer.Option(None, min=1, help="Refuse images with more pixels, before decoding "
                                              "(default: $EDGE_DEBLUR_MAX_PIXELS, else 100000000)."),
     allow_foreign: bool = typer.Option(False, "--allow-foreign", help="Also run a .tflite without edge-deblur "

@@ -153,6 +153,8 @@ def test_out_with_an_image_suffix_names_the_result_of_one_photo(tmp_path, model)
     res = cli("deblur", tmp_path / "in" / "a.png", "-o", tmp_path / "in" / "a.png", "--model", model)
     assert res.exit_code == 2 and "an input: nothing written" in res.stderr
     assert _tree(tmp_path / "res") == ["sharp.jpg"] and _tree(tmp_path / "in") == ["a.png", "b.png"]
+    res = cli("deblur", tmp_path / "in" / "a.png", "--overlap", -5, "--model", model)  # was accepted silently
+    assert res.exit_code == 2 and "--overlap" in res.output and _tree(tmp_path / "in") == ["a.png", "b.png"]
     (tmp_path / "dir.png").mkdir()  # an existing folder with an image-like name stays a folder
     assert cli("deblur", tmp_path / "in" / "b.png", "-o", tmp_path / "dir.png", "--model", model).exit_code == 0
     assert _tree(tmp_path / "dir.png") == ["b.png"]
