@@ -251,9 +251,18 @@ def summary_plot(done: list[tuple[Entry, dict]], path: Path) -> None:
 
 
 def replot(out: Path) -> Path:
-    """Redraw `out/summary.png` from `out/summary.json` and the per-run json files it lists."""
+    """Redraw `out/summary.png` and each run's own plot (where it has one) from `out/summary.json` and the per-run
+    json files it lists."""
+    from edge_deblur.bench.render import plot
+    from edge_deblur.bench.results import BenchResult, Row
+
     summary = json.loads((out / "summary.json").read_text())
     done = [(Entry(**run["entry"]), json.loads((out / run["file"]).read_text())) for run in summary["runs"]]
+    for run in summary["runs"]:
+        png = (out / run["file"]).with_suffix(".png")
+        if png.exists():
+            result = json.loads((out / run["file"]).read_text())
+            plot(BenchResult(result["header"], [Row(**row) for row in result["rows"]]), png)
     summary_plot(done, out / "summary.png")
     return out / "summary.png"
 
