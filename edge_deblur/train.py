@@ -253,7 +253,6 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     multi_worker = distribute.is_multi_worker(strategy)
     out = distribute.worker_dir(Path(cfg.out), distribute.worker_of(strategy))  # non-chief workers: a temporary copy
     start_epoch, best, best_epoch = _start_point(cfg, strategy, out, console)
-    out.mkdir(parents=True, exist_ok=True)
 
     keras.utils.set_random_seed(cfg.seed)
     sampler, x_val, y_val, splits = build_sources(
@@ -263,6 +262,7 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
         console.print(sp.describe())
     parts = {k: [p for sp in splits for p in sp.parts[k]] for k in ("train", "val", "test")}
     sampler.check()  # surface every unreadable / too-small image before the model is built (not inside tf.data)
+    out.mkdir(parents=True, exist_ok=True)  # only now: bad data leaves no empty run folder behind
     steps = _steps_per_epoch(cfg, len(parts["train"]))
 
     model, warm = _build(cfg, out, steps, strategy, from_last=cfg.resume and not multi_worker)

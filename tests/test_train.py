@@ -434,7 +434,7 @@ def test_bad_input_exits_2_with_one_line(case, tmp_path, photos):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1, res.stderr
     assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
-    assert not (tmp_path / "out" / "last.keras").exists()
+    assert not (tmp_path / "out").exists()  # not even an empty run folder
 
 
 def test_existing_run_needs_resume(run1, photos):
