@@ -439,7 +439,7 @@ def deblur_cmd(
 def grid_cmd(
     inputs: List[Path] = typer.Argument(None, help="Blurred photos (or use --data with a kwentar/pairs folder).",
                                         metavar="PHOTOS"),
-    out: Path = typer.Option(Path("before_after.png"), "--out", "-o", help="PNG to write."),
+    out: Path = typer.Option(Path("before_after.png"), "--out", "-o", help="PNG (or .jpg) to write."),
     model: Optional[Path] = typer.Option(None, help=".tflite model.", show_default="the bundled int8 model"),
     data: Optional[Path] = typer.Option(None, help="A kwentar or pairs folder: rows get the sharp shot too.",
                                         show_default="none"),

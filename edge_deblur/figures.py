@@ -53,9 +53,24 @@ def before_after_grid(rows: Sequence[Sequence[tuple[np.ndarray, str]]], path: st
             x += t.width + gap
         y += max(t.height for t in row) + gap
     path = Path(path)
+    fmt = grid_format(path)
     with atomic_path(path) as tmp:
-        canvas.save(tmp, format="JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG", optimize=True)
+        canvas.save(tmp, format=fmt, optimize=True)
     return path
+
+
+def grid_format(path: Path) -> str:
+    """'PNG' or 'JPEG' from the file name of a grid.
+
+    Raises:
+        ImageError: any other suffix (a PNG written under `grid.txt` would be silently wrong).
+    """
+    from edge_deblur.errors import ImageError
+
+    formats = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+    if path.suffix.lower() not in formats:
+        raise ImageError(f"{path}: a grid is written as PNG or JPEG; give a .png or .jpg file name")
+    return formats[path.suffix.lower()]
 
 
 def _detail_crop(img: np.ndarray, crop: int) -> tuple[int, int]:
@@ -84,7 +99,7 @@ def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | No
 
     Args:
         inputs: (blurred photo, optional sharp reference photo) paths.
-        path: PNG to write.
+        path: the grid file, .png or .jpg (anything else is refused before any work).
         model: .tflite file; None for the bundled int8 model.
         long_side: largest working resolution (long side, px); None for native size.
         crop: side of the window shown.
@@ -98,6 +113,8 @@ def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | No
     from edge_deblur.images import read_image, resize
     from edge_deblur.multiscale import resolve_scale, restore_scaled
     from edge_deblur.runtime import Deblurrer
+
+    grid_format(Path(path))  # before any work
 
     deblurrer = Deblurrer(model, num_threads=num_threads)
     rows = []

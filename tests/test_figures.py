@@ -1,0 +1,73 @@
+"""`edge-deblur grid`: before/after grids of real photos through an exported model (real TFLite, real files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from conftest import smooth_image
+from edge_deblur.cli import app
+from edge_deblur.images import read_image, write_image
+from edge_deblur.runtime import Deblurrer
+from test_runtime import make_tflite, randomized
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    return make_tflite(tmp_path_factory.mktemp("grid_model") / "tiny_float32.tflite", randomized("tiny"), 32,
+                       "float32")
+
+
+def cli(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def _pairs(root: Path) -> Path:
+    for i, (h, w) in enumerate([(40, 48), (36, 44)]):
+        sharp = smooth_image(h, w, i)
+        write_image(root / "sharp" / f"s{i}.png", sharp)
+        write_image(root / "blurred" / f"s{i}.png", np.clip(sharp * 0.9 + 0.05, 0, 1))
+    return root
+
+
+def _origin(tile: np.ndarray, image: np.ndarray, band: int) -> tuple[int, int] | None:
+    """Top-left corner of the crop of `image` that `tile` shows, matching the rows below its label band, or None."""
+    h, w = tile.shape[:2]
+    for y in range(image.shape[0] - h + 1):
+        for x in range(image.shape[1] - w + 1):
+            if np.array_equal(image[y + band : y + h, x : x + w], tile[band:]):
+                return y, x
+    return None
+
+
+def test_grid_rows_are_input_output_and_reference_crops(tmp_path, model):
+    data = _pairs(tmp_path / "pairs")
+    res = cli("grid", "--data", data, "--dataset", "pairs", "--crop", 32, "--long-side", 0, "--model", model,
+              "-o", tmp_path / "g.png")
+    assert res.exit_code == 0, res.output
+    grid = np.asarray(Image.open(tmp_path / "g.png").convert("RGB"))
+    assert grid.shape == (32 * 2 + 4, 32 * 3 + 4 * 2, 3)  # 2 rows x (input | output | reference), 4 px gaps
+    band = 26  # rows under the label at the top of each tile
+    blurred = read_image(data / "blurred" / "s0.png", keep_uint8=True)
+    where = _origin(grid[:32, :32], blurred, band)
+    assert where is not None  # the first tile is a 100% crop of the input
+    y, x = where
+    out = (Deblurrer(model)(read_image(data / "blurred" / "s0.png")) * 255 + 0.5).astype(np.uint8)
+    np.testing.assert_allclose(grid[band:32, 36:68], out[y + band : y + 32, x : x + 32], atol=1)  # same window
+    assert np.abs(grid[band:32, 36:68].astype(int) - grid[band:32, :32]).mean() > 2  # and the model changed it
+    sharp = read_image(data / "sharp" / "s0.png", keep_uint8=True)
+    assert np.array_equal(grid[band:32, 72:104], sharp[y + band : y + 32, x : x + 32])
+
+
+def test_grid_refuses_a_file_name_it_would_write_wrongly(tmp_path, model):
+    data = _pairs(tmp_path / "pairs")
+    res = cli("grid", "--data", data, "--dataset", "pairs", "--model", model, "-o", tmp_path / "g.txt")
+    assert res.exit_code == 2
+    assert res.stderr.strip() == f"error: {tmp_path / 'g.txt'}: a grid is written as PNG or JPEG; give a .png or .jpg file name"
+    assert not (tmp_path / "g.txt").exists()
+    res = cli("grid", "--data", data, "--dataset", "pairs", "--model", model, "-o", tmp_path / "g.jpg")
+    assert res.exit_code == 0 and Image.open(tmp_path / "g.jpg").format == "JPEG"
