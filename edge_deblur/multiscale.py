@@ -47,35 +47,64 @@ def parse_scale(value: str | float | None) -> float | str | None:
 
 
 def resize_float(image: np.ndarray, height: int, width: int, shrink: bool) -> np.ndarray:
-    """Resize a float32 HxWxC image per channel with Pillow: box filter when shrinking, bilinear when enlarging."""
+    """Resize a float32 (or uint8, read as /255) HxWxC image per channel with Pillow: box filter when shrinking,
+    bilinear when enlarging; float32 out. Only one channel of the input is ever held as float32 at a time."""
     from PIL import Image
 
     method = Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR
     out = np.empty((height, width, image.shape[2]), np.float32)
     for c in range(image.shape[2]):
-        chan = Image.fromarray(np.ascontiguousarray(image[..., c], dtype=np.float32), mode="F")
+        chan = Image.fromarray(_channel(image, c), mode="F")
         out[..., c] = np.asarray(chan.resize((width, height), method), dtype=np.float32)
     return out
 
 
+def _channel(image: np.ndarray, c: int) -> np.ndarray:
+    """Channel `c` as a contiguous float32 array in [0, 1] (uint8 images are divided by 255)."""
+    if image.dtype == np.uint8:
+        return image[..., c].astype(np.float32) * np.float32(1.0 / 255.0)
+    return np.ascontiguousarray(image[..., c], dtype=np.float32)
+
+
+def _add_enlarged(image: np.ndarray, correction: np.ndarray, rows: int = 256) -> np.ndarray:
+    """`image` plus `correction` enlarged to its size, clipped to [0, 1], in the dtype of `image` (uint8 rounded).
+
+    A channel at a time and, for uint8, in strips of `rows` rows: a 12 MP uint8 photo needs its output (36 MB) and
+    one enlarged float channel (48 MB), not float copies of the photo (144 MB each).
+    """
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    out = np.empty((h, w, image.shape[2]), np.uint8 if image.dtype == np.uint8 else np.float32)
+    for c in range(image.shape[2]):
+        big = Image.fromarray(np.ascontiguousarray(correction[..., c], dtype=np.float32), mode="F")
+        corr = np.asarray(big.resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
+        if image.dtype != np.uint8:
+            np.clip(image[..., c] + corr, 0.0, 1.0, out=out[..., c])
+            continue
+        for y in range(0, h, rows):
+            strip = image[y : y + rows, :, c] * np.float32(1.0 / 255.0) + corr[y : y + rows]
+            out[y : y + rows, :, c] = np.clip(strip, 0.0, 1.0) * np.float32(255.0) + np.float32(0.5)
+    return out
+
+
 def restore_scaled(image: np.ndarray, restore: Callable[[np.ndarray], np.ndarray], scale: float) -> np.ndarray:
-    """Run `restore` at `scale` and add its enlarged correction to the full-size float image.
+    """Run `restore` at `scale` and add its enlarged correction to the full-size image.
 
     Args:
-        image: float32 HxWx3 in [0, 1].
-        restore: maps a float32 HxWx3 image to its restored version of the same shape.
-        scale: in (0, 1]; 1 calls `restore` on the image itself.
+        image: HxWx3, float32 in [0, 1] or uint8 (a uint8 photo is never copied to float at full size).
+        restore: maps a float32 HxWx3 image in [0, 1] to its restored version of the same shape.
+        scale: in (0, 1]; 1 calls `restore` on the image itself (as float32).
 
     Returns:
-        float32 HxWx3 in [0, 1].
+        HxWx3 in [0, 1]: uint8 for a uint8 image (rounded), else float32.
     """
     h, w = image.shape[:2]
     sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
     if scale >= 1 or (sh, sw) == (h, w):
-        return restore(image)
+        y = restore(image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image)
+        return (np.clip(y, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8) if image.dtype == np.uint8 else y
     small = resize_float(image, sh, sw, shrink=True)
     correction = restore(small) - small
     del small
-    out = resize_float(correction, h, w, shrink=False)
-    out += image
-    return np.clip(out, 0.0, 1.0, out=out)
+    return _add_enlarged(image, correction)

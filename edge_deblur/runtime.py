@@ -213,6 +213,8 @@ class Deblurrer:
         s = resolve_scale(self.scale, *x.shape[:2])
         if self.strategy == "strips" and s >= 1:  # no float copy of the photo: uint8 in, uint8 out
             out = self.run_windows(x)
+        elif self.strategy == "strips" and x.dtype == np.uint8:  # at a smaller scale: still no float copy
+            out = restore_scaled(x, self.run_windows, s)
         else:
             restore = self.run_windows if self.strategy == "strips" else (
                 lambda t: tile_apply(t, self.run_tile, self.input_size, self.stride, self.overlap))

@@ -51,3 +51,25 @@ def test_resize_float_box_mean():
     img[:2, :2] = 1.0
     small = resize_float(img, 2, 2, shrink=True)
     np.testing.assert_allclose(small[..., 0], [[1, 0], [0, 0]], atol=1e-6)
+
+
+def test_uint8_photos_take_the_same_path_without_a_float_copy():
+    """A uint8 photo gives the float path's result rounded to uint8 (at most 1 level apart from float rounding),
+    and the restorer sees the same small float image."""
+    img = (smooth_image(90, 130, seed=3) * 255 + 0.5).astype(np.uint8)
+    as_float = img.astype(np.float32) / 255
+    seen = []
+
+    def sharpen(x):
+        seen.append(x)
+        return np.power(x, 0.8) * 1.25 - 0.07  # overshoots: the sum is clipped (nonlinear: no exact .5 ties)
+
+    for scale in (0.5, 0.37, 1.0):
+        seen.clear()
+        out8 = restore_scaled(img, sharpen, scale)
+        outf = restore_scaled(as_float, sharpen, scale)
+        np.testing.assert_allclose(seen[0], seen[1], atol=1e-6)
+        assert out8.dtype == np.uint8 and out8.shape == img.shape
+        expect = (np.clip(outf, 0, 1) * 255 + 0.5).astype(np.uint8)
+        assert np.abs(out8.astype(int) - expect).max() <= 1 and (out8 != expect).mean() < 0.01
+        assert 0 < (out8 == 0).mean() and (out8 != img).mean() > 0.5  # it really changed, and clipped

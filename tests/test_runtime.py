@@ -347,6 +347,10 @@ def test_processing_scale_auto_restores_large_photos_at_1024_px(files, tmp_path)
     expect = restore_scaled(img, native, 1024 / 1200)
     np.testing.assert_allclose(auto(img), expect, atol=1e-6)  # the model ran at 256x1024, correction enlarged
     assert psnr(auto(img), native(img)) < 60  # and that differs from a native-size run
+    img8 = (img * 255 + 0.5).astype(np.uint8)  # a decoded photo: the same result, with no float copy of it
+    ref = (np.clip(restore_scaled(img8.astype(np.float32) / 255, native, 1024 / 1200), 0, 1) * 255 + 0.5)
+    got = auto(img8)
+    assert got.dtype == np.uint8 and np.abs(got.astype(int) - ref.astype(np.uint8)).max() <= 1
     small = smooth_image(100, 120, seed=12)
     np.testing.assert_array_equal(auto(small), native(small))  # photos up to 1024 px are never rescaled
     with pytest.raises(ValueError, match="'auto' or a number in"):
