@@ -5,25 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
 from conftest import smooth_image
-from edge_deblur.cli import app
 from edge_deblur.images import read_image, write_image
 from edge_deblur.runtime import Deblurrer
-from test_runtime import make_tflite, randomized
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    return make_tflite(tmp_path_factory.mktemp("grid_model") / "tiny_float32.tflite", randomized("tiny"), 32,
-                       "float32")
-
-
-def cli(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
+from test_batch import cli, model  # noqa: F401 (model: the tiny float32 .tflite fixture)
 
 
 def _pairs(root: Path) -> Path:
