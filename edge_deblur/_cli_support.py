@@ -49,6 +49,7 @@ def _export_report(results, folder) -> list:
     under it: what each file was verified on, ops left out of XNNPACK, failures."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=f"export to {folder}", box=box.SIMPLE_HEAD, title_justify="left", show_edge=False,
                   pad_edge=False, padding=(0, 1), collapse_padding=True)
@@ -70,6 +71,6 @@ def _export_report(results, folder) -> list:
             after.append(f"{r.path.name}: LiteRT GPU delegate (converter's analyzer): "
                          + ("all ops" if r.gpu_compatible else "not all ops"))
     verified = next((r.verified_on for r in results if r.verified_on), "")
-    notes = [f"verified on {verified}; vs Keras: PSNR of the file's output against the Keras output; "
-             "dPSNR/dSSIM: the file's score against the sharp images minus the Keras model's"] if verified else []
-    return [table, *notes, *after]
+    notes = [Text(f"verified on {verified}; vs Keras: PSNR of the file's output against the Keras output; "
+                  "dPSNR/dSSIM: the file's score against the sharp images minus the Keras model's")] if verified else []
+    return [table, *notes, *after]  # prose as Text: wrapped at words to the terminal (plain strings are not)

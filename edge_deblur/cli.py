@@ -378,7 +378,7 @@ def export_cmd(
             typer.echo(f"warning: {w.message}", err=True)
     folder = next((r.path.parent for r in results if r.path), out)
     for line in _export_report(results, folder):
-        console.print(line, soft_wrap=True)
+        console.print(line, soft_wrap=isinstance(line, str))  # paths and errors never broken; the note wrapped
     if any(r.error for r in results):
         raise typer.Exit(1)
 

@@ -94,6 +94,8 @@ def test_export_table_keeps_file_names_and_byte_counts_whole_at_80_columns():
     assert "a_model_with_a_rather_long_name_int8.tflite" in text.replace("\n", "").replace(" ", "").replace(
         "│", "")  # folded onto two lines at most, never cut
     assert "not delegated to XNNPACK: QUANTIZE" in text
+    note = [line for line in text.splitlines() if "verified on" in line or "Keras model's" in line]
+    assert len(note) == 2 and all(len(line) <= 80 for line in note)  # the note is wrapped at words, not cut
 
 
 def test_noise_patterns():
