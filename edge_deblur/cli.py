@@ -328,8 +328,10 @@ def bench_cmd(
     if not console.is_terminal:  # piped or redirected: print the whole table rather than fold it to 80 columns
         console = Console(width=220 if wide else 100)
     console.print(result.rich_table(wide=wide))
+    from rich.text import Text
+
     for note in result.header["notes"]:
-        typer.echo(f"note: {note}")
+        console.print(Text(f"note: {note}"))  # wrapped at words to the table's width
 
 
 @app.command("export", cls=Command)
