@@ -209,7 +209,8 @@ def train_cmd(
     steps_per_epoch: Optional[int] = typer.Option(None, help="Batches per epoch.",
                                                   show_default="about 4 crops per train image"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
-    init: Optional[Path] = typer.Option(None, help="Start from this .keras model's weights (fine-tune).",
+    init: Optional[Path] = typer.Option(None, help="Start from this .keras model's weights (fine-tune); "
+                                        "without --model, its own architecture and recipe.",
                                         show_default="random weights"),
     qat: bool = typer.Option(False, "--qat", help="Quantization-aware fine-tuning: simulate int8 rounding after "
                              "every layer, so the int8 export loses less (use with --init)."),
