@@ -61,9 +61,9 @@ def resize_float(image: np.ndarray, height: int, width: int, shrink: bool) -> np
 
 def _channel(image: np.ndarray, c: int) -> np.ndarray:
     """Channel `c` as a contiguous float32 array in [0, 1] (uint8 images are divided by 255)."""
-    if image.dtype == np.uint8:
-        return image[..., c].astype(np.float32) * np.float32(1.0 / 255.0)
-    return np.ascontiguousarray(image[..., c], dtype=np.float32)
+    from edge_deblur.images import to_float
+
+    return np.ascontiguousarray(to_float(image[..., c]))
 
 
 def _add_enlarged(image: np.ndarray, correction: np.ndarray, rows: int = 256) -> np.ndarray:
@@ -74,17 +74,17 @@ def _add_enlarged(image: np.ndarray, correction: np.ndarray, rows: int = 256) ->
     """
     from PIL import Image
 
+    from edge_deblur.images import to_float, to_uint8
+
     h, w = image.shape[:2]
     out = np.empty((h, w, image.shape[2]), np.uint8 if image.dtype == np.uint8 else np.float32)
+    step = rows if image.dtype == np.uint8 else h
     for c in range(image.shape[2]):
         big = Image.fromarray(np.ascontiguousarray(correction[..., c], dtype=np.float32), mode="F")
         corr = np.asarray(big.resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
-        if image.dtype != np.uint8:
-            np.clip(image[..., c] + corr, 0.0, 1.0, out=out[..., c])
-            continue
-        for y in range(0, h, rows):
-            strip = image[y : y + rows, :, c] * np.float32(1.0 / 255.0) + corr[y : y + rows]
-            out[y : y + rows, :, c] = np.clip(strip, 0.0, 1.0) * np.float32(255.0) + np.float32(0.5)
+        for y in range(0, h, step):
+            summed = to_float(image[y : y + step, :, c]) + corr[y : y + step]
+            out[y : y + step, :, c] = to_uint8(summed) if image.dtype == np.uint8 else np.clip(summed, 0.0, 1.0)
     return out
 
 
@@ -102,8 +102,10 @@ def restore_scaled(image: np.ndarray, restore: Callable[[np.ndarray], np.ndarray
     h, w = image.shape[:2]
     sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
     if scale >= 1 or (sh, sw) == (h, w):
-        y = restore(image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image)
-        return (np.clip(y, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8) if image.dtype == np.uint8 else y
+        from edge_deblur.images import to_float, to_uint8
+
+        y = restore(to_float(image))
+        return to_uint8(y) if image.dtype == np.uint8 else y
     small = resize_float(image, sh, sw, shrink=True)
     correction = restore(small) - small
     del small

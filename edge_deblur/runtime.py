@@ -213,13 +213,10 @@ class Deblurrer:
         s = resolve_scale(self.scale, *x.shape[:2])
         if self.strategy == "strips" and s >= 1:  # no float copy of the photo: uint8 in, uint8 out
             out = self.run_windows(x)
-        elif self.strategy == "strips" and x.dtype == np.uint8:  # at a smaller scale: still no float copy
-            out = restore_scaled(x, self.run_windows, s)
-        else:
+        else:  # restore_scaled keeps a uint8 photo uint8 (no full-size float copy) and floats float
             restore = self.run_windows if self.strategy == "strips" else (
                 lambda t: tile_apply(t, self.run_tile, self.input_size, self.stride, self.overlap))
-            y = restore_scaled(to_float32(x), restore, s)
-            out = _as_dtype_of(y, x)
+            out = _as_dtype_of(restore_scaled(x if x.dtype == np.uint8 else to_float32(x), restore, s), x)
         check_not_blank(out, x, str(self.path))
         return out
 
