@@ -113,21 +113,20 @@ def plan_outputs(files: list[tuple[Path, Path | None]], out_dir: Path | None) ->
         ImageError: `out_dir` is not a folder, names a file for several photos, or outputs collide (every clash is
             named).
     """
-    sources = {p.resolve() for p, _ in files}
-    if out_dir is not None and names_a_file(out_dir):
-        if len(files) != 1:
-            raise ImageError(f"{out_dir}: a file name, but {len(files)} photos would be written there; give a folder "
-                             "for --out")
-        bad = next((p for p in out_dir.parents if p.exists() and not p.is_dir()), None)
+    single = out_dir is not None and names_a_file(out_dir)
+    if single and len(files) != 1:
+        raise ImageError(f"{out_dir}: a file name, but {len(files)} photos would be written there; give a folder "
+                         "for --out")
+    if out_dir is not None:
+        folders = list(out_dir.parents) if single else [out_dir, *out_dir.parents]
+        bad = next((p for p in folders if p.exists() and not p.is_dir()), None)
         if bad is not None:
-            raise ImageError(f"{out_dir}: cannot write the result there: {bad} is a file, not a folder")
+            raise ImageError(f"{out_dir}: cannot write results there: {bad} is a file, not a folder")
+    sources = {p.resolve() for p, _ in files}
+    if single:
         if out_dir.resolve() in sources:
             raise ImageError(f"{files[0][0]} -> {out_dir}, an input: nothing written (inputs are never overwritten)")
         return [(files[0][0], out_dir)]
-    if out_dir is not None:
-        bad = next((p for p in [out_dir, *out_dir.parents] if p.exists() and not p.is_dir()), None)
-        if bad is not None:
-            raise ImageError(f"{out_dir}: cannot write results there: {bad} is a file, not a folder")
     plan = [(src, output_path(src, root, out_dir, sources)) for src, root in files]
     owner: dict[Path, Path] = {}
     clashes = []
