@@ -258,10 +258,9 @@ def replot(out: Path) -> Path:
 
     summary = json.loads((out / "summary.json").read_text())
     done = [(Entry(**run["entry"]), json.loads((out / run["file"]).read_text())) for run in summary["runs"]]
-    for run in summary["runs"]:
+    for run, (_, result) in zip(summary["runs"], done):
         png = (out / run["file"]).with_suffix(".png")
         if png.exists():
-            result = json.loads((out / run["file"]).read_text())
             plot(BenchResult(result["header"], [Row(**row) for row in result["rows"]]), png)
     summary_plot(done, out / "summary.png")
     return out / "summary.png"

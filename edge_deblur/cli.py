@@ -313,6 +313,7 @@ def bench_cmd(
     """Benchmark a model's TFLite float32/float16/int8 exports against Keras, classical deconvolution and the
     blurred input: size, PSNR/SSIM, drops vs Keras, latency, FPS, GFLOP/s."""
     from rich.console import Console
+    from rich.text import Text
 
     from edge_deblur.bench import PRECISIONS, run_bench
     from edge_deblur.multiscale import parse_scale
@@ -329,8 +330,6 @@ def bench_cmd(
     if not console.is_terminal:  # piped or redirected: print the whole table rather than fold it to 80 columns
         console = Console(width=220 if wide else 100)
     console.print(result.rich_table(wide=wide))
-    from rich.text import Text
-
     for note in result.header["notes"]:
         console.print(Text(f"note: {note}"))  # wrapped at words to the table's width
 

@@ -29,9 +29,9 @@ from edge_deblur.train_callbacks import (  # noqa: F401 (read_history: re-export
 )
 from edge_deblur.train_report import _summary, plot_history, plot_predictions  # noqa: F401
 
-# Custom objects saved inside .keras files: registered so `keras.models.load_model` finds them.
 PSNR_CAP_DB = 100.0  # per-crop PSNR ceiling of the training metric and of card.json (identical crops)
 
+# Custom objects saved inside .keras files: registered so `keras.models.load_model` finds them.
 _CUSTOM: dict = {}
 
 
