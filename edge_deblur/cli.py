@@ -307,6 +307,8 @@ def bench_cmd(
     scale: Optional[str] = typer.Option(None, help="Processing scale of the models' quality runs: auto (long side "
                                         "to 1024 px, correction enlarged back) or a number in (0, 1].",
                                         show_default="native"),
+    passes: int = typer.Option(1, min=1, max=2, help="2: score the models with `deblur`'s coarse second pass on "
+                               "large blur (quality only; latency is one pass)."),
     wide: bool = typer.Option(False, "--wide", help="Show every column (p90, first run, GFLOP/s, pre/post, threads, "
                               "backend) in the terminal; the result files always have them."),
 ):
@@ -322,7 +324,7 @@ def bench_cmd(
         scale_value = parse_scale(scale)
     except ValueError as e:
         raise EdgeDeblurError(f"--scale: {e}") from None
-    result = run_bench(scale=scale_value, model=model, data=data, dataset=dataset, protocol=protocol,
+    result = run_bench(scale=scale_value, passes=passes, model=model, data=data, dataset=dataset, protocol=protocol,
                        size=_parse_size(size), threads=threads, runs=runs, warmup=warmup, precisions=tuple(precision or PRECISIONS),
                        limit=limit, baseline=baseline, json_path=json_path, csv_path=csv_path,
                        markdown_path=markdown_path, plot_path=plot_path)
@@ -403,6 +405,8 @@ def deblur_cmd(
     scale: str = typer.Option("auto", help="Processing scale: auto (photos longer than 1024 px are restored at "
                               "1024 px and the enlarged correction is added to the full-size photo), 1 (native) or "
                               "a number in (0, 1]."),
+    passes: int = typer.Option(2, min=1, max=2, help="2: also restore at half the processing scale and blend that coarse "
+                               "correction in where the blur is large (up to 1.25x the compute); 1: one pass."),
 ):
     """Deblur photos with a TFLite model (any size; EXIF orientation kept; no TensorFlow needed).
 
@@ -422,6 +426,7 @@ def deblur_cmd(
         try:
             written = deblur_files(inputs, out_dir=out, model=model, num_threads=threads, overlap=overlap,
                                    max_pixels=max_pixels, allow_foreign=allow_foreign, scale=scale_value,
+                                   passes=passes,
                                    on_written=lambda p: typer.echo(f"wrote {p}"))
             failures = []
         except BatchError as e:
@@ -453,6 +458,7 @@ def grid_cmd(
     scale: str = typer.Option("1", help="Processing scale: auto (long side to 1024 px, the correction enlarged "
                               "back) or a number in (0, 1]."),
     split: str = typer.Option("all", help="With --data: all | train | val (recorded or scene split)."),
+    passes: int = typer.Option(2, min=1, max=2, help="2: the coarse second pass of `deblur` on large blur; 1: one pass."),
 ):
     """Make a before/after grid PNG of real photos with an exported model."""
     from edge_deblur.data import load_split
@@ -471,7 +477,7 @@ def grid_cmd(
         raise EdgeDeblurError("give photos to show, or --data with a kwentar/pairs folder")
     label = "sharp shot (not aligned)" if dataset == "kwentar" else "sharp reference"
     written = deblur_grid(pairs[:limit], out, model=model, long_side=long_side or None, crop=crop,
-                          scale=scale_value, reference_label=label)
+                          scale=scale_value, passes=passes, reference_label=label)
     typer.echo(f"wrote {written} ({written.stat().st_size / 1e3:.0f} kB)")
 
 

@@ -89,7 +89,7 @@ def _detail_crop(img: np.ndarray, crop: int) -> tuple[int, int]:
 
 def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | None]], path: str | os.PathLike,
                 model: str | os.PathLike | None = None, long_side: int | None = 640, crop: int = 224,
-                num_threads: int | None = None, scale: float | str | None = None,
+                num_threads: int | None = None, scale: float | str | None = None, passes: int = 1,
                 reference_label: str = "sharp shot (not aligned)") -> Path:
     """Before/after grid of real photos: input | model output (| the sharp reference photo, when given).
 
@@ -105,6 +105,7 @@ def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | No
         crop: side of the window shown.
         num_threads: interpreter threads.
         scale: processing scale, 'auto' or a number in (0, 1]; None processes at the working resolution.
+        passes: 1, or 2 for the coarse second pass on large blur (`edge_deblur.multiscale.restore_scaled`).
         reference_label: label of the third column.
 
     Returns:
@@ -124,7 +125,7 @@ def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | No
         h, w = round(img.shape[0] * shrink), round(img.shape[1] * shrink)
         img = resize(img, h, w) if shrink < 1 else img
         s = resolve_scale(scale, h, w)
-        out = restore_scaled(img, deblurrer, s)
+        out = restore_scaled(img, deblurrer, s, passes)
         c = min(crop, h, w)
         y, x = _detail_crop(out, c)
         name = Path(blurred_path).stem

@@ -68,6 +68,9 @@ class Deblurrer:
             whose long side exceeds 1024 px to that, restores there and adds the enlarged correction to the
             full-size input (for large photos whose blur outgrew the training scale, see `edge_deblur.multiscale`);
             a number in (0, 1] uses that scale.
+        passes: 1 runs the model once per image; 2 also runs it at half the processing scale and blends that
+            coarse correction in where the first pass's correction is mostly coarse (large blur); up to 1.25x the
+            compute (`edge_deblur.multiscale.restore_scaled`).
         strategy: 'strips' (large resized windows, the default for our exports), 'tiles' (the export-size tiles
             with blending of earlier versions, kept for comparison and for foreign models) or 'auto'.
         halo: context pixels on each inner window edge (rounded up to the stride); the default keeps the bundled
@@ -77,7 +80,7 @@ class Deblurrer:
         window_pixels: the most pixels a window may hold; given, it wins over `window_budget` (nothing measured).
 
     Attributes:
-        path, backend, metadata, precision, input_size (h, w), num_threads, stride, overlap, scale, strategy,
+        path, backend, metadata, precision, input_size (h, w), num_threads, stride, overlap, scale, passes, strategy,
         halo, window_budget, window_pixels (the bound in effect: None until the first photo learns it),
         window_memory (how the bound was chosen: source 'measured', 'default' or 'explicit', bytes_per_pixel,
         window_pixels), window_setups (shape, seconds, window_pixels, bytes_per_pixel of each window size prepared).
@@ -94,11 +97,12 @@ class Deblurrer:
 
     def __init__(self, model: str | os.PathLike | None = None, num_threads: int | None = None, overlap: int = 32,
                  *, backend: str | None = None, allow_foreign: bool = False, scale: float | str | None = None,
-                 strategy: str = "auto", halo: int = HALO, window_budget: int = WINDOW_BUDGET,
+                 passes: int = 1, strategy: str = "auto", halo: int = HALO, window_budget: int = WINDOW_BUDGET,
                  window_pixels: int | None = None):
-        from edge_deblur.multiscale import parse_scale
+        from edge_deblur.multiscale import parse_passes, parse_scale
 
         self.scale = parse_scale(scale)  # ValueError before any file is read
+        self.passes = parse_passes(passes)
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         self.path = Path(model) if model is not None else bundled_model("int8")
@@ -211,12 +215,12 @@ class Deblurrer:
 
         x = check_image(image, self.path.name)
         s = resolve_scale(self.scale, *x.shape[:2])
-        if self.strategy == "strips" and s >= 1:  # no float copy of the photo: uint8 in, uint8 out
+        if self.strategy == "strips" and s >= 1 and self.passes == 1:  # no float copy: uint8 in, uint8 out
             out = self.run_windows(x)
         else:  # restore_scaled keeps a uint8 photo uint8 (no full-size float copy) and floats float
             restore = self.run_windows if self.strategy == "strips" else (
                 lambda t: tile_apply(t, self.run_tile, self.input_size, self.stride, self.overlap))
-            out = _as_dtype_of(restore_scaled(x if x.dtype == np.uint8 else to_float32(x), restore, s), x)
+            out = _as_dtype_of(restore_scaled(x if x.dtype == np.uint8 else to_float32(x), restore, s, self.passes), x)
         check_not_blank(out, x, str(self.path))
         return out
 

@@ -333,6 +333,32 @@ def test_processing_scale_applies_to_models_only(tiny_keras, tmp_path):
     assert res.exit_code == 2 and "--scale: scale must be 'auto' or a number in (0, 1]" in res.output
 
 
+def test_two_passes_score_the_models_as_deblur_runs_them(tiny_keras, tmp_path):
+    import keras
+
+    from edge_deblur.bench import run_bench
+    from edge_deblur.bench.sets import load_eval_set
+    from edge_deblur.errors import EdgeDeblurError
+    from edge_deblur.metrics import psnr
+    from edge_deblur.multiscale import coarse_weight, restore_scaled
+
+    kw = dict(model=str(tiny_keras), size=(32, 32), runs=1, warmup=0, limit=1, baseline="wiener", threads=1,
+              precisions=("float32",), progress=False)
+    two = run_bench(**kw, passes=2, markdown_path=tmp_path / "two.md")
+    pair = next(iter(load_eval_set(limit=1)))
+    net = keras.models.load_model(tiny_keras, compile=False)
+    restore = lambda x: np.asarray(net(x[None], training=False))[0]  # noqa: E731
+    assert coarse_weight(restore(pair.blurred) - pair.blurred) > 0  # this model's correction does take 2 passes
+    expect = restore_scaled(pair.blurred, restore, 1.0, passes=2)
+    assert two.row("keras").psnr == pytest.approx(psnr(expect, pair.sharp), abs=1e-3)
+    assert two.row("identity").psnr == pytest.approx(psnr(pair.blurred, pair.sharp), abs=1e-9)
+    assert "passes: 2: the models also restore" in (tmp_path / "two.md").read_text()
+    with pytest.raises(EdgeDeblurError, match="passes must be 1 or 2, got 3"):
+        run_bench(**kw, passes=3)
+    res = CliRunner().invoke(app, ["bench", "--model", str(tiny_keras), "--passes", "3", "--runs", "1"])
+    assert res.exit_code == 2 and "--passes" in res.output
+
+
 def test_below_identity_counts_pairs_worse_than_the_input(cli_run):
     out, _ = cli_run
     rows = _rows(out)

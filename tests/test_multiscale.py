@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import smooth_image
-from edge_deblur.multiscale import TARGET_LONG_SIDE, auto_scale, parse_scale, resize_float, restore_scaled
+from edge_deblur.multiscale import (COARSE_MAX_WEIGHT, TARGET_LONG_SIDE, auto_scale, coarse_weight, parse_passes,
+                                    parse_scale, resize_float, restore_scaled)
 
 
 def test_auto_scale_only_shrinks():
@@ -73,3 +74,46 @@ def test_uint8_photos_take_the_same_path_without_a_float_copy():
         expect = (np.clip(outf, 0, 1) * 255 + 0.5).astype(np.uint8)
         assert np.abs(out8.astype(int) - expect).max() <= 1 and (out8 != expect).mean() < 0.01
         assert 0 < (out8 == 0).mean() and (out8 != img).mean() > 0.5  # it really changed, and clipped
+
+
+def test_parse_passes():
+    assert parse_passes(1) == 1 and parse_passes("2") == 2 and parse_passes(" 2 ") == 2
+    for bad in (0, 3, "3", 1.5, "two", None, True):
+        with pytest.raises(ValueError, match="passes must be 1 or 2"):
+            parse_passes(bad)
+
+
+def test_coarse_weight_follows_the_share_of_coarse_energy_in_the_correction():
+    rng = np.random.default_rng(0)
+    fine = np.where((np.indices((64, 96)).sum(0) % 2)[..., None] == 0, 0.05, -0.05) * np.ones(3)  # checkerboard
+    smooth = np.full((64, 96, 3), 0.05)
+    assert coarse_weight(fine.astype(np.float32)) == 0.0  # small blur: fine detail only, no coarse pass
+    assert coarse_weight(smooth.astype(np.float32)) == COARSE_MAX_WEIGHT  # large blur: all coarse
+    assert coarse_weight(np.zeros((8, 8, 3), np.float32)) == 0.0  # nothing to correct
+    mixed = (smooth + fine * 0.8 + rng.normal(0, 1e-3, smooth.shape)).astype(np.float32)
+    assert 0 < coarse_weight(mixed) < COARSE_MAX_WEIGHT  # in between: a partial blend
+
+
+def test_two_passes_blend_the_half_scale_correction_only_for_coarse_corrections():
+    img = smooth_image(80, 120, seed=5) * 0.4 + 0.2  # room for +0.3 without clipping
+    sizes = []
+
+    def brighten(x):  # +0.10 at full size, +0.30 at the coarse pass's half size
+        sizes.append(x.shape[:2])
+        return x + (0.10 if x.shape[0] == 80 else 0.30)
+
+    out = restore_scaled(img, brighten, 1.0, passes=2)
+    assert sizes == [(80, 120), (40, 60)]
+    np.testing.assert_allclose(out - img, 0.10 * (1 - COARSE_MAX_WEIGHT) + 0.30 * COARSE_MAX_WEIGHT, atol=1e-5)
+    np.testing.assert_allclose(restore_scaled(img, brighten, 1.0) - img, 0.10, atol=1e-6)  # 1 pass: as before
+
+    sizes.clear()
+    fine = np.where((np.indices((80, 120)).sum(0) % 2)[..., None] == 0, 0.02, -0.02).astype(np.float32)
+    out = restore_scaled(img, lambda x: sizes.append(x.shape[:2]) or x + fine[: x.shape[0], : x.shape[1]], 1.0, 2)
+    assert sizes == [(80, 120)]  # a fine-detail correction skips the second pass: the one-pass result exactly
+    np.testing.assert_allclose(out, img + fine, atol=1e-6)
+
+    sizes.clear()
+    out = restore_scaled(img, brighten, 0.5, passes=2)  # at a processing scale: half of that for the coarse pass
+    assert sizes == [(40, 60), (20, 30)]
+    np.testing.assert_allclose(out - img, 0.30 * (1 - COARSE_MAX_WEIGHT) + 0.30 * COARSE_MAX_WEIGHT, atol=1e-5)

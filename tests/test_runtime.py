@@ -358,11 +358,30 @@ def test_processing_scale_auto_restores_large_photos_at_1024_px(files, tmp_path)
     write_image(tmp_path / "wide.png", img)
     res = CliRunner().invoke(app, ["deblur", str(tmp_path / "wide.png"), "-m", str(files["float32"]), "--scale", "0"])
     assert res.exit_code == 2 and "--scale: scale must be 'auto' or a number in (0, 1]" in res.output
-    res = CliRunner().invoke(app, ["deblur", str(tmp_path / "wide.png"), "-m", str(files["float32"])])
+    res = CliRunner().invoke(app, ["deblur", str(tmp_path / "wide.png"), "-m", str(files["float32"]), "--passes", "1"])
     assert res.exit_code == 0, res.output
     out = read_image(tmp_path / "wide_deblurred.png")
     assert psnr(out, np.round(expect * 255) / 255) > 45  # the CLI defaults to --scale auto
+    two = restore_scaled(img, native, 1024 / 1200, passes=2)  # and to 2 passes
+    res = CliRunner().invoke(app, ["deblur", str(tmp_path / "wide.png"), "-m", str(files["float32"]), "-o",
+                                   str(tmp_path / "two.png")])
+    assert res.exit_code == 0, res.output
+    assert psnr(read_image(tmp_path / "two.png"), np.round(two * 255) / 255) > 45
 
+
+
+def test_two_passes_in_the_runtime_match_restore_scaled(files):
+    from edge_deblur.multiscale import restore_scaled
+
+    img = smooth_image(120, 160, seed=13)
+    native = Deblurrer(files["float32"])
+    two = Deblurrer(files["float32"], passes=2)
+    assert two.passes == 2 and native.passes == 1
+    np.testing.assert_allclose(two(img), restore_scaled(img, native, 1.0, passes=2), atol=1e-6)
+    img8 = (img * 255 + 0.5).astype(np.uint8)
+    assert two(img8).dtype == np.uint8
+    with pytest.raises(ValueError, match="passes must be 1 or 2"):
+        Deblurrer(files["float32"], passes=3)
 
 # --- whole images in resized windows (edge_deblur.strips) ---
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32])

@@ -109,6 +109,7 @@ def run_bench(
     progress: bool = True,
     console=None,
     scale: float | str | None = None,
+    passes: int = 1,
 ) -> BenchResult:
     """Benchmark a model and its TFLite exports against the Keras model, classical deconvolution and identity.
 
@@ -136,6 +137,8 @@ def run_bench(
         console: rich Console for the progress bar.
         scale: processing scale of the models' quality runs: None (native), 'auto' or a number in (0, 1]
             (`edge_deblur.multiscale`); stated in the header.
+        passes: 2 adds the coarse second pass of `deblur` to the models' quality runs (`restore_scaled`); stated
+            in the header. Latency is always one pass on one frame.
 
     Returns:
         The `BenchResult`: rows identity, classical, keras, tflite-<precision>...
@@ -144,6 +147,7 @@ def run_bench(
         EdgeDeblurError: bad options, data or model (nothing is written).
     """
     _check_options(runs, warmup, threads, limit, calibration_samples, precisions, baseline)
+    passes = _check_passes(passes)
     outputs = _check_outputs({"json": json_path, "csv": csv_path, "markdown": markdown_path, "plot": plot_path})
     setup = _prepare(model, data, dataset, protocol, size, threads, limit, baseline)
 
@@ -152,7 +156,7 @@ def run_bench(
         steps = _Steps(bar)
         runners, calib = _make_runners(setup, precisions, data, dataset, calibration_samples, runs, warmup,
                                        Path(tmp), steps)
-        scores = _measure_quality(runners, setup.eval_set, steps, scale)
+        scores = _measure_quality(runners, setup.eval_set, steps, scale, passes)
         times, first_ms = _measure_latency(runners, setup.tile, setup.timing_radius, runs, warmup, steps)
 
     rows = [_row(r, scores[id(r)], times[id(r)], first_ms[id(r)]) for r in runners]
@@ -166,9 +170,23 @@ def run_bench(
     if scale is not None:
         header["data"]["processing_scale"] = (f"models run at {scale} scale (auto: long side {TARGET_LONG_SIDE} px),"
                                               " their correction enlarged back onto the full-size input")
+    if passes == 2:
+        header["data"]["passes"] = ("2: the models also restore each image at half the processing scale and blend "
+                                    "that coarse correction in by the first correction's coarse-band share "
+                                    "(edge_deblur.multiscale, as `deblur` does by default)")
     result = BenchResult(header, rows)
     _write(result, outputs)
     return result
+
+
+def _check_passes(passes) -> int:
+    """1 or 2; EdgeDeblurError (a one-line message) for anything else."""
+    from edge_deblur.multiscale import parse_passes
+
+    try:
+        return parse_passes(passes)
+    except ValueError as e:
+        raise EdgeDeblurError(str(e)) from None
 
 
 def _check_options(runs: int, warmup: int, threads: int | None, limit: int | None, calibration_samples: int,
@@ -326,12 +344,13 @@ def _make_runners(setup: _Setup, precisions, data, dataset, calibration_samples:
     return runners, calib
 
 
-def _measure_quality(runners: list[_Runner], eval_set: EvalSet, steps: _Steps, scale: float | str | None = None
-                     ) -> dict[int, dict[str, list]]:
+def _measure_quality(runners: list[_Runner], eval_set: EvalSet, steps: _Steps, scale: float | str | None = None,
+                     passes: int = 1) -> dict[int, dict[str, list]]:
     """PSNR/SSIM of every variant on the same pair, pair by pair; also each output's PSNR against Keras'.
 
-    With `scale` ('auto' or a number), the models (not identity or classical rows) restore each image at that
-    processing scale and their correction is enlarged back (`edge_deblur.multiscale`).
+    With `scale` ('auto' or a number) or 2 `passes`, the models (not identity or classical rows) restore each
+    image through `edge_deblur.multiscale.restore_scaled`: at that processing scale, their correction enlarged back,
+    with the coarse second pass when asked.
     """
     from edge_deblur.metrics import psnr, ssim
     from edge_deblur.multiscale import resolve_scale, restore_scaled
@@ -340,10 +359,10 @@ def _measure_quality(runners: list[_Runner], eval_set: EvalSet, steps: _Steps, s
     keras_runner = next(r for r in runners if r.kind == "keras")
 
     def run(r: _Runner, pair) -> np.ndarray:
-        if scale is None or r.kind in REFERENCE_KINDS:
+        if (scale is None and passes == 1) or r.kind in REFERENCE_KINDS:
             return r.restore(pair.blurred, pair.radius)
         s = resolve_scale(scale, *pair.blurred.shape[:2])
-        return restore_scaled(pair.blurred, lambda x: r.restore(x, pair.radius), s)
+        return restore_scaled(pair.blurred, lambda x: r.restore(x, pair.radius), s, passes)
 
     for pair in eval_set:
         steps.describe(f"quality {pair.name}")
