@@ -434,7 +434,9 @@ def deblur_cmd(
     for w in caught:
         if issubclass(w.category, UserWarning):
             typer.echo(f"warning: {w.message}", err=True)
-    typer.echo(f"wrote {len(written)} image(s){where}" + (f"; {len(failures)} failed" if failures else ""))
+    if failures or len(written) != 1:  # one photo written: its own "wrote PATH" line says it all
+        count = f"{len(written)} image{'' if len(written) == 1 else 's'}"
+        typer.echo(f"wrote {count}{where}" + (f"; {len(failures)} failed" if failures else ""))
     if failures:
         for _, reason in failures:
             typer.echo(f"error: {reason}", err=True)

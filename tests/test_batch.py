@@ -80,7 +80,7 @@ def test_cli_lists_every_failure_and_exits_1(tmp_path, model):
     assert res.exit_code == 1
     assert res.stdout.splitlines() == [f"wrote {tmp_path / 'out' / 'good1.png'}",
                                        f"wrote {tmp_path / 'out' / 'sub' / 'good2.jpg'}",
-                                       f"wrote 2 image(s) in {tmp_path / 'out'}; 4 failed"]
+                                       f"wrote 2 images in {tmp_path / 'out'}; 4 failed"]
     errors = res.stderr.splitlines()
     assert len(errors) == 4 and all(line.startswith(f"error: {src}") for line in errors)
     assert "Traceback" not in res.output
@@ -160,6 +160,13 @@ def test_out_with_an_image_suffix_names_the_result_of_one_photo(tmp_path, model)
     assert _tree(tmp_path / "dir.png") == ["b.png"]
 
 
+def test_one_photo_prints_one_line(tmp_path, model):
+    write_image(tmp_path / "x.jpg", smooth_image(30, 30, 1))
+    res = cli("deblur", tmp_path / "x.jpg", "-o", tmp_path / "sharp.png", "--model", model)
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines() == [f"wrote {tmp_path / 'sharp.png'}"]  # no "wrote 1 image" after it
+
+
 def test_rerun_without_out_never_deblurs_its_own_results(tmp_path, model):
     write_image(tmp_path / "x.jpg", smooth_image(30, 30, 1))
     write_image(tmp_path / "y_deblurred.png", smooth_image(30, 30, 2))  # no y.png beside it: a real input
@@ -168,7 +175,7 @@ def test_rerun_without_out_never_deblurs_its_own_results(tmp_path, model):
         assert res.exit_code == 0, res.output
         assert res.stdout.splitlines() == [f"wrote {tmp_path / 'x_deblurred.jpg'}",
                                            f"wrote {tmp_path / 'y_deblurred_deblurred.png'}",
-                                           "wrote 2 image(s) beside their inputs"]
+                                           "wrote 2 images beside their inputs"]
     assert _tree(tmp_path) == ["x.jpg", "x_deblurred.jpg", "y_deblurred.png", "y_deblurred_deblurred.png"]
 
 

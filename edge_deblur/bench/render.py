@@ -76,7 +76,8 @@ def header_lines(result: BenchResult) -> list[str]:
         f"data: {h['data']['description']}",
         *(f"{label}: {h['data'][key]}" for key, label in (("processing_scale", "processing scale"),
                                                           ("passes", "passes")) if key in h["data"]),
-        f"timing: {t['size'][0]}x{t['size'][1]} frames, {t['warmup']} warm-up + {t['runs']} timed runs per "
+        f"timing: {t['size'][0]}x{t['size'][1]} frames, {t['warmup']} warm-up + {t['runs']} timed "
+        f"run{'s' if t['runs'] != 1 else ''} per "
         f"variant, interleaved round-robin; inference only (pre/post apart); measured {h['date']}",
     ]
     return lines
