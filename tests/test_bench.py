@@ -352,7 +352,10 @@ def test_two_passes_score_the_models_as_deblur_runs_them(tiny_keras, tmp_path):
     expect = restore_scaled(pair.blurred, restore, 1.0, passes=2)
     assert two.row("keras").psnr == pytest.approx(psnr(expect, pair.sharp), abs=1e-3)
     assert two.row("identity").psnr == pytest.approx(psnr(pair.blurred, pair.sharp), abs=1e-9)
-    assert "passes: 2: the models also restore" in (tmp_path / "two.md").read_text()
+    md = (tmp_path / "two.md").read_text()
+    assert "passes: 2: the models also restore" in md
+    assert "on full images (the models at the processing scale and passes above)" in md  # not "at native size"
+    assert "0 warm-up + 1 timed run per variant" in md and "the first 1 pair only (limit 1)" in md
     with pytest.raises(EdgeDeblurError, match="passes must be 1 or 2, got 3"):
         run_bench(**kw, passes=3)
     res = CliRunner().invoke(app, ["bench", "--model", str(tiny_keras), "--passes", "3", "--runs", "1"])

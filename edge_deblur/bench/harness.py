@@ -149,7 +149,7 @@ def run_bench(
     _check_options(runs, warmup, threads, limit, calibration_samples, precisions, baseline)
     passes = _check_passes(passes)
     outputs = _check_outputs({"json": json_path, "csv": csv_path, "markdown": markdown_path, "plot": plot_path})
-    setup = _prepare(model, data, dataset, protocol, size, threads, limit, baseline)
+    setup = _prepare(model, data, dataset, protocol, size, threads, limit, baseline, scale is None and passes == 1)
 
     progress_cm = _progress(console) if progress else contextlib.nullcontext(None)
     with tempfile.TemporaryDirectory(prefix="edge-deblur-bench-") as tmp, progress_cm as bar:
@@ -232,7 +232,7 @@ class _Setup:
     notes: list[str] = field(default_factory=list)
 
 
-def _prepare(model, data, dataset, protocol, size, threads, limit, baseline) -> _Setup:
+def _prepare(model, data, dataset, protocol, size, threads, limit, baseline, native: bool = True) -> _Setup:
     """Load the data and the model, settle the frame size, read the first pair: every check before the work."""
     from edge_deblur.baselines import classical_baseline
     from edge_deblur.models import gflops, model_stride
@@ -252,7 +252,7 @@ def _prepare(model, data, dataset, protocol, size, threads, limit, baseline) -> 
     tile = _tile(first.blurred, size)
     setup = _Setup(eval_set, src, keras_model, stride, threads, tf_threads, shipped, size, gflop, baseline,
                    classical, timing_radius, tile)
-    setup.notes = _notes(src, eval_set, limit)
+    setup.notes = _notes(src, eval_set, limit, native)
     return setup
 
 
@@ -278,14 +278,16 @@ def _frame_size(src: ModelSource, size, stride: int) -> tuple[dict[str, Path], t
     return shipped, size
 
 
-def _notes(src: ModelSource, eval_set: EvalSet, limit: int | None) -> list[str]:
-    """The notes printed under the table and kept in the header."""
+def _notes(src: ModelSource, eval_set: EvalSet, limit: int | None, native: bool = True) -> list[str]:
+    """The notes printed under the table and kept in the header (`native`: the models ran once at native size)."""
     notes = []
     if src.untrained:
         notes.append(f"{src.name} has UNTRAINED random weights: quality rows of the model are meaningless.")
     if limit is not None:
-        notes.append(f"quality measured on the first {eval_set.count} pairs only (limit {limit}).")
-    notes.append("PSNR/SSIM: RGB in [0, 1] on full images at native size (TFLite in ~1 MP windows sized by a "
+        notes.append(f"quality measured on the first {eval_set.count} pair{'s' if eval_set.count != 1 else ''} "
+                     f"only (limit {limit}).")
+    where = "at native size" if native else "(the models at the processing scale and passes above)"
+    notes.append(f"PSNR/SSIM: RGB in [0, 1] on full images {where} (TFLite in ~1 MP windows sized by a "
                  "memory budget, edge_deblur.strips); means over pairs. dPSNR/dSSIM: row minus Keras. PSNR vs "
                  "Keras: the row's output against the Keras output. FPS = 1000 / median inference ms. GFLOP: 2 x "
                  "conv multiply-adds per frame.")
