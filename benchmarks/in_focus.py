@@ -21,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def measure(model: str | None, data_root: Path, scale: str = "auto") -> dict:
+def measure(model: str | None, data_root: Path, scale: str = "auto", passes: int = 2) -> dict:
     """Per-scene change of the sharp and the blurred photo under the model (see the module docstring)."""
     from edge_deblur.images import read_image
     from edge_deblur.metrics import psnr
@@ -36,14 +36,14 @@ def measure(model: str | None, data_root: Path, scale: str = "auto") -> dict:
         for kind in ("sharp", "blurred"):
             img = read_image(data_root / "dpdd_dev" / kind / f"{name}.png")
             s = resolve_scale(scale, *img.shape[:2])
-            out = restore_scaled(img, d, s)
+            out = restore_scaled(img, d, s, passes)
             row[f"{kind}_psnr_out_vs_in"] = psnr(out, img)
             row[f"{kind}_changed_4_255"] = float((np.abs(out - img).max(axis=2) > 4 / 255).mean())
         rows.append(row)
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "scene"}
     return {"model": str(d.path) if hasattr(d, "path") else str(model), "precision": d.precision,
             "data": "real-dpdd-val scenes: the sharp f/22 shot (in focus everywhere) and the blurred f/4 shot",
-            "scale": scale, "mean": mean, "rows": rows}
+            "scale": scale, "passes": passes, "mean": mean, "rows": rows}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,12 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help=".tflite file (default: the bundled int8 model)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "in_focus.json")
     parser.add_argument("--scale", default="auto", help="processing scale: auto or a number in (0, 1]")
+    parser.add_argument("--passes", type=int, choices=(1, 2), default=2, help="2 (as `deblur` runs photos) or 1")
     args = parser.parse_args(argv)
     root = default_data_root()
     if root is None or not (root / "dpdd_dev").is_dir():
         print("error: ../shared/data/dpdd_dev not found (set EDGE_DEBLUR_DATA)", file=sys.stderr)
         return 2
-    result = measure(args.model, root, args.scale)
+    result = measure(args.model, root, args.scale, args.passes)
     write_json(args.out, result)
     m = result["mean"]
     print(f"sharp input:   output vs input {m['sharp_psnr_out_vs_in']:.2f} dB, "

@@ -1,0 +1,80 @@
+"""What `deblur`'s coarse second pass costs on a 12 MP photo: wall time and peak memory, 1 vs 2 passes.
+
+Each run is a fresh `edge-deblur deblur` process on the same 12 MP JPEG, the bundled int8 file, `--scale auto`;
+runs alternate between 1 and 2 passes. The photo is a real defocused one, so that the second pass does run: the
+blurred shot of the first `real-dpdd-val` scene enlarged from 1024x683 to 4000x2668 (bicubic). Peak
+memory is the child's VmHWM (ru_maxrss). Wall time includes start-up, decoding and encoding, as a user sees it.
+
+Usage (from the repository root):
+    python benchmarks/passes_cost.py                    # -> benchmarks/results/passes_cost.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_once(photo: Path, out: Path, passes: int) -> float:
+    """Wall seconds of one `deblur` process."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "edge_deblur", "deblur", str(photo), "-o", str(out), "--passes",
+                    str(passes)], check=True, capture_output=True, cwd=ROOT)
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from PIL import Image
+
+    from edge_deblur._io import write_json
+    from edge_deblur.data import default_data_root
+    from edge_deblur.images import read_image
+    from edge_deblur.multiscale import coarse_weight, resolve_scale, resize_float
+    from edge_deblur.runtime import Deblurrer
+    from edge_deblur.splits import DPDD_DEV_VAL
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "passes_cost.json")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        photo = Path(tmp) / "photo.jpg"
+        scene = default_data_root() / "dpdd_dev" / "blurred" / f"{DPDD_DEV_VAL[0]}.png"
+        Image.open(scene).convert("RGB").resize((4000, 2668), Image.Resampling.BICUBIC).save(photo, quality=92)
+        big = read_image(photo)
+        s = resolve_scale("auto", *big.shape[:2])
+        small = resize_float(big, round(big.shape[0] * s), round(big.shape[1] * s), shrink=True)
+        weight = coarse_weight(Deblurrer()(small) - small)
+        times = {1: [], 2: []}
+        for _ in range(args.runs):
+            for passes in (1, 2):
+                times[passes].append(run_once(photo, Path(tmp) / f"out{passes}.jpg", passes))
+        peaks = {}
+        for passes in (1, 2):  # memory: one fresh parent per measurement, so ru_maxrss is that child's own
+            code = ("import sys, resource; sys.path.insert(0, 'benchmarks'); from passes_cost import run_once; "
+                    f"from pathlib import Path; run_once(Path({str(photo)!r}), Path({tmp!r}) / 'm.jpg', {passes}); "
+                    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
+            peaks[passes] = float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                                                 text=True, cwd=ROOT).stdout.split()[-1])
+    result = {"photo": f"{scene.name} (real-dpdd-val, blurred) enlarged to 4000x2668, JPEG; bundled int8 file, "
+                       "deblur --scale auto",
+              "coarse_weight": weight,
+              "cores": os.cpu_count(), "runs": args.runs,
+              "seconds": {f"{k} pass": v for k, v in times.items()},
+              "median_seconds": {f"{k} pass": statistics.median(v) for k, v in times.items()},
+              "peak_rss_mb": {f"{k} pass": v for k, v in peaks.items()}}
+    write_json(args.out, result)
+    print(result["median_seconds"], result["peak_rss_mb"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
