@@ -405,8 +405,8 @@ def deblur_cmd(
     scale: str = typer.Option("auto", help="Processing scale: auto (photos longer than 1024 px are restored at "
                               "1024 px and the enlarged correction is added to the full-size photo), 1 (native) or "
                               "a number in (0, 1]."),
-    passes: int = typer.Option(2, min=1, max=2, help="2: also restore at half the processing scale and blend that coarse "
-                               "correction in where the blur is large (up to 1.25x the compute); 1: one pass."),
+    passes: int = typer.Option(2, min=1, max=2, help="2: also restore at half the processing scale and blend that "
+                               "coarse correction in where the blur is large (up to 1.25x the compute); 1: one pass."),
 ):
     """Deblur photos with a TFLite model (any size; EXIF orientation kept; no TensorFlow needed).
 
@@ -460,7 +460,8 @@ def grid_cmd(
     scale: str = typer.Option("1", help="Processing scale: auto (long side to 1024 px, the correction enlarged "
                               "back) or a number in (0, 1]."),
     split: str = typer.Option("all", help="With --data: all | train | val (recorded or scene split)."),
-    passes: int = typer.Option(2, min=1, max=2, help="2: the coarse second pass of `deblur` on large blur; 1: one pass."),
+    passes: int = typer.Option(2, min=1, max=2, help="2: the coarse second pass of `deblur` on large blur; 1: one "
+                               "pass."),
 ):
     """Make a before/after grid PNG of real photos with an exported model."""
     from edge_deblur.data import load_split

@@ -157,9 +157,13 @@ def restore_scaled(image: np.ndarray, restore: Callable[[np.ndarray], np.ndarray
 
     Returns:
         HxWx3 in [0, 1]: uint8 for a uint8 image (rounded), else float32.
+
+    Raises:
+        ValueError: `passes` is not 1 or 2.
     """
     from edge_deblur.images import to_float, to_uint8
 
+    passes = parse_passes(passes)
     h, w = image.shape[:2]
     sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
     if scale >= 1 or (sh, sw) == (h, w):

@@ -81,6 +81,8 @@ def test_parse_passes():
     for bad in (0, 3, "3", 1.5, "two", None, True):
         with pytest.raises(ValueError, match="passes must be 1 or 2"):
             parse_passes(bad)
+    with pytest.raises(ValueError, match="passes must be 1 or 2, got 3"):  # never run as if it were 1
+        restore_scaled(smooth_image(20, 20), lambda x: x, 1.0, passes=3)
 
 
 def test_coarse_weight_follows_the_share_of_coarse_energy_in_the_correction():
