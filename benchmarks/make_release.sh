@@ -34,7 +34,13 @@ python3 benchmarks/run_suite.py --only unet_s3 --keep-others --head-to-head
 edge-deblur data align --data $D/kwentar --out runs/kwentar_aligned
 edge-deblur bench --data runs/kwentar_aligned --dataset pairs --scale auto --runs 3 --warmup 1 \
     --json benchmarks/results/kwentar-aligned_unet_s3_224.json --markdown benchmarks/results/kwentar-aligned_unet_s3_224.md
-python3 benchmarks/in_focus.py --out benchmarks/results/in_focus.json
+edge-deblur bench --data runs/kwentar_aligned --dataset pairs --scale auto --passes 2 --runs 3 --warmup 1 \
+    --json benchmarks/results/kwentar-aligned-2pass_unet_s3_224.json --markdown benchmarks/results/kwentar-aligned-2pass_unet_s3_224.md
+edge-deblur bench --protocol defocus-kodak24 --passes 2 --precision int8 --baseline wiener --runs 3 --warmup 1 \
+    --json benchmarks/results/defocus-kodak24-2pass_unet_s3_224.json --markdown benchmarks/results/defocus-kodak24-2pass_unet_s3_224.md
+python3 benchmarks/in_focus.py --passes 1 --out benchmarks/results/in_focus.json
+python3 benchmarks/in_focus.py --passes 2 --out benchmarks/results/in_focus_2pass.json
+python3 benchmarks/passes_cost.py --out benchmarks/results/passes_cost.json
 python3 benchmarks/photo_latency.py --out benchmarks/results/photo_12mp.json
 edge-deblur grid --data $D/dpdd_dev --dataset pairs --split val --limit 4 --long-side 0 --crop 256 \
     --out docs/before_after_dpdd_val.png
