@@ -1,13 +1,21 @@
 """Typer command classes that make `--help` read cleanly: flags shown as flags (no `<bool>`), arguments in the usage
 line as `PHOTOS...` (not `{inputs}...`), and docstrings wrapped by the terminal, not by the source file's line
-breaks."""
+breaks. A bad option or argument prints one line `error: ...` on stderr and exits with code 2, like every other
+user error of the command line (not a boxed usage panel)."""
 
 from __future__ import annotations
 
 import inspect
 import re
+import sys
 
+import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+
+try:  # typer 0.2x parses with its own copy of click, and raises that copy's exceptions
+    from typer._click import exceptions as _click_errors
+except ImportError:  # pragma: no cover - older typer on the real click
+    from click import exceptions as _click_errors
 
 
 def _reflow(text: str | None) -> str | None:
@@ -38,8 +46,32 @@ class _CleanHelp:
         return params
 
 
+def _usage_error(e, path: str):
+    """Print a usage error as one line on stderr and exit with code 2 (help asked by giving no arguments passes)."""
+    if type(e).__name__ == "NoArgsIsHelpError":
+        raise e
+    path = e.ctx.command_path if e.ctx is not None else path
+    print(f"error: {e.format_message().rstrip('.')} (see '{path} --help')", file=sys.stderr)
+    raise typer.Exit(2) from None
+
+
+def _one_line_usage_error(make_context):
+    """Wrap `make_context` so that a usage error (bad value, unknown option, missing argument) prints one line on
+    stderr and exits with code 2; asking for help with no arguments still shows the help."""
+
+    def wrapper(self, info_name, args, parent=None, **extra):
+        try:
+            return make_context(self, info_name, args, parent=parent, **extra)
+        except _click_errors.UsageError as e:
+            _usage_error(e, f"{parent.command_path} {info_name}" if parent is not None else str(info_name))
+
+    return wrapper
+
+
 class Command(_CleanHelp, TyperCommand):
     """A command whose help reflows its docstring, shows flags as flags and arguments as `NAME...`."""
+
+    make_context = _one_line_usage_error(TyperCommand.make_context)
 
     def collect_usage_pieces(self, ctx) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []
@@ -55,3 +87,11 @@ class Command(_CleanHelp, TyperCommand):
 
 class Group(_CleanHelp, TyperGroup):
     """A command group whose own help reflows its docstring and shows flags as flags."""
+
+    make_context = _one_line_usage_error(TyperGroup.make_context)
+
+    def resolve_command(self, ctx, args):
+        try:
+            return super().resolve_command(ctx, args)
+        except _click_errors.UsageError as e:  # an unknown command
+            _usage_error(e, ctx.command_path)

@@ -485,7 +485,7 @@ def grid_cmd(
 
 
 def main() -> None:  # pragma: no cover - entry point for `python -m edge_deblur`
-    app()
+    app(prog_name="edge-deblur")  # usage lines and error hints name the command, also under `python -m`
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -179,3 +179,25 @@ def test_ctrl_c_in_a_command_exits_130_without_interpreter_shutdown(monkeypatch,
     with pytest.raises(SystemExit, match=r"os._exit\(130\)"):
         export_cmd()
     assert capsys.readouterr().err == "interrupted\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["deblur", "a.png", "--passes", "0"],
+     "error: Invalid value for '--passes': Input should be greater than or equal to 1 "
+     "(see 'edge-deblur deblur --help')"),
+    (["deblur"], "error: Missing argument 'PHOTOS' (see 'edge-deblur deblur --help')"),
+    (["bench", "--size"], "error: Option '--size' requires an argument (see 'edge-deblur bench --help')"),
+    (["data", "align", "--bogus"],
+     "error: No such option: --bogus (Possible options: --blur, --out) (see 'edge-deblur data align --help')"),
+    (["nosuch"], "error: No such command 'nosuch' (see 'edge-deblur --help')"),
+])
+def test_usage_errors_are_one_line_with_exit_code_2(args, message):
+    res = _cli(*args)
+    assert res.returncode == 2
+    assert res.stderr.splitlines() == [message] and res.stdout == ""  # no boxed usage panel
+
+
+def test_no_arguments_still_show_the_help():
+    for args in ([], ["data"]):
+        res = _cli(*args)
+        assert "Usage: edge-deblur" in res.stdout and "error" not in res.stdout + res.stderr
