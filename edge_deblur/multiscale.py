@@ -81,25 +81,37 @@ def _channel(image: np.ndarray, c: int) -> np.ndarray:
     return np.ascontiguousarray(to_float(image[..., c]))
 
 
-def _add_enlarged(image: np.ndarray, correction: np.ndarray, rows: int = 256) -> np.ndarray:
+def _enlarge(channel: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A 2-D float32 array enlarged (bilinear) to height x width."""
+    from PIL import Image
+
+    big = Image.fromarray(np.ascontiguousarray(channel, dtype=np.float32), mode="F")
+    return np.asarray(big.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def _add_enlarged(image: np.ndarray, correction: np.ndarray, first: np.ndarray | None = None, weight: float = 1.0,
+                  rows: int = 256) -> np.ndarray:
     """`image` plus `correction` enlarged to its size, clipped to [0, 1], in the dtype of `image` (uint8 rounded).
+
+    With `first` (an earlier result for `image`, same shape and dtype), the result is blended with it instead:
+    (1 - weight) * first + weight * (image + enlarged correction).
 
     A channel at a time and, for uint8, in strips of `rows` rows: a 12 MP uint8 photo needs its output (36 MB) and
     one enlarged float channel (48 MB), not float copies of the photo (144 MB each).
     """
-    from PIL import Image
-
     from edge_deblur.images import to_float, to_uint8
 
     h, w = image.shape[:2]
     out = np.empty((h, w, image.shape[2]), np.uint8 if image.dtype == np.uint8 else np.float32)
     step = rows if image.dtype == np.uint8 else h
     for c in range(image.shape[2]):
-        big = Image.fromarray(np.ascontiguousarray(correction[..., c], dtype=np.float32), mode="F")
-        corr = np.asarray(big.resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
+        corr = _enlarge(correction[..., c], h, w)
         for y in range(0, h, step):
-            summed = to_float(image[y : y + step, :, c]) + corr[y : y + step]
-            out[y : y + step, :, c] = to_uint8(summed) if image.dtype == np.uint8 else np.clip(summed, 0.0, 1.0)
+            rows_ = slice(y, y + step)
+            summed = to_float(image[rows_, :, c]) + corr[rows_]
+            if first is not None:
+                summed = (1.0 - weight) * to_float(first[rows_, :, c]) + weight * summed
+            out[rows_, :, c] = to_uint8(summed) if image.dtype == np.uint8 else np.clip(summed, 0.0, 1.0)
     return out
 
 
@@ -113,36 +125,63 @@ def parse_passes(value: int | str) -> int:
     raise ValueError(f"passes must be 1 or 2, got {value!r}")
 
 
-def _coarse_band(correction: np.ndarray) -> np.ndarray:
-    """`correction` shrunk by `COARSE_FACTOR` and enlarged back: the part a half-scale pass could have made."""
-    h, w = correction.shape[:2]
-    small = resize_float(correction, max(1, round(h * COARSE_FACTOR)), max(1, round(w * COARSE_FACTOR)), True)
-    return resize_float(small, h, w, shrink=False)
+def _energies(channels) -> tuple[float, float]:
+    """(energy of the correction, energy of its coarse band), summed over 2-D float32 channels, one at a time."""
+    total = coarse = 0.0
+    for ch in channels:
+        h, w = ch.shape
+        small = _shrink(ch, max(1, round(h * COARSE_FACTOR)), max(1, round(w * COARSE_FACTOR)))
+        total += float(np.sum(np.square(ch, dtype=np.float64)))
+        coarse += float(np.sum(np.square(_enlarge(small, h, w), dtype=np.float64)))
+    return total, coarse
+
+
+def _shrink(channel: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A 2-D float32 array shrunk (box filter) to height x width."""
+    from PIL import Image
+
+    small = Image.fromarray(np.ascontiguousarray(channel, dtype=np.float32), mode="F")
+    return np.asarray(small.resize((width, height), Image.Resampling.BOX), dtype=np.float32)
+
+
+def _weight(total: float, coarse: float) -> float:
+    """The coarse pass's weight from the energies of `_energies` (see `coarse_weight`)."""
+    if total <= 0:
+        return 0.0
+    lo, hi = COARSE_SHARE
+    return COARSE_MAX_WEIGHT * min(1.0, max(0.0, (np.sqrt(coarse / total) - lo) / (hi - lo)))
 
 
 def coarse_weight(correction: np.ndarray) -> float:
-    """Weight of the coarse pass, from the share of the first correction's energy in its coarse band (RMS ratio).
+    """Weight of the coarse pass, from the share of the first correction's energy in its coarse band (RMS ratio):
+    the correction shrunk by `COARSE_FACTOR` and enlarged back, the part a half-scale pass could have made.
 
     0 up to `COARSE_SHARE[0]` (mostly fine detail: small blur), `COARSE_MAX_WEIGHT` from `COARSE_SHARE[1]` on.
     """
-    total = float(np.mean(np.square(correction, dtype=np.float64)))
-    if total <= 0:
-        return 0.0
-    share = float(np.sqrt(np.mean(np.square(_coarse_band(correction), dtype=np.float64)) / total))
-    lo, hi = COARSE_SHARE
-    return COARSE_MAX_WEIGHT * min(1.0, max(0.0, (share - lo) / (hi - lo)))
+    return _weight(*_energies(correction[..., c] for c in range(correction.shape[2])))
 
 
-def _correction(image: np.ndarray, restore: Callable[[np.ndarray], np.ndarray], passes: int) -> np.ndarray:
-    """What `restore` (and, with 2 passes, its coarse pass) would add to the float32 `image`."""
-    correction = restore(image) - image
-    weight = coarse_weight(correction) if passes == 2 else 0.0
+def add_coarse(image: np.ndarray, first: np.ndarray, restore: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """The two-pass result from a first pass: blend in the coarse pass by `coarse_weight` of (first - image).
+
+    Args:
+        image: HxWx3, uint8 or float32 in [0, 1], at the processing scale.
+        first: `restore`'s result for it, the same shape and dtype (a uint8 photo is never copied to float whole).
+        restore: as for `restore_scaled`; runs once more, on `image` shrunk by `COARSE_FACTOR`.
+
+    Returns:
+        `first` itself where the weight is 0 (small blur), else the blend, in the dtype of `image`.
+    """
+    from edge_deblur.images import to_float
+
+    weight = _weight(*_energies(to_float(first[..., c]) - to_float(image[..., c]) for c in range(image.shape[2])))
     if weight == 0.0:
-        return correction
+        return first
     h, w = image.shape[:2]
     half = resize_float(image, max(1, round(h * COARSE_FACTOR)), max(1, round(w * COARSE_FACTOR)), shrink=True)
-    coarse = resize_float(restore(half) - half, h, w, shrink=False)
-    return (1.0 - weight) * correction + weight * coarse
+    coarse = restore(half) - half
+    del half
+    return _add_enlarged(image, coarse, first=first, weight=weight)
 
 
 def restore_scaled(image: np.ndarray, restore: Callable[[np.ndarray], np.ndarray], scale: float,
@@ -168,9 +207,11 @@ def restore_scaled(image: np.ndarray, restore: Callable[[np.ndarray], np.ndarray
     sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
     if scale >= 1 or (sh, sw) == (h, w):
         x = to_float(image)
-        y = restore(x) if passes == 1 else np.clip(x + _correction(x, restore, passes), 0.0, 1.0)
+        y = restore(x)
+        y = add_coarse(x, y, restore) if passes == 2 else y
         return to_uint8(y) if image.dtype == np.uint8 else y
     small = resize_float(image, sh, sw, shrink=True)
-    correction = _correction(small, restore, passes)
-    del small
+    restored = restore(small)
+    correction = (add_coarse(small, restored, restore) if passes == 2 else restored) - small
+    del small, restored
     return _add_enlarged(image, correction)

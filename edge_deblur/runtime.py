@@ -211,12 +211,13 @@ class Deblurrer:
             ImageError: not an HxWx3 array, an unsupported dtype, or float values outside [0, 1].
             ModelError: the model's output holds NaN/infinity, or is all black or all white for an image that is not.
         """
-        from edge_deblur.multiscale import resolve_scale, restore_scaled
+        from edge_deblur.multiscale import add_coarse, resolve_scale, restore_scaled
 
         x = check_image(image, self.path.name)
         s = resolve_scale(self.scale, *x.shape[:2])
-        if self.strategy == "strips" and s >= 1 and self.passes == 1:  # no float copy: uint8 in, uint8 out
+        if self.strategy == "strips" and s >= 1:  # no float copy of the photo: uint8 in, uint8 out
             out = self.run_windows(x)
+            out = add_coarse(x, out, self.run_windows) if self.passes == 2 else out
         else:  # restore_scaled keeps a uint8 photo uint8 (no full-size float copy) and floats float
             restore = self.run_windows if self.strategy == "strips" else (
                 lambda t: tile_apply(t, self.run_tile, self.input_size, self.stride, self.overlap))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import smooth_image
-from edge_deblur.multiscale import (COARSE_MAX_WEIGHT, TARGET_LONG_SIDE, auto_scale, coarse_weight, parse_passes,
-                                    parse_scale, resize_float, restore_scaled)
+from edge_deblur.multiscale import (COARSE_MAX_WEIGHT, TARGET_LONG_SIDE, add_coarse, auto_scale, coarse_weight,
+                                    parse_passes, parse_scale, resize_float, restore_scaled)
 
 
 def test_auto_scale_only_shrinks():
@@ -119,3 +119,20 @@ def test_two_passes_blend_the_half_scale_correction_only_for_coarse_corrections(
     out = restore_scaled(img, brighten, 0.5, passes=2)  # at a processing scale: half of that for the coarse pass
     assert sizes == [(40, 60), (20, 30)]
     np.testing.assert_allclose(out - img, 0.30 * (1 - COARSE_MAX_WEIGHT) + 0.30 * COARSE_MAX_WEIGHT, atol=1e-5)
+
+
+def test_add_coarse_keeps_a_uint8_photo_uint8_with_the_float_result():
+    """The runtime's native-size path: a uint8 first pass in, uint8 out, the float blend rounded (1 level apart
+    at most, from rounding the first pass)."""
+    img = smooth_image(80, 120, seed=7) * 0.4 + 0.2
+
+    def brighten(x):
+        return x + (0.10 if x.shape[0] == 80 else 0.30)
+
+    expect = restore_scaled(img, brighten, 1.0, passes=2)
+    img8 = (img * 255 + 0.5).astype(np.uint8)
+    first8 = (np.clip(brighten(img8 / 255.0), 0, 1) * 255 + 0.5).astype(np.uint8)
+    got = add_coarse(img8, first8, brighten)
+    assert got.dtype == np.uint8 and got.shape == img8.shape
+    assert np.abs(got.astype(int) - (expect * 255 + 0.5).astype(int)).max() <= 1
+    assert add_coarse(img8, img8, brighten) is img8  # nothing corrected: no second pass, the first result itself
