@@ -62,7 +62,7 @@ MODELS = ("paper", "unet_xs", "unet_s", "unet_s2", "unet_s3", "unet_m", "unet_s2
 SIZES = (224, 512)
 DATA = ("defocus-kodak24", "real-dpdd-val", "real-dpdd-val-2pass", "paper-kwentar224", "paper-kwentar224-aligned",
         "kwentar")
-TWO_PASS = {"real-dpdd-val-2pass": "real-dpdd-val"}  # the same protocol, scored as `deblur` runs it (--passes 2)
+TWO_PASS = ("real-dpdd-val-2pass",)  # real-dpdd-val again, scored as `deblur` runs photos (bench --passes 2)
 PAPER_DATA = ("paper-kwentar224", "paper-kwentar224-aligned")  # the paper's own protocol: 224x224 images only
 PAPER_KODAK_PAIRS = 12  # paper (~1 TFLOP per Kodak image in Keras) is scored on the first 4 photos x 3 radii
 
