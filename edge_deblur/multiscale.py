@@ -185,7 +185,7 @@ def add_coarse(image: np.ndarray, first: np.ndarray, restore: Callable[[np.ndarr
 
 
 def restore_scaled(image: np.ndarray, restore: Callable[[np.ndarray], np.ndarray], scale: float,
-                   passes: int = 1) -> np.ndarray:
+                   passes: int = 1, coarse_restore: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """Run `restore` at `scale` and add its enlarged correction to the full-size image.
 
     Args:
@@ -193,6 +193,8 @@ def restore_scaled(image: np.ndarray, restore: Callable[[np.ndarray], np.ndarray
         restore: maps a float32 HxWx3 image in [0, 1] to its restored version of the same shape.
         scale: in (0, 1]; 1 calls `restore` on the image itself (as float32).
         passes: 2 also restores at half that scale where the blur is large (see the module docstring).
+        coarse_restore: what restores that half-scale image (default `restore`; the runtime gives a second
+            interpreter, so that one is not resized between the two sizes).
 
     Returns:
         HxWx3 in [0, 1]: uint8 for a uint8 image (rounded), else float32.
@@ -208,10 +210,10 @@ def restore_scaled(image: np.ndarray, restore: Callable[[np.ndarray], np.ndarray
     if scale >= 1 or (sh, sw) == (h, w):
         x = to_float(image)
         y = restore(x)
-        y = add_coarse(x, y, restore) if passes == 2 else y
+        y = add_coarse(x, y, coarse_restore or restore) if passes == 2 else y
         return to_uint8(y) if image.dtype == np.uint8 else y
     small = resize_float(image, sh, sw, shrink=True)
     restored = restore(small)
-    correction = (add_coarse(small, restored, restore) if passes == 2 else restored) - small
+    correction = (add_coarse(small, restored, coarse_restore or restore) if passes == 2 else restored) - small
     del small, restored
     return _add_enlarged(image, correction)

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -136,6 +137,7 @@ class Deblurrer:
         self._window_pixels = None if window_pixels is None else max(int(window_pixels), 1)
         self._model_bytes, self._interp_cls = data, cls
         self._windows: WindowRunner | None = None  # the interpreter resized to photo windows, made at the first photo
+        self._coarse: WindowRunner | None = None  # a second one for the half-scale pass of `passes=2`
         self.window_setups: list[dict] = []  # one-off cost of each window size prepared
         warn_slow_int8(self.backend, self.precision, self.path.name)
 
@@ -215,13 +217,18 @@ class Deblurrer:
 
         x = check_image(image, self.path.name)
         s = resolve_scale(self.scale, *x.shape[:2])
+        # the coarse pass has its own window interpreter: one resized back and forth costs ~30 ms a photo
+        coarse = functools.partial(self.run_windows, coarse=True)
         if self.strategy == "strips" and s >= 1:  # no float copy of the photo: uint8 in, uint8 out
             out = self.run_windows(x)
-            out = add_coarse(x, out, self.run_windows) if self.passes == 2 else out
+            out = add_coarse(x, out, coarse) if self.passes == 2 else out
         else:  # restore_scaled keeps a uint8 photo uint8 (no full-size float copy) and floats float
-            restore = self.run_windows if self.strategy == "strips" else (
+            strips = self.strategy == "strips"
+            restore = self.run_windows if strips else (
                 lambda t: tile_apply(t, self.run_tile, self.input_size, self.stride, self.overlap))
-            out = _as_dtype_of(restore_scaled(x if x.dtype == np.uint8 else to_float32(x), restore, s, self.passes), x)
+            out = restore_scaled(x if x.dtype == np.uint8 else to_float32(x), restore, s, self.passes,
+                                 coarse_restore=coarse if strips else None)
+            out = _as_dtype_of(out, x)
         check_not_blank(out, x, str(self.path))
         return out
 
@@ -247,28 +254,35 @@ class Deblurrer:
         with self._lock:
             return self._window_runner().plan(height, width, self.halo)
 
-    def _window_runner(self) -> WindowRunner:
-        """The window interpreter, made once."""
-        if self._windows is None:
+    def _window_runner(self, coarse: bool = False) -> WindowRunner:
+        """The window interpreter, made once; with `coarse`, the second one of the half-scale pass, held to a
+        quarter of the window budget (its images have a quarter of the pixels)."""
+        if (self._coarse if coarse else self._windows) is None:
             cls, data = self._interp_cls, self._model_bytes  # not `self`: no cycle keeps a dropped one's memory
             kwargs = {"num_threads": self.num_threads} if self.num_threads is not None else {}
-            self._windows = WindowRunner(
+            budget, pixels = self.window_budget, self._window_pixels
+            if coarse:
+                budget, pixels = max(budget // 4, 1), None if pixels is None else max(pixels // 4, 1)
+            runner = WindowRunner(
                 lambda: cls(model_content=data, **kwargs), self._in, self._out,
                 name=str(self.path), backend=self.backend, precision=self.precision, stride=self.stride,
-                export_size=self.input_size, budget=self.window_budget, window_pixels=self._window_pixels,
-                setups=self.window_setups)
-        return self._windows
+                export_size=self.input_size, budget=budget, window_pixels=pixels, setups=self.window_setups)
+            if coarse:
+                self._coarse = runner
+            else:
+                self._windows = runner
+        return self._coarse if coarse else self._windows
 
-    def run_windows(self, image: np.ndarray) -> np.ndarray:
+    def run_windows(self, image: np.ndarray, coarse: bool = False) -> np.ndarray:
         """Deblur a checked HxWx3 image (uint8 or float in [0, 1]) at its own size in large windows.
 
         The interpreter's input is resized to the window shape of `window_plan` once per photo size (the cost is
-        recorded in `window_setups`); a photo holds the lock from its first window to its last. Returns the
-        image's dtype and shape.
+        recorded in `window_setups`); a photo holds the lock from its first window to its last. `coarse` runs on
+        the second interpreter kept for the half-scale pass of `passes=2`. Returns the image's dtype and shape.
         """
         with self._lock:
             try:
-                runner = self._window_runner()
+                runner = self._window_runner(coarse)
                 plan = runner.plan(*image.shape[:2], self.halo)
                 runner.prepare(plan.shape)
             except ModelError as e:  # e.g. tflite-runtime 2.14 cannot re-prepare some float16 graphs at a new size
@@ -277,7 +291,7 @@ class Deblurrer:
 
     def _fall_back_to_tiles(self, image: np.ndarray, error: ModelError) -> np.ndarray:
         """Switch this Deblurrer to the export-size tiles for good (same result, slower), warning once."""
-        self.strategy, self._windows = "tiles", None
+        self.strategy, self._windows, self._coarse = "tiles", None, None
         warnings.warn(f"{error}; running it in {self.input_size[0]}x{self.input_size[1]} tiles instead",
                       RuntimeWarning, stacklevel=4)
         y = tile_apply(to_float32(image), self.run_tile, self.input_size, self.stride, self.overlap)

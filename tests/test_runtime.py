@@ -383,6 +383,18 @@ def test_two_passes_in_the_runtime_match_restore_scaled(files):
     with pytest.raises(ValueError, match="passes must be 1 or 2"):
         Deblurrer(files["float32"], passes=3)
 
+
+def test_the_coarse_pass_has_its_own_window_interpreter(files):
+    """Two passes on photos of one size prepare each window size once, not twice a photo."""
+    from edge_deblur.multiscale import coarse_weight
+
+    img = (smooth_image(120, 160, seed=13) * 255 + 0.5).astype(np.uint8)
+    two = Deblurrer(files["float32"], passes=2)
+    assert coarse_weight(Deblurrer(files["float32"])(img) / 255.0 - img / 255.0) > 0  # the second pass runs here
+    for _ in range(3):
+        two(img)
+    assert [s["shape"] for s in two.window_setups] == [[120, 160], [60, 80]]
+
 # --- whole images in resized windows (edge_deblur.strips) ---
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32])
 def test_gather_reflects_past_the_edges_exactly_like_numpy_padding(dtype):
