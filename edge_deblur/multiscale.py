@@ -64,29 +64,26 @@ def parse_scale(value: str | float | None) -> float | str | None:
 def resize_float(image: np.ndarray, height: int, width: int, shrink: bool) -> np.ndarray:
     """Resize a float32 (or uint8, read as /255) HxWxC image per channel with Pillow: box filter when shrinking,
     bilinear when enlarging; float32 out. Only one channel of the input is ever held as float32 at a time."""
-    from PIL import Image
+    from edge_deblur.images import to_float
 
-    method = Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR
     out = np.empty((height, width, image.shape[2]), np.float32)
     for c in range(image.shape[2]):
-        chan = Image.fromarray(_channel(image, c), mode="F")
-        out[..., c] = np.asarray(chan.resize((width, height), method), dtype=np.float32)
+        out[..., c] = _resize_channel(to_float(image[..., c]), height, width, shrink)
     return out
 
 
-def _channel(image: np.ndarray, c: int) -> np.ndarray:
-    """Channel `c` as a contiguous float32 array in [0, 1] (uint8 images are divided by 255)."""
-    from edge_deblur.images import to_float
-
-    return np.ascontiguousarray(to_float(image[..., c]))
-
-
-def _enlarge(channel: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A 2-D float32 array enlarged (bilinear) to height x width."""
+def _resize_channel(channel: np.ndarray, height: int, width: int, shrink: bool) -> np.ndarray:
+    """A 2-D float array resized with Pillow to height x width (box filter shrinking, bilinear enlarging)."""
     from PIL import Image
 
-    big = Image.fromarray(np.ascontiguousarray(channel, dtype=np.float32), mode="F")
-    return np.asarray(big.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
+    method = Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR
+    chan = Image.fromarray(np.ascontiguousarray(channel, dtype=np.float32), mode="F")
+    return np.asarray(chan.resize((width, height), method), dtype=np.float32)
+
+
+def _scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    """(height, width) times `scale`, rounded, at least 1 px each."""
+    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def _add_enlarged(image: np.ndarray, correction: np.ndarray, first: np.ndarray | None = None, weight: float = 1.0,
@@ -105,7 +102,7 @@ def _add_enlarged(image: np.ndarray, correction: np.ndarray, first: np.ndarray |
     out = np.empty((h, w, image.shape[2]), np.uint8 if image.dtype == np.uint8 else np.float32)
     step = rows if image.dtype == np.uint8 else h
     for c in range(image.shape[2]):
-        corr = _enlarge(correction[..., c], h, w)
+        corr = _resize_channel(correction[..., c], h, w, shrink=False)
         for y in range(0, h, step):
             rows_ = slice(y, y + step)
             summed = to_float(image[rows_, :, c]) + corr[rows_]
@@ -117,31 +114,20 @@ def _add_enlarged(image: np.ndarray, correction: np.ndarray, first: np.ndarray |
 
 def parse_passes(value: int | str) -> int:
     """1 or 2 (as int or text) -> the number of passes `restore_scaled` takes; ValueError for anything else."""
-    if isinstance(value, str):
-        value = value.strip()
-    for n in PASSES if not isinstance(value, bool) else ():
-        if value == n or value == str(n):
-            return n
-    raise ValueError(f"passes must be 1 or 2, got {value!r}")
+    text = None if isinstance(value, (bool, float)) else str(value).strip()  # True and 1.0 are not counts
+    if text not in {str(n) for n in PASSES}:
+        raise ValueError(f"passes must be 1 or 2, got {value!r}")
+    return int(text)
 
 
 def _energies(channels) -> tuple[float, float]:
     """(energy of the correction, energy of its coarse band), summed over 2-D float32 channels, one at a time."""
     total = coarse = 0.0
     for ch in channels:
-        h, w = ch.shape
-        small = _shrink(ch, max(1, round(h * COARSE_FACTOR)), max(1, round(w * COARSE_FACTOR)))
+        small = _resize_channel(ch, *_scaled_size(*ch.shape, COARSE_FACTOR), shrink=True)
         total += float(np.sum(np.square(ch, dtype=np.float64)))
-        coarse += float(np.sum(np.square(_enlarge(small, h, w), dtype=np.float64)))
+        coarse += float(np.sum(np.square(_resize_channel(small, *ch.shape, shrink=False), dtype=np.float64)))
     return total, coarse
-
-
-def _shrink(channel: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A 2-D float32 array shrunk (box filter) to height x width."""
-    from PIL import Image
-
-    small = Image.fromarray(np.ascontiguousarray(channel, dtype=np.float32), mode="F")
-    return np.asarray(small.resize((width, height), Image.Resampling.BOX), dtype=np.float32)
 
 
 def _weight(total: float, coarse: float) -> float:
@@ -177,8 +163,7 @@ def add_coarse(image: np.ndarray, first: np.ndarray, restore: Callable[[np.ndarr
     weight = _weight(*_energies(to_float(first[..., c]) - to_float(image[..., c]) for c in range(image.shape[2])))
     if weight == 0.0:
         return first
-    h, w = image.shape[:2]
-    half = resize_float(image, max(1, round(h * COARSE_FACTOR)), max(1, round(w * COARSE_FACTOR)), shrink=True)
+    half = resize_float(image, *_scaled_size(*image.shape[:2], COARSE_FACTOR), shrink=True)
     coarse = restore(half) - half
     del half
     return _add_enlarged(image, coarse, first=first, weight=weight)
@@ -205,9 +190,8 @@ def restore_scaled(image: np.ndarray, restore: Callable[[np.ndarray], np.ndarray
     from edge_deblur.images import to_float, to_uint8
 
     passes = parse_passes(passes)
-    h, w = image.shape[:2]
-    sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
-    if scale >= 1 or (sh, sw) == (h, w):
+    sh, sw = _scaled_size(*image.shape[:2], scale)
+    if scale >= 1 or (sh, sw) == image.shape[:2]:
         x = to_float(image)
         y = restore(x)
         y = add_coarse(x, y, coarse_restore or restore) if passes == 2 else y
