@@ -257,21 +257,23 @@ class Deblurrer:
     def _window_runner(self, coarse: bool = False) -> WindowRunner:
         """The window interpreter, made once; with `coarse`, the second one of the half-scale pass, held to a
         quarter of the window budget (its images have a quarter of the pixels)."""
-        if (self._coarse if coarse else self._windows) is None:
-            cls, data = self._interp_cls, self._model_bytes  # not `self`: no cycle keeps a dropped one's memory
-            kwargs = {"num_threads": self.num_threads} if self.num_threads is not None else {}
-            budget, pixels = self.window_budget, self._window_pixels
-            if coarse:
-                budget, pixels = max(budget // 4, 1), None if pixels is None else max(pixels // 4, 1)
-            runner = WindowRunner(
-                lambda: cls(model_content=data, **kwargs), self._in, self._out,
-                name=str(self.path), backend=self.backend, precision=self.precision, stride=self.stride,
-                export_size=self.input_size, budget=budget, window_pixels=pixels, setups=self.window_setups)
-            if coarse:
-                self._coarse = runner
-            else:
-                self._windows = runner
-        return self._coarse if coarse else self._windows
+        if coarse:
+            if self._coarse is None:
+                pixels = None if self._window_pixels is None else max(self._window_pixels // 4, 1)
+                self._coarse = self._new_window_runner(max(self.window_budget // 4, 1), pixels)
+            return self._coarse
+        if self._windows is None:
+            self._windows = self._new_window_runner(self.window_budget, self._window_pixels)
+        return self._windows
+
+    def _new_window_runner(self, budget: int, window_pixels: int | None) -> WindowRunner:
+        """A window interpreter of this model (made at its first window), its setups recorded in ours."""
+        cls, data = self._interp_cls, self._model_bytes  # not `self`: no cycle keeps a dropped one's memory
+        kwargs = {"num_threads": self.num_threads} if self.num_threads is not None else {}
+        return WindowRunner(
+            lambda: cls(model_content=data, **kwargs), self._in, self._out,
+            name=str(self.path), backend=self.backend, precision=self.precision, stride=self.stride,
+            export_size=self.input_size, budget=budget, window_pixels=window_pixels, setups=self.window_setups)
 
     def run_windows(self, image: np.ndarray, coarse: bool = False) -> np.ndarray:
         """Deblur a checked HxWx3 image (uint8 or float in [0, 1]) at its own size in large windows.
