@@ -105,27 +105,27 @@ def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | No
         crop: side of the window shown.
         num_threads: interpreter threads.
         scale: processing scale, 'auto' or a number in (0, 1]; None processes at the working resolution.
-        passes: 1, or 2 for the coarse second pass on large blur (`edge_deblur.multiscale.restore_scaled`).
+        passes: 1, or 2 for the coarse second pass on large blur (see `Deblurrer`).
         reference_label: label of the third column.
 
     Returns:
         The path written.
     """
     from edge_deblur.images import read_image, resize
-    from edge_deblur.multiscale import resolve_scale, restore_scaled
+    from edge_deblur.multiscale import resolve_scale
     from edge_deblur.runtime import Deblurrer
 
     grid_format(Path(path))  # before any work
 
-    deblurrer = Deblurrer(model, num_threads=num_threads)
+    deblurrer = Deblurrer(model, num_threads=num_threads, scale=scale, passes=passes)
     rows = []
     for blurred_path, sharp_path in inputs:
         img = read_image(blurred_path)
         shrink = 1.0 if long_side is None else min(1.0, long_side / max(img.shape[:2]))  # never enlarge
         h, w = round(img.shape[0] * shrink), round(img.shape[1] * shrink)
         img = resize(img, h, w) if shrink < 1 else img
-        s = resolve_scale(scale, h, w)
-        out = restore_scaled(img, deblurrer, s, passes)
+        s = resolve_scale(scale, h, w)  # for the label: the deblurrer runs at that scale itself
+        out = deblurrer(img)
         c = min(crop, h, w)
         y, x = _detail_crop(out, c)
         name = Path(blurred_path).stem
