@@ -55,23 +55,19 @@ def _usage_error(e, path: str):
     raise typer.Exit(2) from None
 
 
-def _one_line_usage_error(make_context):
-    """Wrap `make_context` so that a usage error (bad value, unknown option, missing argument) prints one line on
-    stderr and exits with code 2; asking for help with no arguments still shows the help."""
+class _OneLineErrors:
+    """Mixin: a usage error (bad value, unknown option, missing argument) prints one line on stderr and exits with
+    code 2; asking for help with no arguments still shows the help."""
 
-    def wrapper(self, info_name, args, parent=None, **extra):
+    def make_context(self, info_name, args, parent=None, **extra):
         try:
-            return make_context(self, info_name, args, parent=parent, **extra)
+            return super().make_context(info_name, args, parent=parent, **extra)
         except _click_errors.UsageError as e:
             _usage_error(e, f"{parent.command_path} {info_name}" if parent is not None else str(info_name))
 
-    return wrapper
 
-
-class Command(_CleanHelp, TyperCommand):
+class Command(_OneLineErrors, _CleanHelp, TyperCommand):
     """A command whose help reflows its docstring, shows flags as flags and arguments as `NAME...`."""
-
-    make_context = _one_line_usage_error(TyperCommand.make_context)
 
     def collect_usage_pieces(self, ctx) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []
@@ -85,10 +81,8 @@ class Command(_CleanHelp, TyperCommand):
         return pieces
 
 
-class Group(_CleanHelp, TyperGroup):
+class Group(_OneLineErrors, _CleanHelp, TyperGroup):
     """A command group whose own help reflows its docstring and shows flags as flags."""
-
-    make_context = _one_line_usage_error(TyperGroup.make_context)
 
     def resolve_command(self, ctx, args):
         try:
