@@ -60,7 +60,7 @@ def measure(model: str | None, data_root: Path, scale: str = "auto", passes: int
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "scene"}
     for kind in ("input", "output"):  # PSNR of the mean squared error over the scenes' in-focus regions
         mean[f"in_focus_psnr_{kind}"] = float(10 * np.log10(1 / mean[f"in_focus_mse_{kind}"]))
-    return {"model": str(d.path) if hasattr(d, "path") else str(model), "precision": d.precision,
+    return {"model": str(d.path), "precision": d.precision,
             "data": "real-dpdd-val scenes: the sharp f/22 shot and the blurred f/4 shot, and the f/4 shot's in-focus "
                     "regions (15x15 windows within MSE 1e-4 of the f/22 shot)",
             "scale": scale, "passes": passes, "mean": mean, "rows": rows}

@@ -1,9 +1,10 @@
 """What `deblur`'s coarse second pass costs on a 12 MP photo: wall time and peak memory, 1 vs 2 passes.
 
-Each run is a fresh `edge-deblur deblur` process on the same 12 MP JPEG, the bundled int8 file, `--scale auto`;
-runs alternate between 1 and 2 passes. The photo is a real defocused one, so that the second pass does run: the
-blurred shot of the first `real-dpdd-val` scene enlarged from 1024x683 to 4000x2668 (bicubic). Peak
-memory is the child's VmHWM (ru_maxrss). Wall time includes start-up, decoding and encoding, as a user sees it.
+Each run is a fresh `edge-deblur deblur` process on the same 12 MP JPEG, the bundled int8 file, `--scale auto`; runs
+alternate between 1 and 2 passes. The photo is a real defocused one, so that the second pass does run: the blurred
+shot of the first `real-dpdd-val` scene enlarged from 1024x683 to 4000x2668 (bicubic). Peak memory is each child's
+own maximum resident set (ru_maxrss from wait4), the largest over its runs. Wall time includes start-up, decoding
+and encoding, as a user sees it.
 
 Usage (from the repository root):
     python benchmarks/passes_cost.py                    # -> benchmarks/results/passes_cost.json
@@ -23,12 +24,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_once(photo: Path, out: Path, passes: int) -> float:
-    """Wall seconds of one `deblur` process."""
+def run_once(photo: Path, out: Path, passes: int) -> tuple[float, float]:
+    """(wall seconds, peak resident MB) of one `deblur` process."""
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "edge_deblur", "deblur", str(photo), "-o", str(out), "--passes",
-                    str(passes)], check=True, capture_output=True, cwd=ROOT)
-    return time.perf_counter() - t0
+    child = subprocess.Popen([sys.executable, "-m", "edge_deblur", "deblur", str(photo), "-o", str(out),
+                              "--passes", str(passes)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - t0
+    child.returncode = os.waitstatus_to_exitcode(status)  # reaped here: tell Popen, so it does not wait again
+    if child.returncode != 0:
+        raise subprocess.CalledProcessError(child.returncode, child.args)
+    return seconds, usage.ru_maxrss / 1024
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,17 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         s = resolve_scale("auto", *big.shape[:2])
         small = resize_float(big, round(big.shape[0] * s), round(big.shape[1] * s), shrink=True)
         weight = coarse_weight(Deblurrer()(small) - small)
-        times = {1: [], 2: []}
+        times, peaks = {1: [], 2: []}, {1: 0.0, 2: 0.0}
         for _ in range(args.runs):
             for passes in (1, 2):
-                times[passes].append(run_once(photo, Path(tmp) / f"out{passes}.jpg", passes))
-        peaks = {}
-        for passes in (1, 2):  # memory: one fresh parent per measurement, so ru_maxrss is that child's own
-            code = ("import sys, resource; sys.path.insert(0, 'benchmarks'); from passes_cost import run_once; "
-                    f"from pathlib import Path; run_once(Path({str(photo)!r}), Path({tmp!r}) / 'm.jpg', {passes}); "
-                    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
-            peaks[passes] = float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                                                 text=True, cwd=ROOT).stdout.split()[-1])
+                seconds, peak = run_once(photo, Path(tmp) / f"out{passes}.jpg", passes)
+                times[passes].append(seconds)
+                peaks[passes] = max(peaks[passes], peak)
     result = {"photo": f"{scene.name} (real-dpdd-val, blurred) enlarged to 4000x2668, JPEG; bundled int8 file, "
                        "deblur --scale auto",
               "coarse_weight": weight,
