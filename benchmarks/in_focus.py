@@ -7,10 +7,15 @@ For each we report PSNR of the output against its own input (how much the model 
 and the share of pixels changed by more than 4 levels (of 255) in any channel.
 
 The f/22 shots are not in focus everywhere: the far backgrounds of several scenes are still soft, and sharpening
-them is deblurring, not damage. So the blurred shots' own in-focus regions are measured too: pixels whose 15x15
-window differs from the f/22 shot by less than 1e-4 in mean squared error (RMS 2.5/255; mostly smooth surfaces
-in the focal plane). There we report the share changed by more than 4/255, and the local PSNR against the f/22
-shot of the input and of the output.
+them is deblurring, not damage. So the blurred shots' own in-focus regions are measured too, in two kinds:
+- "in_focus" (mostly smooth surfaces in the focal plane): pixels whose 15x15 window differs from the f/22 shot by
+  less than 1e-4 in mean squared error (RMS 2.5/255);
+- "textured": the other pixels whose 15x15 window differs from the f/22 shot by less than a quarter of the f/22
+  shot's own fine-texture energy there (most of its fine detail is in the f/4 shot too: in focus, textured).
+For each: the share changed by more than 4/255 (tone shifts count), the PSNR against the f/22 shot of the input
+and of the output, and the fine scale alone, where grain and specks live (the image minus its Gaussian blur of
+sigma 1.5 px): its RMS in the input, the output and the f/22 shot, and the share of pixels whose fine-scale change
+exceeds 4/255 and 8/255 in any channel.
 
 Usage (from the repository root):
     python benchmarks/in_focus.py                       # bundled int8 -> benchmarks/results/in_focus.json
@@ -28,10 +33,60 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def measure(model: str | None, data_root: Path, scale: str = "auto", passes: int = 2) -> dict:
-    """Per-scene change of the sharp and the blurred photo under the model (see the module docstring)."""
+FINE_SIGMA = 1.5  # px: the fine scale is the image minus its Gaussian blur of this sigma
+WINDOW = 15  # px: the side of the windows that decide which pixels are in focus
+
+
+def _fine(img: np.ndarray) -> np.ndarray:
+    """The fine scale of an (h, w, 3) float image: itself minus its Gaussian blur (per channel)."""
+    from scipy.ndimage import gaussian_filter
+
+    return img - gaussian_filter(img, (FINE_SIGMA, FINE_SIGMA, 0))
+
+
+def _regions(blurred: np.ndarray, sharp: np.ndarray) -> dict[str, np.ndarray]:
+    """The blurred shot's in-focus pixels: "in_focus" (close to the f/22 shot) and "textured" (see the docstring)."""
     from scipy.ndimage import uniform_filter
 
+    local_mse = uniform_filter(np.square(sharp - blurred).mean(axis=2), WINDOW)
+    texture = uniform_filter(np.square(_fine(sharp)).mean(axis=2), WINDOW)
+    close = local_mse < 1e-4
+    return {"in_focus": close, "textured": ~close & (local_mse < 0.25 * texture)}
+
+
+def _region_stats(key: str, region: np.ndarray, images: dict[str, np.ndarray], changed: np.ndarray) -> dict:
+    """One region's share, changes and squared errors (None where the scene has no such pixel)."""
+    stats = {f"{key}_share": float(region.mean())}
+    if not region.any():
+        return stats
+    blurred, out, sharp = images["blurred"], images["output"], images["sharp"]
+    fine_change = np.abs(_fine(out - blurred)).max(axis=2)[region]
+    stats |= {f"{key}_changed_4_255": float(changed[region].mean()),
+              f"{key}_fine_changed_4_255": float((fine_change > 4 / 255).mean()),
+              f"{key}_fine_changed_8_255": float((fine_change > 8 / 255).mean())}
+    for name, img in (("input", blurred), ("output", out)):
+        stats[f"{key}_mse_{name}"] = float(np.square(img - sharp).mean(axis=2)[region].mean())
+    for name, img in (("input", blurred), ("output", out), ("reference", sharp)):
+        stats[f"{key}_fine_ms_{name}"] = float(np.square(_fine(img)).mean(axis=2)[region].mean())
+    return stats
+
+
+def _summary(rows: list[dict]) -> dict:
+    """Means over the scenes (of those that have the region); squared errors also as PSNR, fine energies as RMS."""
+    keys = dict.fromkeys(k for r in rows for k in r if k != "scene")
+    mean = {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
+    for key in ("in_focus", "textured"):
+        for name in ("input", "output"):  # PSNR of the mean squared error over the scenes' regions
+            mean[f"{key}_psnr_{name}"] = float(10 * np.log10(1 / mean[f"{key}_mse_{name}"]))
+        for name in ("input", "output", "reference"):  # in levels of 255
+            mean[f"{key}_fine_rms_{name}"] = float(255 * np.sqrt(mean[f"{key}_fine_ms_{name}"]))
+    for name in ("input", "output"):
+        mean[f"sharp_fine_rms_{name}"] = float(255 * np.sqrt(mean[f"sharp_fine_ms_{name}"]))
+    return mean
+
+
+def measure(model: str | None, data_root: Path, scale: str = "auto", passes: int = 2) -> dict:
+    """Per-scene change of the sharp and the blurred photo under the model (see the module docstring)."""
     from edge_deblur.images import read_image, to_float
     from edge_deblur.metrics import psnr
     from edge_deblur.runtime import Deblurrer
@@ -41,29 +96,27 @@ def measure(model: str | None, data_root: Path, scale: str = "auto", passes: int
     rows = []
     for name in DPDD_DEV_VAL:
         row = {"scene": name}
-        images = {}
+        images, changes = {}, {}
         for kind in ("sharp", "blurred"):
             img8 = read_image(data_root / "dpdd_dev" / kind / f"{name}.png", keep_uint8=True)
             out8 = d(img8)
-            changed = np.abs(out8.astype(np.int16) - img8).max(axis=2) > 4
-            img, out = to_float(img8), to_float(out8)
-            images[kind] = img, out, changed
-            row[f"{kind}_psnr_out_vs_in"] = psnr(out, img)
-            row[f"{kind}_changed_4_255"] = float(changed.mean())
-        sharp, (blurred, out, changed) = images["sharp"][0], images["blurred"]
-        focus = uniform_filter(np.square(sharp - blurred).mean(axis=2), 15) < 1e-4
-        row["in_focus_share"] = float(focus.mean())
-        row["in_focus_changed_4_255"] = float(changed[focus].mean())
-        row["in_focus_mse_input"] = float(np.square(blurred - sharp).mean(axis=2)[focus].mean())
-        row["in_focus_mse_output"] = float(np.square(out - sharp).mean(axis=2)[focus].mean())
+            changes[kind] = np.abs(out8.astype(np.int16) - img8).max(axis=2) > 4
+            images[kind], out = to_float(img8), to_float(out8)
+            row[f"{kind}_psnr_out_vs_in"] = psnr(out, images[kind])
+            row[f"{kind}_changed_4_255"] = float(changes[kind].mean())
+            if kind == "sharp":
+                row["sharp_fine_ms_input"] = float(np.square(_fine(images[kind])).mean())
+                row["sharp_fine_ms_output"] = float(np.square(_fine(out)).mean())
+        images["output"] = out  # the blurred shot's
+        for key, region in _regions(images["blurred"], images["sharp"]).items():
+            row |= _region_stats(key, region, images, changes["blurred"])
         rows.append(row)
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "scene"}
-    for kind in ("input", "output"):  # PSNR of the mean squared error over the scenes' in-focus regions
-        mean[f"in_focus_psnr_{kind}"] = float(10 * np.log10(1 / mean[f"in_focus_mse_{kind}"]))
     return {"model": str(d.path), "precision": d.precision,
             "data": "real-dpdd-val scenes: the sharp f/22 shot and the blurred f/4 shot, and the f/4 shot's in-focus "
-                    "regions (15x15 windows within MSE 1e-4 of the f/22 shot)",
-            "scale": scale, "passes": passes, "mean": mean, "rows": rows}
+                    f"regions ({WINDOW}x{WINDOW} windows within MSE 1e-4 of the f/22 shot, or, where textured, within a "
+                    "quarter of its fine-texture energy)",
+            "fine_scale": f"the image minus its Gaussian blur of sigma {FINE_SIGMA} px",
+            "scale": scale, "passes": passes, "mean": _summary(rows), "rows": rows}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,9 +140,16 @@ def main(argv: list[str] | None = None) -> int:
           f"{100 * m['sharp_changed_4_255']:.2f}% of pixels changed by > 4/255")
     print(f"blurred input: output vs input {m['blurred_psnr_out_vs_in']:.2f} dB, "
           f"{100 * m['blurred_changed_4_255']:.2f}% of pixels changed by > 4/255")
-    print(f"in-focus regions of the blurred input ({100 * m['in_focus_share']:.1f}% of pixels): "
-          f"{100 * m['in_focus_changed_4_255']:.1f}% changed by > 4/255; PSNR vs the f/22 shot there "
-          f"{m['in_focus_psnr_input']:.1f} dB in, {m['in_focus_psnr_output']:.1f} dB out")
+    print(f"sharp input:   fine-scale RMS {m['sharp_fine_rms_input']:.2f} -> {m['sharp_fine_rms_output']:.2f} "
+          "levels of 255")
+    for key, label in (("in_focus", "in-focus regions of the blurred input"), ("textured", "textured in-focus ones")):
+        print(f"{label} ({100 * m[f'{key}_share']:.1f}% of pixels):\n"
+              f"  {100 * m[f'{key}_changed_4_255']:.1f}% changed by > 4/255; PSNR vs the f/22 shot "
+              f"{m[f'{key}_psnr_input']:.1f} dB in, {m[f'{key}_psnr_output']:.1f} dB out\n"
+              f"  fine scale: RMS {m[f'{key}_fine_rms_input']:.2f} in, {m[f'{key}_fine_rms_output']:.2f} out, "
+              f"{m[f'{key}_fine_rms_reference']:.2f} in the f/22 shot;\n"
+              f"  changed by > 4/255 at {100 * m[f'{key}_fine_changed_4_255']:.3f}% of pixels, "
+              f"by > 8/255 at {100 * m[f'{key}_fine_changed_8_255']:.3f}%")
     print(f"wrote {args.out}")
     return 0
 
