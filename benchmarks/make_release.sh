@@ -41,6 +41,7 @@ edge-deblur bench --protocol defocus-kodak24 --passes 2 --precision int8 --basel
 python3 benchmarks/in_focus.py --passes 1 --out benchmarks/results/in_focus.json
 python3 benchmarks/in_focus.py --passes 2 --out benchmarks/results/in_focus_2pass.json
 python3 benchmarks/passes_cost.py --out benchmarks/results/passes_cost.json
+python3 benchmarks/borders.py --out benchmarks/results/borders.json
 python3 benchmarks/photo_latency.py --out benchmarks/results/photo_12mp.json
 edge-deblur grid --data $D/dpdd_dev --dataset pairs --split val --limit 4 --long-side 0 --crop 256 \
     --out docs/before_after_dpdd_val.png
