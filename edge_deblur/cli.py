@@ -116,6 +116,16 @@ def _parse_size(text: Optional[str]) -> Optional[tuple[int, int]]:
     return nums[0], nums[1]
 
 
+def _parse_scale(text: Optional[str]) -> float | str | None:
+    """--scale: 'auto', None (native) or a number in (0, 1], as `edge_deblur.multiscale.parse_scale` takes it."""
+    from edge_deblur.multiscale import parse_scale
+
+    try:
+        return parse_scale(text)
+    except ValueError as e:
+        raise EdgeDeblurError(f"--scale: {e}") from None
+
+
 @app.command("models", cls=Command)
 @_user_errors
 @_needs_training_extra
@@ -318,12 +328,8 @@ def bench_cmd(
     from rich.text import Text
 
     from edge_deblur.bench import PRECISIONS, run_bench
-    from edge_deblur.multiscale import parse_scale
 
-    try:
-        scale_value = parse_scale(scale)
-    except ValueError as e:
-        raise EdgeDeblurError(f"--scale: {e}") from None
+    scale_value = _parse_scale(scale)
     result = run_bench(scale=scale_value, passes=passes, model=model, data=data, dataset=dataset, protocol=protocol,
                        size=_parse_size(size), threads=threads, runs=runs, warmup=warmup, precisions=tuple(precision or PRECISIONS),
                        limit=limit, baseline=baseline, json_path=json_path, csv_path=csv_path,
@@ -414,12 +420,8 @@ def deblur_cmd(
     import warnings
 
     from edge_deblur.batch import BatchError, deblur_files, names_a_file
-    from edge_deblur.multiscale import parse_scale
 
-    try:
-        scale_value = parse_scale(scale)
-    except ValueError as e:
-        raise EdgeDeblurError(f"--scale: {e}") from None
+    scale_value = _parse_scale(scale)
     where = " beside their inputs" if out is None else "" if names_a_file(out) else f" in {out}"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -466,12 +468,8 @@ def grid_cmd(
     """Make a before/after grid PNG of real photos with an exported model."""
     from edge_deblur.data import load_split
     from edge_deblur.figures import deblur_grid
-    from edge_deblur.multiscale import parse_scale
 
-    try:
-        scale_value = parse_scale(scale)
-    except ValueError as e:
-        raise EdgeDeblurError(f"--scale: {e}") from None
+    scale_value = _parse_scale(scale)
     if data is not None:
         pairs = [(p.blurred, p.sharp) for p in load_split(data, dataset, split)]
     elif inputs:

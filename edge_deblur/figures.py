@@ -129,9 +129,10 @@ def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | No
         c = min(crop, h, w)
         y, x = _detail_crop(out, c)
         name = Path(blurred_path).stem
+        how = ", 2 passes" if passes == 2 else ""
         at = "" if s >= 1 else f" (run at {s:.2f}x)"
         row = [(img[y : y + c, x : x + c], f"input {name}"),
-               (out[y : y + c, x : x + c], f"{deblurrer.precision} output{at}")]
+               (out[y : y + c, x : x + c], f"{deblurrer.precision} output{how}{at}")]
         if sharp_path is not None:
             ref = read_image(sharp_path)
             ref = resize(ref, h, w) if ref.shape[:2] != (h, w) else ref
