@@ -55,7 +55,7 @@ def _regions(blurred: np.ndarray, sharp: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _region_stats(key: str, region: np.ndarray, images: dict[str, np.ndarray], changed: np.ndarray) -> dict:
-    """One region's share, changes and squared errors (None where the scene has no such pixel)."""
+    """One region's share, changes and squared errors (only the share where the scene has no such pixel)."""
     stats = {f"{key}_share": float(region.mean())}
     if not region.any():
         return stats
@@ -75,7 +75,7 @@ def _summary(rows: list[dict]) -> dict:
     """Means over the scenes (of those that have the region); squared errors also as PSNR, fine energies as RMS."""
     keys = dict.fromkeys(k for r in rows for k in r if k != "scene")
     mean = {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
-    for key in ("in_focus", "textured"):
+    for key in (k for k in ("in_focus", "textured") if f"{k}_mse_input" in mean):  # no scene may have one
         for name in ("input", "output"):  # PSNR of the mean squared error over the scenes' regions
             mean[f"{key}_psnr_{name}"] = float(10 * np.log10(1 / mean[f"{key}_mse_{name}"]))
         for name in ("input", "output", "reference"):  # in levels of 255
@@ -143,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sharp input:   fine-scale RMS {m['sharp_fine_rms_input']:.2f} -> {m['sharp_fine_rms_output']:.2f} "
           "levels of 255")
     for key, label in (("in_focus", "in-focus regions of the blurred input"), ("textured", "textured in-focus ones")):
+        if f"{key}_psnr_input" not in m:
+            print(f"{label}: none found")
+            continue
         print(f"{label} ({100 * m[f'{key}_share']:.1f}% of pixels):\n"
               f"  {100 * m[f'{key}_changed_4_255']:.1f}% changed by > 4/255; PSNR vs the f/22 shot "
               f"{m[f'{key}_psnr_input']:.1f} dB in, {m[f'{key}_psnr_output']:.1f} dB out\n"
