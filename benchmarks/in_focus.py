@@ -113,8 +113,8 @@ def measure(model: str | None, data_root: Path, scale: str = "auto", passes: int
         rows.append(row)
     return {"model": str(d.path), "precision": d.precision,
             "data": "real-dpdd-val scenes: the sharp f/22 shot and the blurred f/4 shot, and the f/4 shot's in-focus "
-                    f"regions ({WINDOW}x{WINDOW} windows within MSE 1e-4 of the f/22 shot, or, where textured, within a "
-                    "quarter of its fine-texture energy)",
+                    f"regions ({WINDOW}x{WINDOW} windows within MSE 1e-4 of the f/22 shot, or, where textured, "
+                    "within a quarter of its fine-texture energy)",
             "fine_scale": f"the image minus its Gaussian blur of sigma {FINE_SIGMA} px",
             "scale": scale, "passes": passes, "mean": _summary(rows), "rows": rows}
 
