@@ -93,7 +93,7 @@ class _TimeEstimate:
                 per_step = (time.perf_counter() - self.t0) / batch
                 left = epochs - start_epoch
                 say(f"estimated training time: about {duration(per_step * steps * left)} ({per_step:.2f} s/step x "
-                    f"{steps} steps x {left} epoch(s), plus validation)")
+                    f"{steps} steps x {left} epoch{'' if left == 1 else 's'}, plus validation)")
                 self.said = True
 
             def on_epoch_end(self, epoch, logs=None):

@@ -70,7 +70,8 @@ def _summary(console, card: dict, out: Path) -> None:
     from rich.table import Table
 
     speed = f" ({card['seconds_per_epoch']} s/epoch)" if card["seconds_per_epoch"] is not None else ""
-    t = Table(title=f"{card['model']} trained {card['epochs_run']} epochs{speed}")
+    n = card["epochs_run"]
+    t = Table(title=f"{card['model']} trained {n} epoch{'' if n == 1 else 's'}{speed}")
     for c in ("", "PSNR (dB)", "SSIM"):
         t.add_column(c)
     t.add_row("identity (blurred input)", f"{card['identity_baseline']['psnr']:.2f}", f"{card['identity_baseline']['ssim']:.4f}")
