@@ -232,6 +232,21 @@ def warm_start(model, source, quiet_new: bool = False) -> tuple[list[str], list[
     return copied, fresh
 
 
+def single_io(model):
+    """The same network (shared layers and weights) taking and returning one tensor, not a one-element list.
+
+    A functional model built from `[input]` (as `keras.Model(model.inputs, model.outputs)` does) warns on every
+    call with a plain tensor that its input structure does not match; export and bench call it hundreds of times.
+    Models that already take one tensor, or several inputs, are returned as they are.
+    """
+    import keras
+
+    if not isinstance(model.input, (list, tuple)) or len(model.inputs) != 1:
+        return model
+    outputs = model.outputs[0] if len(model.outputs) == 1 else model.outputs
+    return keras.Model(model.inputs[0], outputs, name=model.name)
+
+
 def model_stride(model) -> int:
     """The factor input sizes must be a multiple of: the product of the strides of its strided convolutions."""
     stride = 1

@@ -72,6 +72,7 @@ def load_keras(path: str | os.PathLike, compile: bool = False):
     import keras
 
     from edge_deblur.errors import ModelError
+    from edge_deblur.models import single_io
 
     path = Path(path)
     if not path.is_file():
@@ -81,9 +82,10 @@ def load_keras(path: str | os.PathLike, compile: bool = False):
 
     fake_quant_class()  # registers the QAT layer that fine-tuning checkpoints (last.keras) contain
     try:
-        return keras.models.load_model(path, compile=compile)
+        model = keras.models.load_model(path, compile=compile)
     except Exception as e:  # keras raises many types for a foreign/corrupt file
         raise ModelError(f"{path}: not a loadable Keras model ({type(e).__name__}: {str(e)[:200]})") from None
+    return model if compile else single_io(model)  # files trained before single_io took one-element lists
 
 
 @dataclass

@@ -50,9 +50,11 @@ def _without_optimizer(model):
     third of the size of a file with Adam's two slots per weight)."""
     import keras
 
+    from edge_deblur.models import single_io
+
     if getattr(model, "optimizer", None) is None or not getattr(model, "inputs", None):
         return model
-    return keras.Model(model.inputs, model.outputs, name=model.name)
+    return single_io(keras.Model(model.inputs, model.outputs, name=model.name))
 
 
 def read_state(path: Path) -> dict:

@@ -91,6 +91,30 @@ def test_one_epoch_writes_every_output(run1):
             assert im.format == "PNG" and im.width > 300
 
 
+def test_the_trained_model_takes_a_plain_tensor_without_warnings(run1, tmp_path):
+    """model.keras takes one tensor, not a one-element list (Keras warns on every call otherwise); files saved the
+    old way are unwrapped when loaded."""
+    import warnings
+
+    import keras
+
+    from edge_deblur.train import load_keras
+
+    out, _ = run1
+    saved = keras.models.load_model(out / "model.keras", compile=False)
+    old_way = keras.Model(saved.inputs, saved.outputs, name=saved.name)  # how model.keras used to be saved
+    old_way.save(tmp_path / "old.keras")
+    x = np.random.default_rng(0).uniform(0, 1, (1, 32, 32, 3)).astype(np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        y = np.asarray(saved(x, training=False))
+        y_old = np.asarray(load_keras(tmp_path / "old.keras")(x, training=False))
+        assert not caught  # the control below shows the old file does warn when loaded as it is
+        keras.models.load_model(tmp_path / "old.keras", compile=False)(x, training=False)
+    assert any("structure of `inputs`" in str(w.message) for w in caught)
+    assert y.shape == (1, 32, 32, 3) and np.array_equal(y, y_old)
+
+
 def test_card_contents(run1, photos):
     from edge_deblur.models import build_model, count_params, gflops
 
