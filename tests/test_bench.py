@@ -235,6 +235,16 @@ def test_untrained_registry_weights_are_the_same_on_every_run():
     assert any(np.abs(w).sum() > 0 for w in first)
 
 
+def test_a_training_runs_model_keras_is_named_by_its_network(tmp_path):
+    from edge_deblur.bench.sources import resolve_model
+    from edge_deblur.models import build_model
+
+    build_model("tiny").save(tmp_path / "model.keras")  # what `train` writes
+    build_model("tiny").save(tmp_path / "mine.keras")
+    assert resolve_model(tmp_path / "model.keras").name == "tiny"
+    assert resolve_model(tmp_path / "mine.keras").name == "mine"  # a name the user gave is kept
+
+
 @needs_shared
 def test_kodak24_protocol_pairs(shared_data):
     full = kodak24_set(shared_data / "photos" / "kodak24")

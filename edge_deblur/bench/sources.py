@@ -111,6 +111,10 @@ def resolve_model(model: str | os.PathLike | None) -> ModelSource:
         if cand.is_file():
             shipped.setdefault(p, cand)
     name = path.stem
+    if name in ("model", "last"):  # a training run's file: named by the network it holds, e.g. "unet_s3"
+        from edge_deblur.models import saved_model_name
+
+        name = saved_model_name(path) or name
     extra = f"; shipped exports: {', '.join(shipped)}" if shipped else ""
     return ModelSource(name, path, shipped, False, f"{name} ({source}{extra})")
 
