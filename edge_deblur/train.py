@@ -69,6 +69,8 @@ def load_keras(path: str | os.PathLike, compile: bool = False):
     Raises:
         ModelError: the file is missing or not a Keras model.
     """
+    import zipfile
+
     import keras
 
     from edge_deblur.errors import ModelError
@@ -77,6 +79,8 @@ def load_keras(path: str | os.PathLike, compile: bool = False):
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
+    if not zipfile.is_zipfile(path):  # Keras itself says "File not found" for a file that is there
+        raise ModelError(f"{path}: not a Keras model file (a .keras file is a zip archive; this one is not)")
     _register_metrics()
     from edge_deblur.qat import fake_quant_class
 

@@ -159,7 +159,8 @@ def test_bad_input_is_a_clear_error_with_no_files(tmp_path, tiny_keras):
     assert not (tmp_path / "r.json").exists()
     fake = tmp_path / "fake.keras"
     fake.write_text("not a model")
-    assert "not a loadable Keras model" in _bench_fails(tmp_path, "--model", str(fake))
+    assert "fake.keras: not a Keras model file (a .keras file is a zip archive" in _bench_fails(tmp_path, "--model",
+                                                                                                str(fake))
     tfl = tmp_path / "model.tflite"
     tfl.write_bytes(b"TFL3" * 10)
     assert "expected a .keras model" in _bench_fails(tmp_path, "--model", str(tfl))

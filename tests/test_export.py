@@ -229,8 +229,14 @@ def test_bad_requests(tiny_keras, photos, tmp_path):
         export_model(tmp_path / "missing.keras", data=photos, out=tmp_path)
     junk = tmp_path / "junk.keras"
     junk.write_bytes(b"PK\x03\x04 not a zip")
-    with pytest.raises(ModelError, match="junk.keras: not a loadable Keras model"):
+    with pytest.raises(ModelError, match="junk.keras: not a Keras model file"):  # not "File not found", as Keras says
         export_model(junk, data=photos, out=tmp_path)
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "other.keras", "w") as z:  # a zip, but no Keras model in it
+        z.writestr("notes.txt", "hello")
+    with pytest.raises(ModelError, match="other.keras: not a loadable Keras model"):
+        export_model(tmp_path / "other.keras", data=photos, out=tmp_path)
     with pytest.raises(DataError):
         export_model(tiny_keras, ["int8"], data=tmp_path / "no_such_folder", out=tmp_path, size=(32, 32))
     assert not list(tmp_path.glob("*.tflite"))
