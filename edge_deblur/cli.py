@@ -15,6 +15,7 @@ from typing import List, Optional
 import typer
 
 from edge_deblur._help import Command, Group
+from edge_deblur._text import counted
 from edge_deblur.errors import EdgeDeblurError
 from edge_deblur.models import DEFAULT_MODEL, recipe_for
 from edge_deblur._cli_support import _ctrl_c_stops_training, _export_report  # noqa: F401 (re-exported for tests)
@@ -436,8 +437,7 @@ def deblur_cmd(
         if issubclass(w.category, UserWarning):
             typer.echo(f"warning: {w.message}", err=True)
     if failures or len(written) != 1:  # one photo written: its own "wrote PATH" line says it all
-        count = f"{len(written)} image{'' if len(written) == 1 else 's'}"
-        typer.echo(f"wrote {count}{where}" + (f"; {len(failures)} failed" if failures else ""))
+        typer.echo(f"wrote {counted(len(written), 'image')}{where}" + (f"; {len(failures)} failed" if failures else ""))
     if failures:
         for _, reason in failures:
             typer.echo(f"error: {reason}", err=True)

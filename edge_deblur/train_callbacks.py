@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_deblur._io import atomic_path, write_json, write_text
+from edge_deblur._text import counted
 
 
 class _Checkpointer:
@@ -95,7 +96,7 @@ class _TimeEstimate:
                 per_step = (time.perf_counter() - self.t0) / batch
                 left = epochs - start_epoch
                 say(f"estimated training time: about {duration(per_step * steps * left)} ({per_step:.2f} s/step x "
-                    f"{steps} steps x {left} epoch{'' if left == 1 else 's'}, plus validation)")
+                    f"{steps} steps x {counted(left, 'epoch')}, plus validation)")
                 self.said = True
 
             def on_epoch_end(self, epoch, logs=None):

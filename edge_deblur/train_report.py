@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_deblur._io import atomic_path
+from edge_deblur._text import counted
 from edge_deblur.train_callbacks import read_history
 
 
@@ -70,8 +71,7 @@ def _summary(console, card: dict, out: Path) -> None:
     from rich.table import Table
 
     speed = f" ({card['seconds_per_epoch']} s/epoch)" if card["seconds_per_epoch"] is not None else ""
-    n = card["epochs_run"]
-    t = Table(title=f"{card['model']} trained {n} epoch{'' if n == 1 else 's'}{speed}")
+    t = Table(title=f"{card['model']} trained {counted(card['epochs_run'], 'epoch')}{speed}")
     for c in ("", "PSNR (dB)", "SSIM"):
         t.add_column(c)
     t.add_row("identity (blurred input)", f"{card['identity_baseline']['psnr']:.2f}", f"{card['identity_baseline']['ssim']:.4f}")

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edge_deblur._text import counted
 from edge_deblur.bench.exports import _Calibration, _export
 from edge_deblur.bench.results import PRECISIONS, REFERENCE_KINDS, BenchResult, Row
 from edge_deblur.bench.runners import _BaselineRunner, _KerasRunner, _Runner, _TFLiteRunner, _tile
@@ -284,8 +285,7 @@ def _notes(src: ModelSource, eval_set: EvalSet, limit: int | None, native: bool 
     if src.untrained:
         notes.append(f"{src.name} has UNTRAINED random weights: quality rows of the model are meaningless.")
     if limit is not None:
-        notes.append(f"quality measured on the first {eval_set.count} pair{'s' if eval_set.count != 1 else ''} "
-                     f"only (limit {limit}).")
+        notes.append(f"quality measured on the first {counted(eval_set.count, 'pair')} only (limit {limit}).")
     where = "at native size" if native else "(the models at the processing scale and passes above)"
     notes.append(f"PSNR/SSIM: RGB in [0, 1] on full images {where} (TFLite in ~1 MP windows sized by a "
                  "memory budget, edge_deblur.strips); means over pairs. dPSNR/dSSIM: row minus Keras. PSNR vs "

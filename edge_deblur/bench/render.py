@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from edge_deblur._text import counted
 from edge_deblur.bench.results import COLUMNS, BenchResult, Row
 
 _TABLE_HEAD = ("variant", "MB", "PSNR", "SSIM", "dPSNR", "dSSIM", "PSNR vs Keras", "ms", "p90 ms", "first ms",
@@ -76,9 +77,8 @@ def header_lines(result: BenchResult) -> list[str]:
         f"data: {h['data']['description']}",
         *(f"{label}: {h['data'][key]}" for key, label in (("processing_scale", "processing scale"),
                                                           ("passes", "passes")) if key in h["data"]),
-        f"timing: {t['size'][0]}x{t['size'][1]} frames, {t['warmup']} warm-up + {t['runs']} timed "
-        f"run{'s' if t['runs'] != 1 else ''} per "
-        f"variant, interleaved round-robin; inference only (pre/post apart); measured {h['date']}",
+        f"timing: {t['size'][0]}x{t['size'][1]} frames, {t['warmup']} warm-up + {counted(t['runs'], 'timed run')} "
+        f"per variant, interleaved round-robin; inference only (pre/post apart); measured {h['date']}",
     ]
     return lines
 
