@@ -44,30 +44,23 @@ def _fine(img: np.ndarray) -> np.ndarray:
     return img - gaussian_filter(img, (FINE_SIGMA, FINE_SIGMA, 0))
 
 
-def _regions(blurred: np.ndarray, sharp: np.ndarray) -> dict[str, np.ndarray]:
-    """The blurred shot's in-focus pixels: "in_focus" (close to the f/22 shot) and "textured" (see the docstring)."""
+def _regions(squared_error: np.ndarray, sharp_fine_ms: np.ndarray) -> dict[str, np.ndarray]:
+    """The blurred shot's in-focus pixels: "in_focus" (close to the f/22 shot) and "textured" (see the docstring),
+    from the per-pixel squared difference of the two shots and the f/22 shot's per-pixel fine-scale energy."""
     from scipy.ndimage import uniform_filter
 
-    local_mse = uniform_filter(np.square(sharp - blurred).mean(axis=2), WINDOW)
-    texture = uniform_filter(np.square(_fine(sharp)).mean(axis=2), WINDOW)
+    local_mse = uniform_filter(squared_error, WINDOW)
+    texture = uniform_filter(sharp_fine_ms, WINDOW)
     close = local_mse < 1e-4
     return {"in_focus": close, "textured": ~close & (local_mse < 0.25 * texture)}
 
 
-def _region_stats(key: str, region: np.ndarray, images: dict[str, np.ndarray], changed: np.ndarray) -> dict:
-    """One region's share, changes and squared errors (only the share where the scene has no such pixel)."""
+def _region_stats(key: str, region: np.ndarray, maps: dict[str, np.ndarray]) -> dict:
+    """One region's share and the means of the per-pixel `maps` over it (only the share where the scene has no
+    such pixel)."""
     stats = {f"{key}_share": float(region.mean())}
-    if not region.any():
-        return stats
-    blurred, out, sharp = images["blurred"], images["output"], images["sharp"]
-    fine_change = np.abs(_fine(out - blurred)).max(axis=2)[region]
-    stats |= {f"{key}_changed_4_255": float(changed[region].mean()),
-              f"{key}_fine_changed_4_255": float((fine_change > 4 / 255).mean()),
-              f"{key}_fine_changed_8_255": float((fine_change > 8 / 255).mean())}
-    for name, img in (("input", blurred), ("output", out)):
-        stats[f"{key}_mse_{name}"] = float(np.square(img - sharp).mean(axis=2)[region].mean())
-    for name, img in (("input", blurred), ("output", out), ("reference", sharp)):
-        stats[f"{key}_fine_ms_{name}"] = float(np.square(_fine(img)).mean(axis=2)[region].mean())
+    if region.any():
+        stats |= {f"{key}_{name}": float(m[region].mean()) for name, m in maps.items()}
     return stats
 
 
@@ -96,20 +89,26 @@ def measure(model: str | None, data_root: Path, scale: str = "auto", passes: int
     rows = []
     for name in DPDD_DEV_VAL:
         row = {"scene": name}
-        images, changes = {}, {}
+        images, outputs = {}, {}
         for kind in ("sharp", "blurred"):
             img8 = read_image(data_root / "dpdd_dev" / kind / f"{name}.png", keep_uint8=True)
             out8 = d(img8)
-            changes[kind] = np.abs(out8.astype(np.int16) - img8).max(axis=2) > 4
-            images[kind], out = to_float(img8), to_float(out8)
-            row[f"{kind}_psnr_out_vs_in"] = psnr(out, images[kind])
-            row[f"{kind}_changed_4_255"] = float(changes[kind].mean())
-            if kind == "sharp":
-                row["sharp_fine_ms_input"] = float(np.square(_fine(images[kind])).mean())
-                row["sharp_fine_ms_output"] = float(np.square(_fine(out)).mean())
-        images["output"] = out  # the blurred shot's
-        for key, region in _regions(images["blurred"], images["sharp"]).items():
-            row |= _region_stats(key, region, images, changes["blurred"])
+            changed = np.abs(out8.astype(np.int16) - img8).max(axis=2) > 4  # the blurred shot's is kept
+            images[kind], outputs[kind] = to_float(img8), to_float(out8)
+            row[f"{kind}_psnr_out_vs_in"] = psnr(outputs[kind], images[kind])
+            row[f"{kind}_changed_4_255"] = float(changed.mean())
+        blurred, out, sharp = images["blurred"], outputs["blurred"], images["sharp"]
+        fine = {"input": _fine(blurred), "output": _fine(out), "reference": _fine(sharp)}  # each computed once
+        fine_ms = {k: np.square(v).mean(axis=2) for k, v in fine.items()}
+        row["sharp_fine_ms_input"] = float(fine_ms["reference"].mean())  # the sharp shot is the reference
+        row["sharp_fine_ms_output"] = float(np.square(_fine(outputs["sharp"])).mean())
+        fine_change = np.abs(fine["output"] - fine["input"]).max(axis=2)  # the fine scale of the change (linear)
+        maps = {"changed_4_255": changed, "fine_changed_4_255": fine_change > 4 / 255,
+                "fine_changed_8_255": fine_change > 8 / 255,
+                "mse_input": np.square(blurred - sharp).mean(axis=2), "mse_output": np.square(out - sharp).mean(axis=2),
+                **{f"fine_ms_{k}": v for k, v in fine_ms.items()}}
+        for key, region in _regions(maps["mse_input"], fine_ms["reference"]).items():
+            row |= _region_stats(key, region, maps)
         rows.append(row)
     return {"model": str(d.path), "precision": d.precision,
             "data": "real-dpdd-val scenes: the sharp f/22 shot and the blurred f/4 shot, and the f/4 shot's in-focus "
