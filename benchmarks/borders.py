@@ -46,9 +46,11 @@ def measure(model, pairs, margins) -> dict:
             y = restore_mirrored(model, blurred, m, stride)
             scores[m].append((psnr(y, sharp), ssim(y, sharp)))
     base = np.mean(identity, axis=0)
-    rows = [{"margin": m, "psnr": float(np.mean(v, axis=0)[0]), "ssim": float(np.mean(v, axis=0)[1]),
-             "psnr_over_identity": float(np.mean(v, axis=0)[0] - base[0]),
-             "ssim_over_identity": float(np.mean(v, axis=0)[1] - base[1])} for m, v in scores.items()]
+    rows = []
+    for m, v in scores.items():
+        p, s = np.mean(v, axis=0)
+        rows.append({"margin": m, "psnr": float(p), "ssim": float(s), "psnr_over_identity": float(p - base[0]),
+                     "ssim_over_identity": float(s - base[1])})
     return {"pairs": len(identity), "identity_psnr": float(base[0]), "identity_ssim": float(base[1]), "rows": rows}
 
 
