@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge_deblur._io import write_json
     from edge_deblur.data import default_data_root
     from edge_deblur.images import read_image
-    from edge_deblur.multiscale import coarse_weight, resolve_scale, resize_float
+    from edge_deblur.multiscale import _scaled_size, coarse_weight, resize_float, resolve_scale
     from edge_deblur.runtime import Deblurrer
     from edge_deblur.splits import DPDD_DEV_VAL
 
@@ -56,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         scene = default_data_root() / "dpdd_dev" / "blurred" / f"{DPDD_DEV_VAL[0]}.png"
         Image.open(scene).convert("RGB").resize((4000, 2668), Image.Resampling.BICUBIC).save(photo, quality=92)
         big = read_image(photo)
-        s = resolve_scale("auto", *big.shape[:2])
-        small = resize_float(big, round(big.shape[0] * s), round(big.shape[1] * s), shrink=True)
+        small = resize_float(big, *_scaled_size(*big.shape[:2], resolve_scale("auto", *big.shape[:2])), shrink=True)
         weight = coarse_weight(Deblurrer()(small) - small)
         times, peaks = {1: [], 2: []}, {1: 0.0, 2: 0.0}
         for _ in range(args.runs):
