@@ -78,14 +78,14 @@ def _summary(rows: list[dict]) -> dict:
     return mean
 
 
-def measure(model: str | None, data_root: Path, scale: str = "auto", passes: int = 2) -> dict:
+def measure(model: str | None, data_root: Path, scale: str = "auto", passes: int = 2, views: int = 1) -> dict:
     """Per-scene change of the sharp and the blurred photo under the model (see the module docstring)."""
     from edge_deblur.images import read_image, to_float
     from edge_deblur.metrics import psnr
     from edge_deblur.runtime import Deblurrer
     from edge_deblur.splits import DPDD_DEV_VAL
 
-    d = Deblurrer(model, scale=scale, passes=passes)
+    d = Deblurrer(model, scale=scale, passes=passes, views=views)
     rows = []
     for name in DPDD_DEV_VAL:
         row = {"scene": name}
@@ -115,7 +115,7 @@ def measure(model: str | None, data_root: Path, scale: str = "auto", passes: int
                     f"regions ({WINDOW}x{WINDOW} windows within MSE 1e-4 of the f/22 shot, or, where textured, "
                     "within a quarter of its fine-texture energy)",
             "fine_scale": f"the image minus its Gaussian blur of sigma {FINE_SIGMA} px",
-            "scale": scale, "passes": passes, "mean": _summary(rows), "rows": rows}
+            "scale": scale, "passes": passes, "views": views, "mean": _summary(rows), "rows": rows}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,12 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "in_focus.json")
     parser.add_argument("--scale", default="auto", help="processing scale: auto (as `deblur`) or a number in (0, 1]")
     parser.add_argument("--passes", type=int, choices=(1, 2), default=2, help="2 (as `deblur` runs photos) or 1")
+    parser.add_argument("--views", type=int, choices=(1, 2, 4, 8), default=1,
+                        help="test-time augmentation views (`deblur` runs 4)")
     args = parser.parse_args(argv)
     root = default_data_root()
     if root is None or not (root / "dpdd_dev").is_dir():
         print("error: ../shared/data/dpdd_dev not found (set EDGE_DEBLUR_DATA)", file=sys.stderr)
         return 2
-    result = measure(args.model, root, args.scale, args.passes)
+    result = measure(args.model, root, args.scale, args.passes, args.views)
     write_json(args.out, result)
     m = result["mean"]
     print(f"sharp input:   output vs input {m['sharp_psnr_out_vs_in']:.2f} dB, "

@@ -60,9 +60,10 @@ class Entry:
 
 MODELS = ("paper", "unet_xs", "unet_s", "unet_s2", "unet_s3", "unet_m", "unet_s2-paper-recipe")
 SIZES = (224, 512)
-DATA = ("defocus-kodak24", "real-dpdd-val", "real-dpdd-val-2pass", "paper-kwentar224", "paper-kwentar224-aligned",
-        "kwentar")
-TWO_PASS = ("real-dpdd-val-2pass",)  # real-dpdd-val again, scored as `deblur` runs photos (bench --passes 2)
+DATA = ("defocus-kodak24", "real-dpdd-val", "real-dpdd-val-2pass", "real-dpdd-val-deblur", "paper-kwentar224",
+        "paper-kwentar224-aligned", "kwentar")
+# real-dpdd-val again: with the coarse second pass (bench --passes 2), and as `deblur` runs photos (2 passes, 4 views)
+TWO_PASS = ("real-dpdd-val-2pass", "real-dpdd-val-deblur")
 PAPER_DATA = ("paper-kwentar224", "paper-kwentar224-aligned")  # the paper's own protocol: 224x224 images only
 PAPER_KODAK_PAIRS = 12  # paper (~1 TFLOP per Kodak image in Keras) is scored on the first 4 photos x 3 radii
 
@@ -75,7 +76,8 @@ def suite(models=MODELS, sizes=SIZES, data=DATA) -> list[Entry]:
     per Kodak image in Keras) is scored on the first 12 Kodak pairs (4 photos at radius 2, 3, 4) at 224 and on 3 at
     512, on every real-dpdd-val scene, and not on the multi-megapixel kwentar photos. `real-dpdd-val` (real
     aperture defocus, pixel-aligned) scores every validation scene once, at the first frame size;
-    `real-dpdd-val-2pass` scores them again as `deblur` runs photos, with its coarse second pass (not for `paper`,
+    `real-dpdd-val-2pass` scores them again with `deblur`'s coarse second pass, and `real-dpdd-val-deblur` as
+    `deblur` runs photos, two passes of four test-time augmentation views each (neither for `paper`,
     whose single-pass run already takes ~10 min there). The paper's own
     protocol (kwentar pairs squeezed to 224x224) runs at 224 only. The kwentar runs exist for the Keras-vs-TFLite
     drop on real photos: they use the fast Wiener baseline with an assumed radius (their blur is unknown) and few
@@ -131,6 +133,8 @@ def run_entry(entry: Entry, model_arg: str, out: Path, data_root: Path, threads:
     kwargs = {"defocus-kodak24": {"protocol": "defocus-kodak24", "data": data_root / "photos" / "kodak24"},
               "real-dpdd-val": {"protocol": "real-dpdd-val", "data": data_root / "dpdd_dev"},
               "real-dpdd-val-2pass": {"protocol": "real-dpdd-val", "data": data_root / "dpdd_dev", "passes": 2},
+              "real-dpdd-val-deblur": {"protocol": "real-dpdd-val", "data": data_root / "dpdd_dev", "passes": 2,
+                                       "views": 4},
               "paper-kwentar224": {"protocol": "paper-kwentar224", "data": data_root / "kwentar"},
               "paper-kwentar224-aligned": {"protocol": "paper-kwentar224-aligned", "data": data_root / "kwentar"},
               "kwentar": {"data": data_root / "kwentar", "dataset": "kwentar"}}[entry.data]
@@ -176,9 +180,10 @@ def summary_markdown(done: list[tuple[Entry, dict]], skipped: list[str], failed:
         if not runs:
             continue
         first = runs[0][1]
-        passes = first["header"]["data"].get("passes")
-        lines += [f"## {data}", "", first["header"]["data"]["description"] + (f". Passes {passes}." if passes else ""),
-                  ""]
+        how = "".join(f". {label} {first['header']['data'][key]}" for key, label in (("passes", "Passes"),
+                                                                                    ("views", "Views"))
+                      if key in first["header"]["data"])
+        lines += [f"## {data}", "", first["header"]["data"]["description"] + (f"{how}." if how else ""), ""]
         if data == "defocus-kodak24":
             head = ["model", "variant", "frame", "MB", "PSNR", "SSIM", "dPSNR", "dSSIM", "PSNR vs Keras", "ms",
                     "p90 ms", "FPS", "GFLOP", "GFLOP/s", "pairs"]

@@ -79,7 +79,8 @@ def measured(model: str) -> dict:
                               for r in photo.get("memory", [])}
     if kw:
         out["kwentar_keras_vs_tflite_dpsnr"] = {r["name"]: r["d_psnr"] for r in kw["rows"] if r["kind"] == "tflite"}
-    for suffix, how in (("", ""), ("-2pass", " (deblur's 2 passes)")):  # the model alone; as `deblur` runs photos
+    # the model alone; with the coarse second pass; as `deblur` runs photos (2 passes of 4 test-time views)
+    for suffix, how in (("", ""), ("-2pass", " (2 passes)"), ("-deblur", " (as deblur runs photos)")):
         key = suffix.replace("-", "_")
         real = _load(f"real-dpdd-val{suffix}_{model}_224.json")
         if real:

@@ -216,7 +216,8 @@ def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
                  model: str | os.PathLike | None = None, num_threads: int | None = None, overlap: int = 32,
                  progress: bool = True, max_pixels: int | None = None,
                  on_written: Callable[[Path], None] | None = None, allow_foreign: bool = False,
-                 scale: float | str | None = None, passes: int = 1, timings: dict | None = None) -> list[Path]:
+                 scale: float | str | None = None, passes: int = 1, views: int = 1,
+                 timings: dict | None = None) -> list[Path]:
     """Deblur image files and folders; write each result atomically, upright, with the input's EXIF.
 
     Args:
@@ -232,6 +233,7 @@ def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
         allow_foreign: also run a .tflite without edge-deblur metadata (see `Deblurrer`).
         scale: processing scale ('auto', a number in (0, 1], or None for native; see `Deblurrer`).
         passes: 1, or 2 for the coarse second pass on large blur (see `Deblurrer`).
+        views: 1, or 2/4/8 mirrored and transposed copies restored and averaged (see `Deblurrer`).
         timings: a dict to fill with `photos`, `seconds` (wall) and `inference_seconds` (time in the model;
             decoding and encoding run in other threads, overlapping it).
 
@@ -252,7 +254,7 @@ def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
         raise ImageError("no input images given")
     plan = plan_outputs(files, out_dir)
     deblurrer = Deblurrer(model, num_threads=num_threads, overlap=overlap, allow_foreign=allow_foreign, scale=scale,
-                          passes=passes)
+                          passes=passes, views=views)
     written: list[Path] = []
     failures: list[tuple[Path, str]] = []
 

@@ -22,6 +22,8 @@ from edge_deblur._cli_support import _ctrl_c_stops_training, _export_report  # n
 
 TRAIN_EXTRA = {"tensorflow": "TensorFlow", "keras": "Keras", "cv2": "OpenCV", "skimage": "scikit-image",
                "matplotlib": "matplotlib"}  # what `pip install 'edge-deblur[train]'` adds to the core install
+# deblur and grid: test-time augmentation views (edge_deblur.views); the cost and the gain are in the README
+VIEWS_DEFAULT = 4
 
 app = typer.Typer(
     name="edge-deblur",
@@ -125,6 +127,16 @@ def _parse_scale(text: Optional[str]) -> float | str | None:
         return parse_scale(text)
     except ValueError as e:
         raise EdgeDeblurError(f"--scale: {e}") from None
+
+
+def _parse_views(value: int) -> int:
+    """--views: 1, 2, 4 or 8, as `edge_deblur.views.parse_views` takes it."""
+    from edge_deblur.views import parse_views
+
+    try:
+        return parse_views(value)
+    except ValueError as e:
+        raise EdgeDeblurError(f"--{e}") from None
 
 
 @app.command("models", cls=Command)
@@ -320,6 +332,8 @@ def bench_cmd(
                                         show_default="native"),
     passes: int = typer.Option(1, min=1, max=2, help="2: score the models with `deblur`'s coarse second pass on "
                                "large blur (quality only; latency is one pass)."),
+    views: int = typer.Option(1, help="2, 4 or 8: score the models with test-time augmentation, the mean of that "
+                              "many mirrored/transposed copies (quality only; latency is one view)."),
     wide: bool = typer.Option(False, "--wide", help="Show every column (p90, first run, GFLOP/s, pre/post, threads, "
                               "backend) in the terminal; the result files always have them."),
 ):
@@ -330,7 +344,7 @@ def bench_cmd(
 
     from edge_deblur.bench import PRECISIONS, run_bench
 
-    result = run_bench(scale=_parse_scale(scale), passes=passes, model=model, data=data, dataset=dataset,
+    result = run_bench(scale=_parse_scale(scale), passes=passes, views=_parse_views(views), model=model, data=data, dataset=dataset,
                        protocol=protocol, size=_parse_size(size), threads=threads, runs=runs, warmup=warmup,
                        precisions=tuple(precision or PRECISIONS), limit=limit, baseline=baseline,
                        json_path=json_path, csv_path=csv_path, markdown_path=markdown_path, plot_path=plot_path)
@@ -413,6 +427,8 @@ def deblur_cmd(
                               "a number in (0, 1]."),
     passes: int = typer.Option(2, min=1, max=2, help="2: also restore at half the processing scale and blend that "
                                "coarse correction in where the blur is large (up to 1.25x the compute); 1: one pass."),
+    views: int = typer.Option(VIEWS_DEFAULT, help="Test-time augmentation: restore the photo and its mirror images "
+                              "(8: and transposes), N in all, and average them (N times the model's compute); 1: off."),
 ):
     """Deblur photos with a TFLite model (any size; EXIF orientation kept; no TensorFlow needed).
 
@@ -421,14 +437,14 @@ def deblur_cmd(
 
     from edge_deblur.batch import BatchError, deblur_files, names_a_file
 
-    scale_value = _parse_scale(scale)
+    scale_value, views = _parse_scale(scale), _parse_views(views)
     where = " beside their inputs" if out is None else "" if names_a_file(out) else f" in {out}"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             written = deblur_files(inputs, out_dir=out, model=model, num_threads=threads, overlap=overlap,
                                    max_pixels=max_pixels, allow_foreign=allow_foreign, scale=scale_value,
-                                   passes=passes,
+                                   passes=passes, views=views,
                                    on_written=lambda p: typer.echo(f"wrote {p}"))
             failures = []
         except BatchError as e:
@@ -463,12 +479,14 @@ def grid_cmd(
     split: str = typer.Option("all", help="With --data: all | train | val (recorded or scene split)."),
     passes: int = typer.Option(2, min=1, max=2, help="2: the coarse second pass of `deblur` on large blur; 1: one "
                                "pass."),
+    views: int = typer.Option(VIEWS_DEFAULT, help="Test-time augmentation as in `deblur`: the mean of N "
+                              "mirrored/transposed restorations; 1: off."),
 ):
     """Make a before/after grid PNG of real photos with an exported model."""
     from edge_deblur.data import load_split
     from edge_deblur.figures import deblur_grid
 
-    scale_value = _parse_scale(scale)
+    scale_value, views = _parse_scale(scale), _parse_views(views)
     if data is not None:
         pairs = [(p.blurred, p.sharp) for p in load_split(data, dataset, split)]
     elif inputs:
@@ -477,7 +495,7 @@ def grid_cmd(
         raise EdgeDeblurError("give photos to show, or --data with a kwentar/pairs folder")
     label = "sharp shot (not aligned)" if dataset == "kwentar" else "sharp reference"
     written = deblur_grid(pairs[:limit], out, model=model, long_side=long_side or None, crop=crop,
-                          scale=scale_value, passes=passes, reference_label=label)
+                          scale=scale_value, passes=passes, views=views, reference_label=label)
     typer.echo(f"wrote {written} ({written.stat().st_size / 1e3:.0f} kB)")
 
 

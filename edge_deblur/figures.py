@@ -89,7 +89,7 @@ def _detail_crop(img: np.ndarray, crop: int) -> tuple[int, int]:
 
 def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | None]], path: str | os.PathLike,
                 model: str | os.PathLike | None = None, long_side: int | None = 640, crop: int = 224,
-                num_threads: int | None = None, scale: float | str | None = None, passes: int = 1,
+                num_threads: int | None = None, scale: float | str | None = None, passes: int = 1, views: int = 1,
                 reference_label: str = "sharp shot (not aligned)") -> Path:
     """Before/after grid of real photos: input | model output (| the sharp reference photo, when given).
 
@@ -106,6 +106,7 @@ def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | No
         num_threads: interpreter threads.
         scale: processing scale, 'auto' or a number in (0, 1]; None processes at the working resolution.
         passes: 1, or 2 for the coarse second pass on large blur (see `Deblurrer`).
+        views: 1, or 2/4/8 mirrored and transposed copies restored and averaged (see `Deblurrer`).
         reference_label: label of the third column.
 
     Returns:
@@ -117,7 +118,7 @@ def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | No
 
     grid_format(Path(path))  # before any work
 
-    deblurrer = Deblurrer(model, num_threads=num_threads, scale=scale, passes=passes)
+    deblurrer = Deblurrer(model, num_threads=num_threads, scale=scale, passes=passes, views=views)
     rows = []
     for blurred_path, sharp_path in inputs:
         img = read_image(blurred_path)
@@ -129,7 +130,7 @@ def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | No
         c = min(crop, h, w)
         y, x = _detail_crop(out, c)
         name = Path(blurred_path).stem
-        how = ", 2 passes" if passes == 2 else ""
+        how = (", 2 passes" if passes == 2 else "") + (f", {deblurrer.views} views" if deblurrer.views > 1 else "")
         at = "" if s >= 1 else f" (run at {s:.2f}x)"
         row = [(img[y : y + c, x : x + c], f"input {name}"),
                (out[y : y + c, x : x + c], f"{deblurrer.precision} output{how}{at}")]

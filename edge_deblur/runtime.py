@@ -72,6 +72,9 @@ class Deblurrer:
         passes: 1 runs the model once per image; 2 also runs it at half the processing scale and blends that
             coarse correction in where the first pass's correction is mostly coarse (large blur); up to 1.25x the
             compute (`edge_deblur.multiscale.restore_scaled`).
+        views: test-time augmentation (`edge_deblur.views`): 1 runs the model on the image as it is; 2, 4 or 8
+            also on its mirror images (and, for 8, transposes) and averages the results, at 2x, 4x or 8x the
+            model's compute.
         strategy: 'strips' (large resized windows, the default for our exports), 'tiles' (the export-size tiles
             with blending of earlier versions, kept for comparison and for foreign models) or 'auto'.
         halo: context pixels on each inner window edge (rounded up to the stride); the default keeps the bundled
@@ -81,8 +84,8 @@ class Deblurrer:
         window_pixels: the most pixels a window may hold; given, it wins over `window_budget` (nothing measured).
 
     Attributes:
-        path, backend, metadata, precision, input_size (h, w), num_threads, stride, overlap, scale, passes, strategy,
-        halo, window_budget, window_pixels (the bound in effect: None until the first photo learns it),
+        path, backend, metadata, precision, input_size (h, w), num_threads, stride, overlap, scale, passes, views,
+        strategy, halo, window_budget, window_pixels (the bound in effect: None until the first photo learns it),
         window_memory (how the bound was chosen: source 'measured', 'default' or 'explicit', bytes_per_pixel,
         window_pixels), window_setups (shape, seconds, window_pixels, bytes_per_pixel of each window size prepared).
 
@@ -98,12 +101,14 @@ class Deblurrer:
 
     def __init__(self, model: str | os.PathLike | None = None, num_threads: int | None = None, overlap: int = 32,
                  *, backend: str | None = None, allow_foreign: bool = False, scale: float | str | None = None,
-                 passes: int = 1, strategy: str = "auto", halo: int = HALO, window_budget: int = WINDOW_BUDGET,
-                 window_pixels: int | None = None):
+                 passes: int = 1, views: int = 1, strategy: str = "auto", halo: int = HALO,
+                 window_budget: int = WINDOW_BUDGET, window_pixels: int | None = None):
         from edge_deblur.multiscale import parse_passes, parse_scale
+        from edge_deblur.views import parse_views
 
         self.scale = parse_scale(scale)  # ValueError before any file is read
         self.passes = parse_passes(passes)
+        self.views = parse_views(views)
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         self.path = Path(model) if model is not None else bundled_model("int8")
@@ -214,18 +219,19 @@ class Deblurrer:
             ModelError: the model's output holds NaN/infinity, or is all black or all white for an image that is not.
         """
         from edge_deblur.multiscale import add_coarse, resolve_scale, restore_scaled
+        from edge_deblur.views import averaged
 
         x = check_image(image, self.path.name)
         s = resolve_scale(self.scale, *x.shape[:2])
         # the coarse pass has its own window interpreter: one resized back and forth costs ~30 ms a photo
-        coarse = functools.partial(self.run_windows, coarse=True)
+        coarse = averaged(functools.partial(self.run_windows, coarse=True), self.views)
         if self.strategy == "strips" and s >= 1:  # no float copy of the photo: uint8 in, uint8 out
-            out = self.run_windows(x)
+            out = averaged(self.run_windows, self.views)(x)
             out = add_coarse(x, out, coarse) if self.passes == 2 else out
         else:  # restore_scaled keeps a uint8 photo uint8 (no full-size float copy) and floats float
             strips = self.strategy == "strips"
-            restore = self.run_windows if strips else (
-                lambda t: tile_apply(t, self.run_tile, self.input_size, self.stride, self.overlap))
+            restore = averaged(self.run_windows if strips else (
+                lambda t: tile_apply(t, self.run_tile, self.input_size, self.stride, self.overlap)), self.views)
             out = restore_scaled(x if x.dtype == np.uint8 else to_float32(x), restore, s, self.passes,
                                  coarse_restore=coarse if strips else None)
             out = _as_dtype_of(out, x)

@@ -365,12 +365,39 @@ def test_two_passes_score_the_models_as_deblur_runs_them(tiny_keras, tmp_path):
     assert two.row("identity").psnr == pytest.approx(psnr(pair.blurred, pair.sharp), abs=1e-9)
     md = (tmp_path / "two.md").read_text()
     assert "passes: 2: the models also restore" in md
-    assert "on full images (the models at the processing scale and passes above)" in md  # not "at native size"
+    assert "on full images (the models at the processing scale, passes and views above)" in md  # not "at native size"
     assert "0 warm-up + 1 timed run per variant" in md and "the first 1 pair only (limit 1)" in md
     with pytest.raises(EdgeDeblurError, match="passes must be 1 or 2, got 3"):
         run_bench(**kw, passes=3)
     res = CliRunner().invoke(app, ["bench", "--model", str(tiny_keras), "--passes", "3", "--runs", "1"])
     assert res.exit_code == 2 and "--passes" in res.output
+
+
+def test_views_score_the_models_with_test_time_augmentation(tiny_keras, tmp_path):
+    import keras
+
+    from edge_deblur.bench import run_bench
+    from edge_deblur.bench.sets import load_eval_set
+    from edge_deblur.errors import EdgeDeblurError
+    from edge_deblur.metrics import psnr
+    from edge_deblur.views import averaged
+
+    kw = dict(model=str(tiny_keras), size=(32, 32), runs=1, warmup=0, limit=1, baseline="wiener", threads=1,
+              precisions=("float32",), progress=False)
+    four = run_bench(**kw, views=4, markdown_path=tmp_path / "four.md")
+    pair = next(iter(load_eval_set(limit=1)))
+    net = keras.models.load_model(tiny_keras, compile=False)
+    restore = lambda x: np.asarray(net(x[None], training=False))[0]  # noqa: E731
+    expect = averaged(restore, 4)(pair.blurred)
+    assert psnr(expect, restore(pair.blurred)) < 60  # the views change this model's output
+    assert four.row("keras").psnr == pytest.approx(psnr(expect, pair.sharp), abs=1e-3)
+    assert four.row("tflite-float32").psnr_vs_keras > 40  # TFLite gets the same views
+    assert four.row("identity").psnr == pytest.approx(psnr(pair.blurred, pair.sharp), abs=1e-9)
+    assert "views: 4: the models restore each image and its first 3 mirrored" in (tmp_path / "four.md").read_text()
+    with pytest.raises(EdgeDeblurError, match="views must be one of 1, 2, 4, 8, got 3"):
+        run_bench(**kw, views=3)
+    res = CliRunner().invoke(app, ["bench", "--model", str(tiny_keras), "--views", "5", "--runs", "1"])
+    assert res.exit_code == 2 and "--views must be one of 1, 2, 4, 8, got 5" in res.output
 
 
 def test_below_identity_counts_pairs_worse_than_the_input(cli_run):

@@ -341,6 +341,7 @@ def test_processing_scale_auto_restores_large_photos_at_1024_px(files, tmp_path)
     from edge_deblur.images import read_image, write_image
     from edge_deblur.metrics import psnr
     from edge_deblur.multiscale import restore_scaled
+    from edge_deblur.views import averaged
 
     img = smooth_image(300, 1200, seed=11)
     native, auto = Deblurrer(files["float32"]), Deblurrer(files["float32"], scale="auto")
@@ -358,15 +359,18 @@ def test_processing_scale_auto_restores_large_photos_at_1024_px(files, tmp_path)
     write_image(tmp_path / "wide.png", img)
     res = CliRunner().invoke(app, ["deblur", str(tmp_path / "wide.png"), "-m", str(files["float32"]), "--scale", "0"])
     assert res.exit_code == 2 and "--scale: scale must be 'auto' or a number in (0, 1]" in res.output
-    res = CliRunner().invoke(app, ["deblur", str(tmp_path / "wide.png"), "-m", str(files["float32"]), "--passes", "1"])
+    res = CliRunner().invoke(app, ["deblur", str(tmp_path / "wide.png"), "-m", str(files["float32"]), "--passes", "1",
+                                   "--views", "1"])
     assert res.exit_code == 0, res.output
     out = read_image(tmp_path / "wide_deblurred.png")
     assert psnr(out, np.round(expect * 255) / 255) > 45  # the CLI defaults to --scale auto
-    two = restore_scaled(img, native, 1024 / 1200, passes=2)  # and to 2 passes
+    two = restore_scaled(img, averaged(native, 4), 1024 / 1200, passes=2)  # and to 2 passes of 4 views
     res = CliRunner().invoke(app, ["deblur", str(tmp_path / "wide.png"), "-m", str(files["float32"]), "-o",
                                    str(tmp_path / "two.png")])
     assert res.exit_code == 0, res.output
     assert psnr(read_image(tmp_path / "two.png"), np.round(two * 255) / 255) > 45
+    res = CliRunner().invoke(app, ["deblur", str(tmp_path / "wide.png"), "-m", str(files["float32"]), "--views", "3"])
+    assert res.exit_code == 2 and "--views must be one of 1, 2, 4, 8, got 3" in res.output
 
 
 

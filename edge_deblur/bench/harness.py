@@ -111,6 +111,7 @@ def run_bench(
     console=None,
     scale: float | str | None = None,
     passes: int = 1,
+    views: int = 1,
 ) -> BenchResult:
     """Benchmark a model and its TFLite exports against the Keras model, classical deconvolution and identity.
 
@@ -140,6 +141,8 @@ def run_bench(
             (`edge_deblur.multiscale`); stated in the header.
         passes: 2 adds the coarse second pass of `deblur` to the models' quality runs (`restore_scaled`); stated
             in the header. Latency is always one pass on one frame.
+        views: 2, 4 or 8 scores the models with test-time augmentation (`edge_deblur.views`): each image and its
+            mirrored/transposed copies restored and the results averaged; stated in the header. Latency is one view.
 
     Returns:
         The `BenchResult`: rows identity, classical, keras, tflite-<precision>...
@@ -148,16 +151,17 @@ def run_bench(
         EdgeDeblurError: bad options, data or model (nothing is written).
     """
     _check_options(runs, warmup, threads, limit, calibration_samples, precisions, baseline)
-    passes = _check_passes(passes)
+    passes, views = _check_passes(passes), _check_views(views)
     outputs = _check_outputs({"json": json_path, "csv": csv_path, "markdown": markdown_path, "plot": plot_path})
-    setup = _prepare(model, data, dataset, protocol, size, threads, limit, baseline, scale is None and passes == 1)
+    setup = _prepare(model, data, dataset, protocol, size, threads, limit, baseline,
+                     scale is None and passes == 1 and views == 1)
 
     progress_cm = _progress(console) if progress else contextlib.nullcontext(None)
     with tempfile.TemporaryDirectory(prefix="edge-deblur-bench-") as tmp, progress_cm as bar:
         steps = _Steps(bar)
         runners, calib = _make_runners(setup, precisions, data, dataset, calibration_samples, runs, warmup,
                                        Path(tmp), steps)
-        scores = _measure_quality(runners, setup.eval_set, steps, scale, passes)
+        scores = _measure_quality(runners, setup.eval_set, steps, scale, passes, views)
         times, first_ms = _measure_latency(runners, setup.tile, setup.timing_radius, runs, warmup, steps)
 
     rows = [_row(r, scores[id(r)], times[id(r)], first_ms[id(r)]) for r in runners]
@@ -175,6 +179,10 @@ def run_bench(
         header["data"]["passes"] = ("2: the models also restore each image at half the processing scale and blend "
                                     "that coarse correction in by the first correction's coarse-band share "
                                     "(edge_deblur.multiscale, as `deblur` does by default)")
+    if views > 1:
+        header["data"]["views"] = (f"{views}: the models restore each image and its first {views - 1} mirrored/"
+                                   "transposed copies, each result turned back, and the mean is scored "
+                                   "(edge_deblur.views, test-time augmentation)")
     result = BenchResult(header, rows)
     _write(result, outputs)
     return result
@@ -186,6 +194,16 @@ def _check_passes(passes) -> int:
 
     try:
         return parse_passes(passes)
+    except ValueError as e:
+        raise EdgeDeblurError(str(e)) from None
+
+
+def _check_views(views) -> int:
+    """1, 2, 4 or 8; EdgeDeblurError (a one-line message) for anything else."""
+    from edge_deblur.views import parse_views
+
+    try:
+        return parse_views(views)
     except ValueError as e:
         raise EdgeDeblurError(str(e)) from None
 
@@ -286,7 +304,7 @@ def _notes(src: ModelSource, eval_set: EvalSet, limit: int | None, native: bool 
         notes.append(f"{src.name} has UNTRAINED random weights: quality rows of the model are meaningless.")
     if limit is not None:
         notes.append(f"quality measured on the first {counted(eval_set.count, 'pair')} only (limit {limit}).")
-    where = "at native size" if native else "(the models at the processing scale and passes above)"
+    where = "at native size" if native else "(the models at the processing scale, passes and views above)"
     notes.append(f"PSNR/SSIM: RGB in [0, 1] on full images {where} (TFLite in ~1 MP windows sized by a "
                  "memory budget, edge_deblur.strips); means over pairs. dPSNR/dSSIM: row minus Keras. PSNR vs "
                  "Keras: the row's output against the Keras output. FPS = 1000 / median inference ms. GFLOP: 2 x "
@@ -347,24 +365,28 @@ def _make_runners(setup: _Setup, precisions, data, dataset, calibration_samples:
 
 
 def _measure_quality(runners: list[_Runner], eval_set: EvalSet, steps: _Steps, scale: float | str | None = None,
-                     passes: int = 1) -> dict[int, dict[str, list]]:
+                     passes: int = 1, views: int = 1) -> dict[int, dict[str, list]]:
     """PSNR/SSIM of every variant on the same pair, pair by pair; also each output's PSNR against Keras'.
 
     With `scale` ('auto' or a number) or 2 `passes`, the models (not identity or classical rows) restore each
     image through `edge_deblur.multiscale.restore_scaled`: at that processing scale, their correction enlarged back,
-    with the coarse second pass when asked.
+    with the coarse second pass when asked. With `views` > 1 every model call averages that many symmetries of its
+    image (`edge_deblur.views.averaged`), in both passes.
     """
     from edge_deblur.metrics import psnr, ssim
     from edge_deblur.multiscale import resolve_scale, restore_scaled
+    from edge_deblur.views import averaged
 
     scores = {id(r): {"psnr": [], "ssim": [], "vs_keras": [], "radius": []} for r in runners}
     keras_runner = next(r for r in runners if r.kind == "keras")
 
     def run(r: _Runner, pair) -> np.ndarray:
-        if (scale is None and passes == 1) or r.kind in REFERENCE_KINDS:
+        if r.kind in REFERENCE_KINDS:
             return r.restore(pair.blurred, pair.radius)
-        s = resolve_scale(scale, *pair.blurred.shape[:2])
-        return restore_scaled(pair.blurred, lambda x: r.restore(x, pair.radius), s, passes)
+        restore = averaged(lambda x: r.restore(x, pair.radius), views)
+        if scale is None and passes == 1:
+            return restore(pair.blurred)
+        return restore_scaled(pair.blurred, restore, resolve_scale(scale, *pair.blurred.shape[:2]), passes)
 
     for pair in eval_set:
         steps.describe(f"quality {pair.name}")

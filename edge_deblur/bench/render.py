@@ -76,7 +76,8 @@ def header_lines(result: BenchResult) -> list[str]:
         f"model: {h['model']['description']}",
         f"data: {h['data']['description']}",
         *(f"{label}: {h['data'][key]}" for key, label in (("processing_scale", "processing scale"),
-                                                          ("passes", "passes")) if key in h["data"]),
+                                                          ("passes", "passes"), ("views", "views"))
+          if key in h["data"]),
         f"timing: {t['size'][0]}x{t['size'][1]} frames, {t['warmup']} warm-up + {counted(t['runs'], 'timed run')} "
         f"per variant, interleaved round-robin; inference only (pre/post apart); measured {h['date']}",
     ]
