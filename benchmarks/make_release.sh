@@ -38,8 +38,21 @@ edge-deblur bench --data runs/kwentar_aligned --dataset pairs --scale auto --pas
     --json benchmarks/results/kwentar-aligned-2pass_unet_s3_224.json --markdown benchmarks/results/kwentar-aligned-2pass_unet_s3_224.md
 edge-deblur bench --protocol defocus-kodak24 --passes 2 --precision int8 --baseline wiener --runs 3 --warmup 1 \
     --json benchmarks/results/defocus-kodak24-2pass_unet_s3_224.json --markdown benchmarks/results/defocus-kodak24-2pass_unet_s3_224.md
+# as `deblur` runs photos: 2 passes of 4 test-time augmentation views (the suite's real-dpdd-val-deblur above too),
+# and 8 views for comparison
+edge-deblur bench --data runs/kwentar_aligned --dataset pairs --scale auto --passes 2 --views 4 --runs 3 --warmup 1 \
+    --json benchmarks/results/kwentar-aligned-deblur_unet_s3_224.json --markdown benchmarks/results/kwentar-aligned-deblur_unet_s3_224.md
+edge-deblur bench --protocol defocus-kodak24 --passes 2 --views 4 --baseline wiener --runs 3 --warmup 1 \
+    --json benchmarks/results/defocus-kodak24-deblur_unet_s3_224.json --markdown benchmarks/results/defocus-kodak24-deblur_unet_s3_224.md
+edge-deblur bench --protocol real-dpdd-val --data $D/dpdd_dev --passes 2 --views 8 --precision int8 --baseline wiener \
+    --runs 3 --warmup 1 --json benchmarks/results/real-dpdd-val-8views_unet_s3_224.json \
+    --markdown benchmarks/results/real-dpdd-val-8views_unet_s3_224.md
+edge-deblur bench --data runs/kwentar_aligned --dataset pairs --scale auto --passes 2 --views 8 --precision int8 --runs 3 \
+    --warmup 1 --json benchmarks/results/kwentar-aligned-8views_unet_s3_224.json \
+    --markdown benchmarks/results/kwentar-aligned-8views_unet_s3_224.md
 python3 benchmarks/in_focus.py --passes 1 --out benchmarks/results/in_focus.json
 python3 benchmarks/in_focus.py --passes 2 --out benchmarks/results/in_focus_2pass.json
+python3 benchmarks/in_focus.py --passes 2 --views 4 --out benchmarks/results/in_focus_deblur.json
 python3 benchmarks/passes_cost.py --out benchmarks/results/passes_cost.json
 python3 benchmarks/borders.py --out benchmarks/results/borders.json
 python3 benchmarks/photo_latency.py --out benchmarks/results/photo_12mp.json

@@ -77,6 +77,15 @@ def measured(model: str) -> dict:
             "seconds": r["strips"]["seconds_median"], "x_ideal": r["strips"]["overhead"]} for r in photo["latency"]}
         out["peak_rss_mb"] = {f"{r['model']} {r['size']} {r['strategy']}": r["peak_rss_mb"]
                               for r in photo.get("memory", [])}
+    kodak_deblur = _load(f"defocus-kodak24-deblur_{model}_224.json")
+    if kodak_deblur:  # the same pairs as `deblur` runs photos: 2 passes of 4 test-time augmentation views
+        rows = _rows(kodak_deblur)
+        out["defocus_kodak24_deblur"] = {n: {"psnr": r["psnr"], "ssim": r["ssim"], "d_psnr": r["d_psnr"]}
+                                         for n, r in rows.items()}
+        how = " (as deblur runs photos)"
+        checks[f"keras{how} >= identity + 3.0 dB"] = rows["keras"]["psnr"] - rows["identity"]["psnr"] >= 3.0
+        checks[f"int8 drop{how} <= 0.3 dB"] = -rows["tflite-int8"]["d_psnr"] <= 0.3
+        checks[f"float16 drop{how} <= 0.05 dB"] = -rows["tflite-float16"]["d_psnr"] <= 0.05
     if kw:
         out["kwentar_keras_vs_tflite_dpsnr"] = {r["name"]: r["d_psnr"] for r in kw["rows"] if r["kind"] == "tflite"}
     # the model alone; with the coarse second pass; as `deblur` runs photos (2 passes of 4 test-time views)

@@ -13,15 +13,19 @@ from edge_deblur.images import to_uint8
 
 
 def _label(tile, text: str):
-    """Draw `text` on a dark band at the top of a PIL image."""
+    """Draw `text` on a dark band at the top of a PIL image, in a smaller font (down to 9 px) where 13 px would not
+    fit the tile's width."""
     from PIL import ImageDraw, ImageFont
 
-    try:
-        font = ImageFont.load_default(size=13)  # Pillow >= 10.1 with FreeType: a scalable font
-    except TypeError:
-        font = ImageFont.load_default()
     draw = ImageDraw.Draw(tile)
-    box = draw.textbbox((4, 2), text, font=font)
+    for size in range(13, 8, -1):
+        try:
+            font = ImageFont.load_default(size=size)  # Pillow >= 10.1 with FreeType: a scalable font
+        except TypeError:
+            font = ImageFont.load_default()
+        box = draw.textbbox((4, 2), text, font=font)
+        if box[2] + 4 <= tile.width:
+            break
     draw.rectangle((0, 0, box[2] + 4, box[3] + 3), fill=(0, 0, 0))
     draw.text((4, 2), text, fill=(255, 255, 255), font=font)
     return tile

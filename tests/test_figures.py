@@ -59,3 +59,15 @@ def test_grid_refuses_a_file_name_it_would_write_wrongly(tmp_path, model):
     assert not (tmp_path / "g.txt").exists()
     res = cli("grid", "--data", data, "--dataset", "pairs", "--model", model, "-o", tmp_path / "g.jpg")
     assert res.exit_code == 0 and Image.open(tmp_path / "g.jpg").format == "JPEG"
+
+
+def test_a_long_label_shrinks_to_fit_its_tile():
+    from edge_deblur.figures import _label
+
+    text = "int8 output, 2 passes, 4 views (run at 0.50x)"  # wider than 256 px at the 13 px font
+    tile = _label(Image.new("RGB", (256, 40), (128, 128, 128)), text)
+    band = np.asarray(tile)[:14]
+    assert (band[:, 4:200] < 40).mean() > 0.5  # the dark band holds the label
+    assert (band[:, -3:] == 128).all()  # and ends inside the tile: the whole text fits
+    short = np.asarray(_label(Image.new("RGB", (256, 40), (128, 128, 128)), "input"))
+    assert (short[:14, 60:] == 128).all()  # a short label keeps its small band
