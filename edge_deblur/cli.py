@@ -344,9 +344,9 @@ def bench_cmd(
 
     from edge_deblur.bench import PRECISIONS, run_bench
 
-    result = run_bench(scale=_parse_scale(scale), passes=passes, views=_parse_views(views), model=model, data=data, dataset=dataset,
-                       protocol=protocol, size=_parse_size(size), threads=threads, runs=runs, warmup=warmup,
-                       precisions=tuple(precision or PRECISIONS), limit=limit, baseline=baseline,
+    result = run_bench(scale=_parse_scale(scale), passes=passes, views=_parse_views(views), model=model, data=data,
+                       dataset=dataset, protocol=protocol, size=_parse_size(size), threads=threads, runs=runs,
+                       warmup=warmup, precisions=tuple(precision or PRECISIONS), limit=limit, baseline=baseline,
                        json_path=json_path, csv_path=csv_path, markdown_path=markdown_path, plot_path=plot_path)
     console = Console()
     if not console.is_terminal:  # piped or redirected: print the whole table rather than fold it to 80 columns
