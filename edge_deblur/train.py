@@ -25,7 +25,7 @@ from edge_deblur import __version__
 from edge_deblur._io import write_json
 from edge_deblur.errors import DataError, TrainingError
 from edge_deblur.train_callbacks import (  # noqa: F401 (read_history: re-exported)
-    _AtomicCSVLogger, _Checkpointer, _TimeEstimate, read_history, read_state,
+    _AtomicCSVLogger, _Checkpointer, _EpochLog, _TimeEstimate, read_history, read_state,
 )
 from edge_deblur.train_report import _summary, plot_history, plot_predictions  # noqa: F401
 
@@ -282,14 +282,19 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
                   f"{len(parts['train'])} train / {len(parts['val'])} val / {len(parts['test'])} test scenes; "
                   f"{_epoch_text(cfg, steps)}; strategy {distribute.describe(strategy)}")
 
+    epoch_log = _EpochLog.make(console, steps, cfg.epochs)  # first: its epoch line comes before the others' lines
     all_callbacks = distribute.callbacks(strategy, out) + [
+        epoch_log,
         keras.callbacks.TerminateOnNaN(),
         _Checkpointer.make(out, best, best_epoch, strip_fake_quant if cfg.qat else as_float32),
         _AtomicCSVLogger.make(out / "history.csv"),
         _TimeEstimate.make(console.print, steps, cfg.epochs, start_epoch),
     ]
     all_callbacks += schedule_callbacks(cfg) + list(callbacks or ())
-    epochs_run, seconds = _fit(model, cfg, sampler, (x_val, y_val), steps, start_epoch, all_callbacks, out, console)
+    try:
+        epochs_run, seconds = _fit(model, cfg, sampler, (x_val, y_val), steps, start_epoch, all_callbacks, out)
+    finally:
+        epoch_log.close()  # an interrupted fit leaves its bar running
 
     best_model = load_keras(out / "model.keras")
     pred = _predict(best_model, x_val)
@@ -414,8 +419,8 @@ def _build(cfg: TrainConfig, out: Path, steps: int, strategy, from_last: bool):
     return model, info
 
 
-def _fit(model, cfg: TrainConfig, sampler, val: tuple, steps: int, start_epoch: int, callbacks: list, out: Path,
-         console) -> tuple[int, float]:
+def _fit(model, cfg: TrainConfig, sampler, val: tuple, steps: int, start_epoch: int, callbacks: list,
+         out: Path) -> tuple[int, float]:
     """Run Keras `fit` from `start_epoch` (nothing when the run only needs finishing); (epochs run, seconds).
 
     Raises:
@@ -428,7 +433,7 @@ def _fit(model, cfg: TrainConfig, sampler, val: tuple, steps: int, start_epoch: 
     if start_epoch < cfg.epochs:
         history = model.fit(tf_dataset(sampler, cfg.batch_size, _epoch_samples(cfg)), epochs=cfg.epochs, initial_epoch=start_epoch,
                             steps_per_epoch=steps, validation_data=val, validation_batch_size=cfg.batch_size,
-                            callbacks=callbacks, verbose=1 if console.is_terminal else 2,
+                            callbacks=callbacks, verbose=0,  # _EpochLog prints the epochs
                             shuffle=False).history  # the crop sampler shuffles; Keras would warn each epoch
     seconds = time.time() - t0
     epochs_run = len(history.get("loss", []))

@@ -1,5 +1,5 @@
 """Keras callbacks of a training run: atomic checkpoints and state (`last.keras`, `state.json`, `model.keras`),
-an atomic CSV history, and the run-time estimate; plus readers of what they write."""
+an atomic CSV history, the run-time estimate and the epoch lines; plus readers of what they write."""
 
 from __future__ import annotations
 
@@ -66,17 +66,19 @@ def read_state(path: Path) -> dict:
     return state
 
 
+def _duration(seconds: float) -> str:
+    """'45 s', '12 min' or '1.6 h'."""
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{round(seconds / 60)} min"
+
+
 class _TimeEstimate:
     """Keras callback factory: after the first timed steps, say how long the whole run will take."""
 
     @staticmethod
     def make(say, steps: int, epochs: int, start_epoch: int, timed_steps: int = 5):
         import keras
-
-        def duration(seconds: float) -> str:
-            if seconds < 90:
-                return f"{max(1, round(seconds))} s"
-            return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{round(seconds / 60)} min"
 
         class Estimate(keras.callbacks.Callback):
             def __init__(self):
@@ -95,17 +97,78 @@ class _TimeEstimate:
                     return
                 per_step = (time.perf_counter() - self.t0) / batch
                 left = epochs - start_epoch
-                say(f"estimated training time: about {duration(per_step * steps * left)} ({per_step:.2f} s/step x "
+                say(f"estimated training time: about {_duration(per_step * steps * left)} ({per_step:.2f} s/step x "
                     f"{steps} steps x {counted(left, 'epoch')}, plus validation)")
                 self.said = True
 
             def on_epoch_end(self, epoch, logs=None):
                 if epoch == start_epoch and epoch + 1 < epochs:
                     took = time.perf_counter() - self.epoch_t0
-                    say(f"epoch {epoch + 1} took {duration(took)}; about {duration(took * (epochs - epoch - 1))} "
+                    say(f"epoch {epoch + 1} took {_duration(took)}; about {_duration(took * (epochs - epoch - 1))} "
                         "to go")
 
         return Estimate()
+
+
+def _metrics_text(logs: dict, prefix: str = "") -> str:
+    """'loss 0.0440  PSNR 27.24  SSIM 0.8464' from Keras logs (the keys with `prefix`, e.g. 'val_')."""
+    names = {"loss": ("loss", "{:.4f}"), "psnr": ("PSNR", "{:.2f}"), "ssim": ("SSIM", "{:.4f}")}
+    return "  ".join(f"{label} {fmt.format(float(logs[prefix + key]))}" for key, (label, fmt) in names.items()
+                     if prefix + key in logs)
+
+
+class _EpochLog:
+    """Keras callback factory: one line per epoch that fits a 100-column terminal (Keras' own end-of-epoch line with
+    validation metrics runs to ~130 columns and wraps there), and on a terminal a transient bar during the epoch;
+    other messages printed through the same rich console appear above the bar, never inside it."""
+
+    @staticmethod
+    def make(console, steps: int, epochs: int):
+        import keras
+
+        class EpochLog(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.bar, self.task, self.t0, self.epoch = None, None, 0.0, 0
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self.t0, self.epoch = time.perf_counter(), epoch
+                if console.is_terminal:
+                    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+                    self.bar = Progress(TextColumn("{task.description}"), BarColumn(bar_width=24),
+                                        MofNCompleteColumn(), TextColumn("{task.fields[metrics]}"),
+                                        console=console, transient=True)
+                    self.task = self.bar.add_task(f"Epoch {epoch + 1}/{epochs}", total=steps, metrics="")
+                    self.bar.start()
+
+            def on_train_batch_end(self, batch, logs=None):
+                if self.bar is not None:
+                    self.bar.update(self.task, completed=batch + 1, metrics=_metrics_text(logs or {}))
+
+            def on_test_begin(self, logs=None):
+                if self.bar is not None:
+                    self.bar.update(self.task, description=f"Epoch {self.epoch + 1}/{epochs} validating")
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.close()
+                logs = logs or {}
+                took = time.perf_counter() - self.t0
+                line = f"Epoch {epoch + 1}/{epochs}  {_duration(took)}  {_metrics_text(logs)}"
+                if any(k.startswith("val_") for k in logs):
+                    line += f"  | val {_metrics_text(logs, 'val_')}"
+                console.print(line, highlight=False, soft_wrap=True)
+
+            def close(self):
+                """Stop the bar (also after an interrupted `fit`, which never calls on_train_end)."""
+                if self.bar is not None:
+                    self.bar.stop()
+                    self.bar = None
+
+            def on_train_end(self, logs=None):
+                self.close()
+
+        return EpochLog()
 
 
 class _AtomicCSVLogger:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -172,6 +173,37 @@ def test_time_estimate_after_the_first_steps_and_after_the_first_epoch():
     assert len(said) == 2
     assert said[0].startswith("estimated training time: about ") and "x 100 steps x 3 epochs," in said[0]
     assert said[1].startswith("epoch 1 took ") and "to go" in said[1]
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_epoch_lines_fit_a_100_column_terminal(terminal):
+    import io
+
+    from rich.console import Console
+
+    from edge_deblur.train_callbacks import _EpochLog
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=100, force_terminal=terminal, color_system=None)
+    cb = _EpochLog.make(console, steps=3, epochs=30)
+    logs = {"loss": 0.04401, "psnr": 27.2395, "ssim": 0.84641, "val_loss": 0.04897, "val_psnr": 28.1681,
+            "val_ssim": 0.72401, "learning_rate": 1e-3}
+    cb.on_epoch_begin(11)
+    for batch in range(3):
+        cb.on_train_batch_end(batch, {"loss": 0.05, "psnr": 26.0, "ssim": 0.8})
+    assert (cb.bar is not None) == terminal  # a live bar on a terminal only
+    cb.on_test_begin()
+    cb.on_epoch_end(11, logs)
+    assert cb.bar is None
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "\n", buf.getvalue())  # cursor moves and clears: line breaks
+    lines = [line for line in text.replace("\r", "\n").splitlines() if re.match(r"Epoch 12/30  \d+ s  ", line)]
+    assert len(lines) == 1, buf.getvalue()
+    line = lines[0].rstrip()
+    assert len(line) <= 100  # Keras' own line with these metrics runs to ~130 columns
+    assert line.endswith("loss 0.0440  PSNR 27.24  SSIM 0.8464  | val loss 0.0490  PSNR 28.17  SSIM 0.7240"), line
+    cb.on_epoch_begin(12)
+    cb.close()  # an interrupted fit: the bar is stopped, nothing more printed
+    assert cb.bar is None
 
 
 def test_history_has_one_row_per_epoch(run1):
