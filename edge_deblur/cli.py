@@ -333,7 +333,8 @@ def bench_cmd(
     passes: int = typer.Option(1, min=1, max=2, help="2: score the models with `deblur`'s coarse second pass on "
                                "large blur (quality only; latency is one pass)."),
     views: int = typer.Option(1, help="2, 4 or 8: score the models with test-time augmentation, the mean of that "
-                              "many mirrored/transposed copies (quality only; latency is one view)."),
+                              "many mirrored/transposed restorations, as `deblur --views` (quality only; latency is "
+                              "one view)."),
     wide: bool = typer.Option(False, "--wide", help="Show every column (p90, first run, GFLOP/s, pre/post, threads, "
                               "backend) in the terminal; the result files always have them."),
 ):
@@ -427,8 +428,9 @@ def deblur_cmd(
                               "a number in (0, 1]."),
     passes: int = typer.Option(2, min=1, max=2, help="2: also restore at half the processing scale and blend that "
                                "coarse correction in where the blur is large (up to 1.25x the compute); 1: one pass."),
-    views: int = typer.Option(VIEWS_DEFAULT, help="Test-time augmentation: restore the photo and its mirror images "
-                              "(8: and transposes), N in all, and average them (N times the model's compute); 1: off."),
+    views: int = typer.Option(VIEWS_DEFAULT, help="Test-time augmentation: restore the photo and its mirror images, "
+                              "N in all (1, 2, 4 or 8; 8 adds the transposes), and average them (N times the model's "
+                              "compute); 1: off."),
 ):
     """Deblur photos with a TFLite model (any size; EXIF orientation kept; no TensorFlow needed).
 
@@ -479,8 +481,8 @@ def grid_cmd(
     split: str = typer.Option("all", help="With --data: all | train | val (recorded or scene split)."),
     passes: int = typer.Option(2, min=1, max=2, help="2: the coarse second pass of `deblur` on large blur; 1: one "
                                "pass."),
-    views: int = typer.Option(VIEWS_DEFAULT, help="Test-time augmentation as in `deblur`: the mean of N "
-                              "mirrored/transposed restorations; 1: off."),
+    views: int = typer.Option(VIEWS_DEFAULT, help="Test-time augmentation as in `deblur`: the mean of N (1, 2, 4 "
+                              "or 8) mirrored/transposed restorations; 1: off."),
 ):
     """Make a before/after grid PNG of real photos with an exported model."""
     from edge_deblur.data import load_split
