@@ -344,21 +344,26 @@ def test_processing_scale_applies_to_models_only(tiny_keras, tmp_path):
     assert res.exit_code == 2 and "--scale: scale must be 'auto' or a number in (0, 1]" in res.output
 
 
-def test_two_passes_score_the_models_as_deblur_runs_them(tiny_keras, tmp_path):
+def _one_pair_bench(tiny_keras):
+    """Options of a one-pair, one-run bench of the tiny model; that pair; the model's Keras restore function."""
     import keras
 
-    from edge_deblur.bench import run_bench
     from edge_deblur.bench.sets import load_eval_set
+
+    kw = dict(model=str(tiny_keras), size=(32, 32), runs=1, warmup=0, limit=1, baseline="wiener", threads=1,
+              precisions=("float32",), progress=False)
+    net = keras.models.load_model(tiny_keras, compile=False)
+    return kw, next(iter(load_eval_set(limit=1))), lambda x: np.asarray(net(x[None], training=False))[0]
+
+
+def test_two_passes_score_the_models_as_deblur_runs_them(tiny_keras, tmp_path):
+    from edge_deblur.bench import run_bench
     from edge_deblur.errors import EdgeDeblurError
     from edge_deblur.metrics import psnr
     from edge_deblur.multiscale import coarse_weight, restore_scaled
 
-    kw = dict(model=str(tiny_keras), size=(32, 32), runs=1, warmup=0, limit=1, baseline="wiener", threads=1,
-              precisions=("float32",), progress=False)
+    kw, pair, restore = _one_pair_bench(tiny_keras)
     two = run_bench(**kw, passes=2, markdown_path=tmp_path / "two.md")
-    pair = next(iter(load_eval_set(limit=1)))
-    net = keras.models.load_model(tiny_keras, compile=False)
-    restore = lambda x: np.asarray(net(x[None], training=False))[0]  # noqa: E731
     assert coarse_weight(restore(pair.blurred) - pair.blurred) > 0  # this model's correction does take 2 passes
     expect = restore_scaled(pair.blurred, restore, 1.0, passes=2)
     assert two.row("keras").psnr == pytest.approx(psnr(expect, pair.sharp), abs=1e-3)
@@ -374,20 +379,13 @@ def test_two_passes_score_the_models_as_deblur_runs_them(tiny_keras, tmp_path):
 
 
 def test_views_score_the_models_with_test_time_augmentation(tiny_keras, tmp_path):
-    import keras
-
     from edge_deblur.bench import run_bench
-    from edge_deblur.bench.sets import load_eval_set
     from edge_deblur.errors import EdgeDeblurError
     from edge_deblur.metrics import psnr
     from edge_deblur.views import averaged
 
-    kw = dict(model=str(tiny_keras), size=(32, 32), runs=1, warmup=0, limit=1, baseline="wiener", threads=1,
-              precisions=("float32",), progress=False)
+    kw, pair, restore = _one_pair_bench(tiny_keras)
     four = run_bench(**kw, views=4, markdown_path=tmp_path / "four.md")
-    pair = next(iter(load_eval_set(limit=1)))
-    net = keras.models.load_model(tiny_keras, compile=False)
-    restore = lambda x: np.asarray(net(x[None], training=False))[0]  # noqa: E731
     expect = averaged(restore, 4)(pair.blurred)
     assert psnr(expect, restore(pair.blurred)) < 60  # the views change this model's output
     assert four.row("keras").psnr == pytest.approx(psnr(expect, pair.sharp), abs=1e-3)
