@@ -84,10 +84,10 @@ def latency_rows(models: list[Path], threads: list[int], photo: np.ndarray, runs
                 med = statistics.median(times[s])
                 row[s] = {"seconds_median": med, "seconds_all": times[s], "overhead": med / ideal}
             rows.append(row)
-            print(f"{model.name:24s} {n} thr  tile {ns_px:5.1f} ns/px  12 MP: tiles {row['tiles']['seconds_median']:.2f} s "
-                  f"({row['tiles']['overhead']:.2f}x)  strips {row['strips']['seconds_median']:.2f} s "
-                  f"({row['strips']['overhead']:.2f}x)  first {first:.2f} s (setup {row['window_setup']['seconds']:.2f})"
-                  f"  window {_window(row['window_setup'])}", flush=True)
+            tiles, strips, setup = row["tiles"], row["strips"], row["window_setup"]
+            print(f"{model.name:24s} {n} thr  tile {ns_px:5.1f} ns/px  12 MP: tiles {tiles['seconds_median']:.2f} s "
+                  f"({tiles['overhead']:.2f}x)  strips {strips['seconds_median']:.2f} s ({strips['overhead']:.2f}x)  "
+                  f"first {first:.2f} s (setup {setup['seconds']:.2f})  window {_window(setup)}", flush=True)
     return rows
 
 
@@ -177,7 +177,7 @@ def _window(setup: dict | None) -> str:
 
 def markdown(doc: dict) -> str:
     """The results as markdown tables."""
-    lines = [f"# Whole photos: tiles (before) vs resized windows (after), one run", "",
+    lines = ["# Whole photos: tiles (before) vs resized windows (after), one run", "",
              f"{doc['machine']}, backend {doc['latency'][0]['backend']}, {doc['runs']} timed runs each.", "",
              "| file | threads | tile ns/px | 12 MP tiles s (x ideal) | 12 MP strips s (x ideal) | window (B a pixel) "
              "| first photo s (window setup s) |", "|---|---|---|---|---|---|---|"]
@@ -197,7 +197,8 @@ def markdown(doc: dict) -> str:
     f = doc.get("folder")
     if f:
         lines += ["", f"Folder of {f['photos']} 12 MP JPEGs ({f['model']}, {f['threads']} threads): "
-                      f"{f['photos_per_second']:.2f} photos/s, {100 * f['inference_share']:.0f}% of the time in inference."]
+                      f"{f['photos_per_second']:.2f} photos/s, {100 * f['inference_share']:.0f}% of the time in "
+                      "inference."]
     return "\n".join(lines) + "\n"
 
 

@@ -19,8 +19,9 @@ Trained weights are looked up per model as (first hit wins): `--weights NAME=PAT
 the controlled comparison `unet_s2-paper-recipe`, the release architecture trained by the paper's recipe), and
 `runs/NAME/model.keras`. A model without weights is skipped (and listed in the summary) unless `--untrained` is
 given, which measures the registry architecture with random weights: real latency and size, meaningless quality.
-`--keep-others` re-runs only the selected entries and keeps every other run of the committed summary. `--quick` implies `--untrained` and writes to a temporary folder by default, so its
-numbers never land in `benchmarks/results/`.
+`--keep-others` re-runs only the selected entries and keeps every other run of the committed summary. `--quick`
+implies `--untrained` and writes to a temporary folder by default, so its numbers never land in
+`benchmarks/results/`.
 """
 
 from __future__ import annotations
@@ -307,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", action="append", default=[], metavar="NAME=PATH", help="trained .keras of a model")
     parser.add_argument("--untrained", action="store_true", help="measure models without weights with random ones")
     parser.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
-    parser.add_argument("--data-root", type=Path, help="the shared data folder (default: EDGE_DEBLUR_DATA or ../shared/data)")
+    parser.add_argument("--data-root", type=Path,
+                        help="the shared data folder (default: EDGE_DEBLUR_DATA or ../shared/data)")
     parser.add_argument("--keep-others", action="store_true", help="keep the runs of the summary in --out that this "
                         "invocation does not re-run (update some entries without re-running the whole suite)")
     parser.add_argument("--head-to-head", action="store_true", help="time the release int8 file against paper's "

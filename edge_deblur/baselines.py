@@ -167,4 +167,5 @@ def classical_baseline(true_psf: bool, method: str = "richardson_lucy",
 
 
 IDENTITY = Baseline("identity (blurred input)", identity, False, None,
-                    "identity (blurred input): the blurred image scored against the sharp one; what doing nothing gives.")
+                    "identity (blurred input): the blurred image scored against the sharp one; what doing nothing "
+                    "gives.")

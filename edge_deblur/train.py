@@ -431,9 +431,10 @@ def _fit(model, cfg: TrainConfig, sampler, val: tuple, steps: int, start_epoch: 
     t0 = time.time()
     history = {}
     if start_epoch < cfg.epochs:
-        history = model.fit(tf_dataset(sampler, cfg.batch_size, _epoch_samples(cfg)), epochs=cfg.epochs, initial_epoch=start_epoch,
-                            steps_per_epoch=steps, validation_data=val, validation_batch_size=cfg.batch_size,
-                            callbacks=callbacks, verbose=0,  # _EpochLog prints the epochs
+        history = model.fit(tf_dataset(sampler, cfg.batch_size, _epoch_samples(cfg)), epochs=cfg.epochs,
+                            initial_epoch=start_epoch, steps_per_epoch=steps, validation_data=val,
+                            validation_batch_size=cfg.batch_size, callbacks=callbacks,
+                            verbose=0,  # _EpochLog prints the epochs
                             shuffle=False).history  # the crop sampler shuffles; Keras would warn each epoch
     seconds = time.time() - t0
     epochs_run = len(history.get("loss", []))
@@ -461,7 +462,8 @@ def _model_card(cfg: TrainConfig, sources, splits, parts, strategy, best_model, 
     return {
         "model": cfg.model,
         "params": n_params,
-        "gflop_per_frame": {f"{cfg.size}x{cfg.size}": round(flops, 4), "224x224": round(gflops(best_model, 224, 224), 4)},
+        "gflop_per_frame": {f"{cfg.size}x{cfg.size}": round(flops, 4),
+                            "224x224": round(gflops(best_model, 224, 224), 4)},
         "data": {"paths": source_paths(sources), "dataset": cfg.dataset if not cfg.sources else "mixed",
                  "blur": cfg.blur, "blur_model": cfg.blur_model, "sources": [str(s) for s in sources],
                  "pairs": sum(len(sp.scan.pairs) for sp in splits),

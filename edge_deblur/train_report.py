@@ -74,7 +74,8 @@ def _summary(console, card: dict, out: Path) -> None:
     t = Table(title=f"{card['model']} trained {counted(card['epochs_run'], 'epoch')}{speed}")
     for c in ("", "PSNR (dB)", "SSIM"):
         t.add_column(c)
-    t.add_row("identity (blurred input)", f"{card['identity_baseline']['psnr']:.2f}", f"{card['identity_baseline']['ssim']:.4f}")
+    ident = card["identity_baseline"]
+    t.add_row("identity (blurred input)", f"{ident['psnr']:.2f}", f"{ident['ssim']:.4f}")
     t.add_row(f"{card['model']} (best epoch {card['best_epoch']})", f"{card['metrics']['psnr']:.2f}",
               f"{card['metrics']['ssim']:.4f}")
     console.print(t)

@@ -8,7 +8,8 @@ Instead, the first time a photo needs the window interpreter, it is resized to t
 256/512/768 px tall) and the C heap's bytes in use (glibc's `mallinfo2`, which counts every byte XNNPACK and the
 arena hold, whether touched or not) are read after each: the two steps give the bytes per pixel. They must agree
 within 5% (another thread allocating a decoded photo meanwhile would break that); otherwise, or where the heap
-cannot be read (not glibc 2.33+, another allocator), the per-precision default below is used. The window bound is then `budget // bytes per pixel`.
+cannot be read (not glibc 2.33+, another allocator), the per-precision default below is used. The window bound is
+then `budget // bytes per pixel`.
 
 The probe costs three allocations at small sizes, once per Deblurrer, and no inference. With the default budget
 the bundled int8 file gets a ~1.1 MP bound (12 MP photos in twelve 1024x1024 windows) and the float16 file ~0.9 MP

@@ -49,7 +49,7 @@ def test_exif_orientation_6_is_applied(tmp_path):
     assert out.shape == (36, 20, 3)  # portrait after rotation
     expected = np.rot90(img, k=-1).astype(np.float32) / 255.0  # clockwise
     assert psnr(out, expected) > 22.0  # JPEG of a 20x36 image with hard edges: ~24.6 dB
-    assert psnr(out, np.rot90(img, k=1).astype(np.float32) / 255.0) < 12.0  # not the other way round (~8.4 dB)  # not the other way round
+    assert psnr(out, np.rot90(img, k=1).astype(np.float32) / 255.0) < 12.0  # not the other way round (~8.4 dB)
 
 
 def test_grayscale_becomes_three_equal_channels(tmp_path):

@@ -150,7 +150,8 @@ class BlurConfig:
         """Degrade `img` with parameters drawn from `rng`."""
         radius = rng.uniform(*self.radius)
         sigma = rng.uniform(*self.noise)
-        quality = int(rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1)) if rng.random() < self.jpeg_prob else None
+        recompress = rng.random() < self.jpeg_prob  # drawn before the quality, as always
+        quality = int(rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1)) if recompress else None
         return defocus(img, radius, noise_sigma=sigma, jpeg_quality=quality, rng=rng)
 
 
