@@ -81,7 +81,8 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None, keep_uint
         Array of shape (H, W, 3), dtype float32 (or uint8, see `keep_uint8`).
 
     Raises:
-        ImageError: the file is missing, truncated, not an image, or over the pixel limit.
+        ImageError: the file is missing, truncated, not an image, an animation (GIF, PNG or WebP with several
+            frames), or over the pixel limit.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -95,6 +96,7 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None, keep_uint
     try:
         with Image.open(path) as im:
             _check_pixels(path, im.size, limit)
+            _check_still(path, im)
             im.load()
             im = ImageOps.exif_transpose(im)
             if keep_uint8 and im.mode == "RGB":
@@ -106,6 +108,18 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None, keep_uint
         raise ImageError(f"{path}: refused as a possible decompression bomb ({e})") from None
     except (OSError, ValueError, SyntaxError, MemoryError) as e:
         raise ImageError(f"{path}: cannot decode image ({str(e) or type(e).__name__})") from None
+
+
+# formats whose extra frames are an animation; in MPO (phone JPEGs with a preview or depth image) and multi-page
+# TIFF files the first frame is the photo itself
+ANIMATED_FORMATS = ("GIF", "PNG", "WEBP")
+
+
+def _check_still(path: Path, im) -> None:
+    """Refuse an animation: deblurring its first frame alone would silently drop the rest."""
+    if im.format in ANIMATED_FORMATS and getattr(im, "n_frames", 1) > 1:
+        raise ImageError(f"{path}: an animated {im.format} ({im.n_frames} frames); only still images are read "
+                         "(save the frames as separate images first)")
 
 
 def _quiet_pillow_bomb_warning() -> None:

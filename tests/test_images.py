@@ -347,3 +347,21 @@ def test_float_tiff_beyond_0_1_is_refused_not_clipped_to_white(tmp_path):
         read_image(tmp_path / "hdr.tif")
     Image.fromarray(hdr / 10).save(tmp_path / "ok.tif")
     assert read_image(tmp_path / "ok.tif").max() == 1.0
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".png", ".webp"])
+def test_animations_are_refused_but_still_images_and_multi_picture_jpegs_are_read(tmp_path, suffix):
+    from PIL import Image
+
+    frames = [Image.new("RGB", (40, 30), (60 * i, 100, 200 - 60 * i)) for i in range(3)]
+    path = tmp_path / f"anim{suffix}"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100)
+    with pytest.raises(ImageError, match=r"anim\.\w+: an animated (GIF|PNG|WEBP) \(3 frames\); only still images"):
+        read_image(path)
+    frames[0].save(tmp_path / f"still{suffix}")
+    still = read_image(tmp_path / f"still{suffix}")  # (a GIF is a palette image, WebP lossy)
+    assert np.abs(np.round(still[0, 0] * 255) - [0, 100, 200]).max() <= 3
+    mpo = tmp_path / "phone.jpg"  # a JPEG with a second picture (preview or depth) in it, as some phones write
+    frames[1].save(mpo, format="MPO", save_all=True, append_images=[frames[2]], quality=95)
+    assert Image.open(mpo).n_frames == 2
+    assert np.abs(read_image(mpo, keep_uint8=True)[5, 5].astype(int) - [60, 100, 140]).max() <= 3  # the first one
