@@ -96,6 +96,11 @@ def output_path(src: Path, root: Path | None, out_dir: Path | None, inputs: set[
     return dest
 
 
+# image formats that are read but not written (GIF would cut a photo to 256 colours): as `--out` they are refused
+# rather than taken for a folder name
+READ_ONLY_SUFFIXES = (".gif", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico", ".jp2", ".heic", ".heif", ".avif")
+
+
 def names_a_file(out: Path) -> bool:
     """True when `--out` is a result's file name (an image suffix, and no folder of that name exists)."""
     from edge_deblur.images import IMAGE_SUFFIXES
@@ -114,6 +119,9 @@ def plan_outputs(files: list[tuple[Path, Path | None]], out_dir: Path | None) ->
             named).
     """
     single = out_dir is not None and names_a_file(out_dir)
+    if out_dir is not None and not single and out_dir.suffix.lower() in READ_ONLY_SUFFIXES and not out_dir.is_dir():
+        raise ImageError(f"{out_dir}: results are not written as {out_dir.suffix[1:].upper()}; name a .png, .jpg, "
+                         ".tif, .bmp or .webp file, or a folder")
     if single and len(files) != 1:
         raise ImageError(f"{out_dir}: a file name, but {len(files)} photos would be written there; give a folder "
                          "for --out")

@@ -160,6 +160,18 @@ def test_out_with_an_image_suffix_names_the_result_of_one_photo(tmp_path, model)
     assert _tree(tmp_path / "dir.png") == ["b.png"]
 
 
+def test_out_in_a_format_we_do_not_write_is_refused_not_made_a_folder(tmp_path, model):
+    write_image(tmp_path / "in" / "a.png", smooth_image(20, 24, 1))
+    res = cli("deblur", tmp_path / "in" / "a.png", "-o", tmp_path / "sharp.gif", "--model", model)
+    assert res.exit_code == 2
+    assert res.stderr.strip() == (f"error: {tmp_path / 'sharp.gif'}: results are not written as GIF; name a .png, "
+                                  ".jpg, .tif, .bmp or .webp file, or a folder")
+    assert not (tmp_path / "sharp.gif").exists()  # it used to become a folder holding a.png
+    (tmp_path / "old.gif").mkdir()  # an existing folder of that name is still a folder
+    assert cli("deblur", tmp_path / "in" / "a.png", "-o", tmp_path / "old.gif", "--model", model).exit_code == 0
+    assert _tree(tmp_path / "old.gif") == ["a.png"]
+
+
 def test_one_photo_prints_one_line(tmp_path, model):
     write_image(tmp_path / "x.jpg", smooth_image(30, 30, 1))
     res = cli("deblur", tmp_path / "x.jpg", "-o", tmp_path / "sharp.png", "--model", model)
