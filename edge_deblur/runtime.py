@@ -148,7 +148,8 @@ class Deblurrer:
 
     def __repr__(self) -> str:
         return (f"Deblurrer({str(self.path)!r}, precision={self.precision}, input_size={self.input_size}, "
-                f"backend={self.backend}, num_threads={self.num_threads})")
+                f"backend={self.backend}, num_threads={self.num_threads}, scale={self.scale!r}, "
+                f"passes={self.passes}, views={self.views})")
 
     # --- one tile ---
     def set_input(self, x: np.ndarray) -> None:

@@ -64,6 +64,8 @@ def test_loads_and_reports(files):
     assert (d.precision, d.input_size, d.num_threads, d.stride) == ("int8", (32, 32), 2, 4)
     assert d.metadata["model"] == "tiny" and read_metadata(files["int8"]) == d.metadata
     assert "tiny_int8.tflite" in repr(d)
+    assert repr(Deblurrer(files["int8"], scale="auto", passes=2, views=4)).endswith(
+        "scale='auto', passes=2, views=4)")  # how it runs photos, not only which file
 
 
 @pytest.mark.parametrize("precision", ["float32", "float16", "int8"])
