@@ -72,9 +72,9 @@ class Deblurrer:
         passes: 1 runs the model once per image; 2 also runs it at half the processing scale and blends that
             coarse correction in where the first pass's correction is mostly coarse (large blur); up to 1.25x the
             compute (`edge_deblur.multiscale.restore_scaled`).
-        views: test-time augmentation (`edge_deblur.views`): 1 runs the model on the image as it is; 2, 4 or 8
-            also on its mirror images (and, for 8, transposes) and averages the results, at 2x, 4x or 8x the
-            model's compute.
+        views: test-time augmentation (`edge_deblur.views`): 1 runs the model on the image as it is; 2 also on its
+            left-right mirror image, 4 on both mirror images and the half turn, 8 also on the four transposed
+            versions; the results are turned back and averaged, at 2x, 4x or 8x the model's compute.
         strategy: 'strips' (large resized windows, the default for our exports), 'tiles' (the export-size tiles
             with blending of earlier versions, kept for comparison and for foreign models) or 'auto'.
         halo: context pixels on each inner window edge (rounded up to the stride); the default keeps the bundled

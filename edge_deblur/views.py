@@ -1,4 +1,4 @@
-"""Test-time augmentation: restore an image's mirror images and transposes too, and average the results.
+"""Test-time augmentation: restore an image's mirrored, turned and transposed versions too, and average the results.
 
 Defocus has no preferred direction (a lens's blur disc looks the same mirrored or turned by 90 degrees), but a
 trained network does: its answers for an image and for that image mirrored differ a little, and their errors
