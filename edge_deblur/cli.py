@@ -429,8 +429,8 @@ def deblur_cmd(
     passes: int = typer.Option(2, min=1, max=2, help="2: also restore at half the processing scale and blend that "
                                "coarse correction in where the blur is large (up to 1.25x the compute); 1: one pass."),
     views: int = typer.Option(VIEWS_DEFAULT, help="Test-time augmentation: restore the photo and its mirrored and "
-                              "turned copies, N in all (1, 2, 4 or 8; 8 adds the transposes), and average them (N times the model's "
-                              "compute); 1: off."),
+                              "turned copies, N in all (1, 2, 4 or 8; 8 adds the transposes), and average them (N "
+                              "times the model's compute); 1: off."),
 ):
     """Deblur photos with a TFLite model (any size; EXIF orientation kept; no TensorFlow needed).
 
