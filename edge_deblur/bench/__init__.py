@@ -15,8 +15,9 @@ Data, in order of precedence:
 - neither: scikit-image's bundled photographs, cropped to multiples of 8, blurred at radius 2, 3 and 4 px.
 
 The rooms: `sets` (evaluation data), `sources` (which model, which shipped exports), `exports` (exports made on the
-fly and their int8 calibration), `runners` (one runner per table row), `harness` (`run_bench`), `results` (rows as
-data), `render` (terminal table, markdown, CSV, plot).
+fly and their int8 calibration), `runners` (one runner per table row), `harness` (`run_bench`: options, set-up,
+header), `measure` (scoring, timing and rows), `results` (rows as data), `render` (terminal table, markdown, CSV,
+plot).
 
 Example:
     >>> from edge_deblur.bench import run_bench

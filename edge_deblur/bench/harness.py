@@ -1,14 +1,12 @@
-"""The run of `edge-deblur bench`: validate everything, build the variant table, measure quality pair by pair and
-latency interleaved round-robin, aggregate rows and write the result files (see `edge_deblur.bench`)."""
+"""The run of `edge-deblur bench`: validate everything, build the variant table, have `measure` score quality pair
+by pair and time latency interleaved round-robin, and write the header and result files (see `edge_deblur.bench`)."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import math
 import os
 import platform
-import statistics
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +16,12 @@ import numpy as np
 
 from edge_deblur._text import counted
 from edge_deblur.bench.exports import _Calibration, _export
-from edge_deblur.bench.results import PRECISIONS, REFERENCE_KINDS, BenchResult, Row
+from edge_deblur.bench.measure import _measure_latency, _measure_quality, _progress, _row, _Steps
+from edge_deblur.bench.results import PRECISIONS, BenchResult
 from edge_deblur.bench.runners import _BaselineRunner, _KerasRunner, _Runner, _TFLiteRunner, _tile
 from edge_deblur.bench.sets import EvalSet, load_eval_set
 from edge_deblur.bench.sources import ModelSource, _load_keras, resolve_model
-from edge_deblur.errors import EdgeDeblurError, ModelError
+from edge_deblur.errors import EdgeDeblurError
 from edge_deblur.multiscale import TARGET_LONG_SIDE
 
 DEFAULT_SIZE = (224, 224)
@@ -62,11 +61,6 @@ def _set_tf_threads(threads: int | None) -> int:
             tf.config.threading.set_inter_op_parallelism_threads(1)
     n = tf.config.threading.get_intra_op_parallelism_threads()
     return int(n) if n else (os.cpu_count() or 1)
-
-
-def _mean(xs: Sequence[float]) -> float:
-    """Mean of a non-empty list."""
-    return float(sum(xs) / len(xs))
 
 
 def _check_outputs(paths: dict[str, str | os.PathLike | None]) -> dict[str, Path]:
@@ -151,7 +145,10 @@ def run_bench(
         EdgeDeblurError: bad options, data or model (nothing is written).
     """
     _check_options(runs, warmup, threads, limit, calibration_samples, precisions, baseline)
-    passes, views = _check_passes(passes), _check_views(views)
+    from edge_deblur.multiscale import parse_passes
+    from edge_deblur.views import parse_views
+
+    passes, views = _checked(parse_passes, passes), _checked(parse_views, views)
     outputs = _check_outputs({"json": json_path, "csv": csv_path, "markdown": markdown_path, "plot": plot_path})
     setup = _prepare(model, data, dataset, protocol, size, threads, limit, baseline,
                      scale is None and passes == 1 and views == 1)
@@ -188,22 +185,10 @@ def run_bench(
     return result
 
 
-def _check_passes(passes) -> int:
-    """1 or 2; EdgeDeblurError (a one-line message) for anything else."""
-    from edge_deblur.multiscale import parse_passes
-
+def _checked(parse, value):
+    """`parse(value)` (multiscale.parse_passes, views.parse_views), its ValueError as a one-line EdgeDeblurError."""
     try:
-        return parse_passes(passes)
-    except ValueError as e:
-        raise EdgeDeblurError(str(e)) from None
-
-
-def _check_views(views) -> int:
-    """1, 2, 4 or 8; EdgeDeblurError (a one-line message) for anything else."""
-    from edge_deblur.views import parse_views
-
-    try:
-        return parse_views(views)
+        return parse(value)
     except ValueError as e:
         raise EdgeDeblurError(str(e)) from None
 
@@ -312,28 +297,6 @@ def _notes(src: ModelSource, eval_set: EvalSet, limit: int | None, native: bool 
     return notes
 
 
-class _Steps:
-    """The progress bar of a run (or nothing): one task, advanced step by step."""
-
-    def __init__(self, bar) -> None:
-        self.bar, self.task = bar, None
-
-    def start(self, total: int) -> None:
-        """Create the task with `total` steps."""
-        if self.bar is not None:
-            self.task = self.bar.add_task("exporting", total=total)
-
-    def describe(self, desc: str) -> None:
-        """Change the task's description without advancing."""
-        if self.bar is not None:
-            self.bar.update(self.task, description=desc)
-
-    def step(self, desc: str | None = None) -> None:
-        """Advance one step (and change the description when given)."""
-        if self.bar is not None:
-            self.bar.update(self.task, advance=1, **({"description": desc} if desc else {}))
-
-
 def _make_runners(setup: _Setup, precisions, data, dataset, calibration_samples: int, runs: int, warmup: int,
                   tmp: Path, steps: _Steps) -> tuple[list[_Runner], _Calibration]:
     """The variant table: identity, classical (and its blind twin), Keras, then one TFLite runner per precision,
@@ -362,66 +325,6 @@ def _make_runners(setup: _Setup, precisions, data, dataset, calibration_samples:
             steps.step()
         runners.append(_TFLiteRunner(path, p, setup.threads, setup.gflop))
     return runners, calib
-
-
-def _measure_quality(runners: list[_Runner], eval_set: EvalSet, steps: _Steps, scale: float | str | None = None,
-                     passes: int = 1, views: int = 1) -> dict[int, dict[str, list]]:
-    """PSNR/SSIM of every variant on the same pair, pair by pair; also each output's PSNR against Keras'.
-
-    With `scale` ('auto' or a number) or 2 `passes`, the models (not identity or classical rows) restore each
-    image through `edge_deblur.multiscale.restore_scaled`: at that processing scale, their correction enlarged back,
-    with the coarse second pass when asked. With `views` > 1 every model call averages that many symmetries of its
-    image (`edge_deblur.views.averaged`), in both passes.
-    """
-    from edge_deblur.metrics import psnr, ssim
-    from edge_deblur.multiscale import resolve_scale, restore_scaled
-    from edge_deblur.views import averaged
-
-    scores = {id(r): {"psnr": [], "ssim": [], "vs_keras": [], "radius": []} for r in runners}
-    keras_runner = next(r for r in runners if r.kind == "keras")
-
-    def run(r: _Runner, pair) -> np.ndarray:
-        if r.kind in REFERENCE_KINDS:
-            return r.restore(pair.blurred, pair.radius)
-        restore = averaged(lambda x: r.restore(x, pair.radius), views)
-        if scale is None and passes == 1:
-            return restore(pair.blurred)
-        return restore_scaled(pair.blurred, restore, resolve_scale(scale, *pair.blurred.shape[:2]), passes)
-
-    for pair in eval_set:
-        steps.describe(f"quality {pair.name}")
-        ref = run(keras_runner, pair)
-        for r in runners:
-            out = ref if r is keras_runner else run(r, pair)
-            if out.shape != pair.sharp.shape:
-                raise ModelError(f"{r.name}: output shape {out.shape} differs from the image {pair.sharp.shape}")
-            s = scores[id(r)]
-            s["psnr"].append(psnr(out, pair.sharp))
-            s["ssim"].append(ssim(out, pair.sharp))
-            s["vs_keras"].append(None if r is keras_runner else psnr(out, ref))
-            s["radius"].append(pair.radius)
-        steps.step()
-    return scores
-
-
-def _measure_latency(runners: list[_Runner], tile: np.ndarray, radius: float | None, runs: int, warmup: int,
-                     steps: _Steps) -> tuple[dict[int, list], dict[int, float]]:
-    """First run, warm-up, then `runs` timed runs interleaved round-robin over the variants."""
-    times = {id(r): [] for r in runners}
-    first_ms = {}
-    for r in runners:
-        r.prepare(tile, radius)
-        first_ms[id(r)] = sum(r.time_once()) * 1e3
-        steps.step(f"first run {r.name}")
-    for _ in range(warmup):
-        for r in runners:
-            r.time_once()
-            steps.step(f"warm-up {r.name}")
-    for i in range(runs):
-        for r in runners:
-            times[id(r)].append(r.time_once())
-            steps.step(f"timed run {i + 1}/{runs}")
-    return times, first_ms
 
 
 def _header(setup: _Setup, protocol: str | None, precisions, calib: _Calibration, runs: int, warmup: int,
@@ -453,39 +356,6 @@ def _keras_bytes(model, tmp: Path) -> int:
     path = tmp / f"{model.name}.keras"
     model.save(path)
     return path.stat().st_size
-
-
-def _progress(console):
-    """A rich progress bar on stderr (transient: it disappears when done)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console or Console(stderr=True), transient=True)
-
-
-def _row(r: _Runner, s: dict, t: list[tuple[float, float, float]], first_ms: float) -> Row:
-    """Aggregate one runner's quality scores and timings into a Row."""
-    infer = sorted(x[1] * 1e3 for x in t)
-    med = statistics.median(infer)
-    p90 = infer[min(len(infer) - 1, math.ceil(0.9 * len(infer)) - 1)]
-    per_radius = {}
-    for rad in sorted({x for x in s["radius"] if x is not None}):
-        idx = [i for i, x in enumerate(s["radius"]) if x == rad]
-        per_radius[f"r{rad:g}"] = {"psnr": _mean([s["psnr"][i] for i in idx]),
-                                   "ssim": _mean([s["ssim"][i] for i in idx]), "pairs": len(idx)}
-    vs = [x for x in s["vs_keras"] if x is not None]
-    # identical outputs give an infinite PSNR; cap each pair at 100 dB so the mean stays a number
-    vs_keras = _mean([min(x, 100.0) for x in vs]) if vs else None
-    gflops_per_s = (r.gflop / (med / 1e3)) if (r.gflop is not None and med > 0) else (None if r.gflop is None else 0.0)
-    return Row(
-        name=r.name, kind=r.kind, precision=r.precision, backend=r.backend, threads=int(r.threads),
-        size_mb=r.size_bytes / 1e6, psnr=_mean(s["psnr"]), ssim=_mean(s["ssim"]), d_psnr=0.0, d_ssim=0.0,
-        psnr_vs_keras=vs_keras, latency_ms=med, latency_p90_ms=p90, first_run_ms=first_ms,
-        fps=1e3 / med if med > 0 else float("inf"), gflop=r.gflop, gflops_per_s=gflops_per_s,
-        pre_ms=statistics.median(x[0] * 1e3 for x in t), post_ms=statistics.median(x[2] * 1e3 for x in t),
-        xnnpack=r.xnnpack, pairs=len(s["psnr"]), per_radius=per_radius, note=r.note,
-    )
 
 
 def _write(result: BenchResult, outputs: dict[str, Path]) -> None:
