@@ -19,6 +19,7 @@ from edge_deblur._text import counted
 from edge_deblur.errors import EdgeDeblurError
 from edge_deblur.models import DEFAULT_MODEL, recipe_for
 from edge_deblur._cli_support import _ctrl_c_stops_training, _export_report  # noqa: F401 (re-exported for tests)
+from edge_deblur._cli_options import _parse_range, _parse_scale, _parse_size, _parse_views
 
 TRAIN_EXTRA = {"tensorflow": "TensorFlow", "keras": "Keras", "cv2": "OpenCV", "skimage": "scikit-image",
                "matplotlib": "matplotlib"}  # what `pip install 'edge-deblur[train]'` adds to the core install
@@ -101,42 +102,6 @@ def _needs_training_extra(fn):
 def _recipe(field: str) -> str:
     """The `[default: ...]` text of a training option taken from the model's recipe."""
     return f"the model's recipe: {getattr(recipe_for(DEFAULT_MODEL), field)} for {DEFAULT_MODEL}"
-
-
-def _parse_size(text: Optional[str]) -> Optional[tuple[int, int]]:
-    """'224', '224x320' or '224,320' -> (h, w)."""
-    if text is None:
-        return None
-    parts = text.lower().replace(",", "x").split("x")
-    try:
-        nums = [int(p) for p in parts]
-    except ValueError:
-        raise EdgeDeblurError(f"--size: expected N or HxW, got '{text}'") from None
-    if len(nums) == 1:
-        nums = nums * 2
-    if len(nums) != 2 or min(nums) <= 0:
-        raise EdgeDeblurError(f"--size: expected N or HxW with positive numbers, got '{text}'")
-    return nums[0], nums[1]
-
-
-def _parse_scale(text: Optional[str]) -> float | str | None:
-    """--scale: 'auto', None (native) or a number in (0, 1], as `edge_deblur.multiscale.parse_scale` takes it."""
-    from edge_deblur.multiscale import parse_scale
-
-    try:
-        return parse_scale(text)
-    except ValueError as e:
-        raise EdgeDeblurError(f"--scale: {e}") from None
-
-
-def _parse_views(value: int) -> int:
-    """--views: 1, 2, 4 or 8, as `edge_deblur.views.parse_views` takes it."""
-    from edge_deblur.views import parse_views
-
-    try:
-        return parse_views(value)
-    except ValueError as e:
-        raise EdgeDeblurError(f"--{e}") from None
 
 
 @app.command("models", cls=Command)
@@ -282,15 +247,6 @@ def train_cmd(
                       plateau_factor=r.plateau_factor, plateau_patience=r.plateau_patience)
     with _ctrl_c_stops_training(out):
         train(cfg)
-
-
-def _parse_range(text: str, option: str) -> tuple[float, float]:
-    """'MIN,MAX' -> (min, max) floats."""
-    try:
-        lo, hi = (float(v) for v in text.split(","))
-    except ValueError:
-        raise EdgeDeblurError(f"{option}: expected MIN,MAX, got '{text}'") from None
-    return lo, hi
 
 
 @app.command("bench", cls=Command)

@@ -1,4 +1,5 @@
-"""Exceptions raised by edge-deblur. The CLI turns any `EdgeDeblurError` into one line and exit code 2."""
+"""Exceptions raised by edge-deblur, and `parsed` for option values. The CLI turns any `EdgeDeblurError` into one
+line and exit code 2."""
 
 
 class EdgeDeblurError(Exception):
@@ -19,3 +20,12 @@ class ModelError(EdgeDeblurError):
 
 class TrainingError(EdgeDeblurError):
     """Training stopped for a reason the user must act on (e.g. the loss became NaN)."""
+
+
+def parsed(parse, value, prefix: str = ""):
+    """`parse(value)` for a user's option value; the parser's ValueError becomes an `EdgeDeblurError` (one line,
+    `prefix` + its message), e.g. `parsed(parse_views, 3, "--")` -> "--views must be one of 1, 2, 4, 8, got 3"."""
+    try:
+        return parse(value)
+    except ValueError as e:
+        raise EdgeDeblurError(f"{prefix}{e}") from None

@@ -21,7 +21,7 @@ from edge_deblur.bench.results import PRECISIONS, BenchResult
 from edge_deblur.bench.runners import _BaselineRunner, _KerasRunner, _Runner, _TFLiteRunner, _tile
 from edge_deblur.bench.sets import EvalSet, load_eval_set
 from edge_deblur.bench.sources import ModelSource, _load_keras, resolve_model
-from edge_deblur.errors import EdgeDeblurError
+from edge_deblur.errors import EdgeDeblurError, parsed
 from edge_deblur.multiscale import TARGET_LONG_SIDE
 
 DEFAULT_SIZE = (224, 224)
@@ -148,7 +148,7 @@ def run_bench(
     from edge_deblur.multiscale import parse_passes
     from edge_deblur.views import parse_views
 
-    passes, views = _checked(parse_passes, passes), _checked(parse_views, views)
+    passes, views = parsed(parse_passes, passes), parsed(parse_views, views)
     outputs = _check_outputs({"json": json_path, "csv": csv_path, "markdown": markdown_path, "plot": plot_path})
     setup = _prepare(model, data, dataset, protocol, size, threads, limit, baseline,
                      scale is None and passes == 1 and views == 1)
@@ -183,14 +183,6 @@ def run_bench(
     result = BenchResult(header, rows)
     _write(result, outputs)
     return result
-
-
-def _checked(parse, value):
-    """`parse(value)` (multiscale.parse_passes, views.parse_views), its ValueError as a one-line EdgeDeblurError."""
-    try:
-        return parse(value)
-    except ValueError as e:
-        raise EdgeDeblurError(str(e)) from None
 
 
 def _check_options(runs: int, warmup: int, threads: int | None, limit: int | None, calibration_samples: int,
