@@ -134,7 +134,8 @@ def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | No
         c = min(crop, h, w)
         y, x = _detail_crop(out, c)
         name = Path(blurred_path).stem
-        how = (", 2 passes" if passes == 2 else "") + (f", {deblurrer.views} views" if deblurrer.views > 1 else "")
+        how = ((", 2 passes" if deblurrer.passes == 2 else "")
+               + (f", {deblurrer.views} views" if deblurrer.views > 1 else ""))
         at = "" if s >= 1 else f" (run at {s:.2f}x)"
         row = [(img[y : y + c, x : x + c], f"input {name}"),
                (out[y : y + c, x : x + c], f"{deblurrer.precision} output{how}{at}")]

@@ -114,10 +114,9 @@ def _add_enlarged(image: np.ndarray, correction: np.ndarray, first: np.ndarray |
 
 def parse_passes(value: int | str) -> int:
     """1 or 2 (as int or text) -> the number of passes `restore_scaled` takes; ValueError for anything else."""
-    text = None if isinstance(value, (bool, float)) else str(value).strip()  # True and 1.0 are not counts
-    if text not in {str(n) for n in PASSES}:
-        raise ValueError(f"passes must be 1 or 2, got {value!r}")
-    return int(text)
+    from edge_deblur._text import parse_count
+
+    return parse_count(value, PASSES, "passes")
 
 
 def _energies(channels) -> tuple[float, float]:

@@ -22,10 +22,9 @@ VIEWS = (1, 2, 4, 8)
 
 def parse_views(value: int | str) -> int:
     """1, 2, 4 or 8 (as int or text) -> the number of views `averaged` takes; ValueError for anything else."""
-    text = None if isinstance(value, (bool, float)) else str(value).strip()  # True and 4.0 are not counts
-    if text not in {str(n) for n in VIEWS}:
-        raise ValueError(f"views must be one of {', '.join(map(str, VIEWS))}, got {value!r}")
-    return int(text)
+    from edge_deblur._text import parse_count
+
+    return parse_count(value, VIEWS, "views")
 
 
 def view(image: np.ndarray, k: int) -> np.ndarray:
