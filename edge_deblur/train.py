@@ -13,23 +13,19 @@ import contextlib
 import json
 import math
 import os
-import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from edge_deblur import __version__
 from edge_deblur._io import write_json
 from edge_deblur.errors import DataError, TrainingError
 from edge_deblur.train_callbacks import (  # noqa: F401 (read_history: re-exported)
     _AtomicCSVLogger, _Checkpointer, _EpochLog, _TimeEstimate, read_history, read_state,
 )
-from edge_deblur.train_report import _summary, plot_history, plot_predictions  # noqa: F401
-
-PSNR_CAP_DB = 100.0  # per-crop PSNR ceiling of the training metric and of card.json (identical crops)
+from edge_deblur.train_report import PSNR_CAP_DB, _card_of_run, _summary, plot_history, plot_predictions  # noqa: F401
 
 # Custom objects saved inside .keras files: registered so `keras.models.load_model` finds them.
 _CUSTOM: dict = {}
@@ -214,20 +210,6 @@ def _compile(model, cfg: TrainConfig, total_steps: int):
                   metrics=[metrics["psnr"], metrics["ssim"]])
 
 
-def _predict(model, x: np.ndarray, batch: int = 8) -> np.ndarray:
-    return np.clip(model.predict(x, batch_size=batch, verbose=0), 0.0, 1.0)
-
-
-def _quality(pred: np.ndarray, ref: np.ndarray) -> dict:
-    """Mean PSNR/SSIM over validation crops, each PSNR capped like the training metric: a crop whose input already
-    equals its target (an in-focus pair, a flat saturated patch) would make the mean, and card.json, infinite."""
-    from edge_deblur.metrics import psnr, ssim
-
-    p = [min(psnr(a, b), PSNR_CAP_DB) for a, b in zip(pred, ref)]
-    s = [ssim(a, b) for a, b in zip(pred, ref)]
-    return {"psnr": float(np.mean(p)), "ssim": float(np.mean(s)), "per_image_psnr": p, "per_image_ssim": s}
-
-
 def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> dict:
     """Train `cfg.model` on `cfg.data` and write the run folder (see module docstring).
 
@@ -282,27 +264,16 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
                   f"{len(parts['train'])} train / {len(parts['val'])} val / {len(parts['test'])} test scenes; "
                   f"{_epoch_text(cfg, steps)}; strategy {distribute.describe(strategy)}")
 
-    epoch_log = _EpochLog.make(console, steps, cfg.epochs)  # first: its epoch line comes before the others' lines
-    all_callbacks = distribute.callbacks(strategy, out) + [
-        epoch_log,
-        keras.callbacks.TerminateOnNaN(),
-        _Checkpointer.make(out, best, best_epoch, strip_fake_quant if cfg.qat else as_float32),
-        _AtomicCSVLogger.make(out / "history.csv"),
-        _TimeEstimate.make(console.print, steps, cfg.epochs, start_epoch),
-    ]
-    all_callbacks += schedule_callbacks(cfg) + list(callbacks or ())
+    epoch_log, all_callbacks = _run_callbacks(cfg, strategy, out, steps, start_epoch, (best, best_epoch), console)
+    all_callbacks += list(callbacks or ())
     try:
         epochs_run, seconds = _fit(model, cfg, sampler, (x_val, y_val), steps, start_epoch, all_callbacks, out)
     finally:
         epoch_log.close()  # an interrupted fit leaves its bar running
 
-    best_model = load_keras(out / "model.keras")
-    pred = _predict(best_model, x_val)
-    card = _model_card(cfg, sources, splits, parts, strategy, best_model, n_params, flops, pred, (x_val, y_val),
-                       start_epoch + epochs_run, round(seconds / epochs_run, 2) if epochs_run else None)
-    card["best_epoch"] = read_state(out / "state.json")["best_epoch"]
-    if warm:
-        card["warm_start"] = warm
+    card, pred = _card_of_run(cfg, sources, splits, parts, strategy, (n_params, flops), (x_val, y_val), out,
+                              (start_epoch + epochs_run, round(seconds / epochs_run, 2) if epochs_run else None),
+                              warm)
     if not distribute.finish(strategy, model, out, console):  # only the chief writes the card and the figures
         return card
     plot_history(out / "history.csv", out / "loss_curve.png", title=_run_title(cfg),
@@ -311,6 +282,25 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     write_json(out / "card.json", card)  # last: a card marks a finished run (`--resume` finishes one without it)
     _summary(console, card, out)
     return card
+
+
+def _run_callbacks(cfg: TrainConfig, strategy, out: Path, steps: int, start_epoch: int, best: tuple, console):
+    """The built-in callbacks of a run, in order, and the epoch log among them (which must be closed after fit).
+
+    `best` is (best validation loss, its epoch) so far, from `_start_point`."""
+    import keras
+
+    from edge_deblur import distribute
+    from edge_deblur.qat import strip_fake_quant
+
+    epoch_log = _EpochLog.make(console, steps, cfg.epochs)  # first: its epoch line comes before the others' lines
+    return epoch_log, distribute.callbacks(strategy, out) + [
+        epoch_log,
+        keras.callbacks.TerminateOnNaN(),
+        _Checkpointer.make(out, *best, strip_fake_quant if cfg.qat else as_float32),
+        _AtomicCSVLogger.make(out / "history.csv"),
+        _TimeEstimate.make(console.print, steps, cfg.epochs, start_epoch),
+    ] + schedule_callbacks(cfg)
 
 
 def schedule_callbacks(cfg: TrainConfig) -> list:
@@ -446,43 +436,6 @@ def _fit(model, cfg: TrainConfig, sampler, val: tuple, steps: int, start_epoch: 
         raise TrainingError(f"loss became NaN in epoch {start_epoch + bad[0] + 1}; training stopped, kept {kept} in "
                             f"{out}; try a lower --lr")
     return epochs_run, seconds
-
-
-def _model_card(cfg: TrainConfig, sources, splits, parts, strategy, best_model, n_params: int, flops: float,
-                pred: np.ndarray, val: tuple, epochs_run: int, seconds_per_epoch: float | None) -> dict:
-    """card.json: model, data, split, config, strategy, epochs, validation metrics beside identity, versions."""
-    import keras
-    import tensorflow as tf
-
-    from edge_deblur import distribute
-    from edge_deblur.models import gflops
-    from edge_deblur.sources import source_paths
-
-    x_val, y_val = val
-    return {
-        "model": cfg.model,
-        "params": n_params,
-        "gflop_per_frame": {f"{cfg.size}x{cfg.size}": round(flops, 4),
-                            "224x224": round(gflops(best_model, 224, 224), 4)},
-        "data": {"paths": source_paths(sources), "dataset": cfg.dataset if not cfg.sources else "mixed",
-                 "blur": cfg.blur, "blur_model": cfg.blur_model, "sources": [str(s) for s in sources],
-                 "pairs": sum(len(sp.scan.pairs) for sp in splits),
-                 "unpaired": [str(p) for sp in splits for p in sp.scan.unpaired]},
-        "split": {k: len(v) for k, v in parts.items()} | {"by": "scene", "seed": cfg.seed,
-                                                          "val_scenes": sorted({p.scene for p in parts["val"]}),
-                                                          "recorded": [str(sp.source) for sp in splits if sp.recorded]},
-        "config": asdict(cfg),
-        "strategy": distribute.strategy_name(strategy),
-        "replicas": int(strategy.num_replicas_in_sync),
-        "epochs_run": epochs_run,
-        "seconds_per_epoch": seconds_per_epoch,  # None: the run was only finished by this call
-        "best_epoch": None,
-        "val": {"crops": len(x_val), "size": cfg.size},
-        "metrics": {k: v for k, v in _quality(pred, y_val).items() if not k.startswith("per_")},
-        "identity_baseline": {k: v for k, v in _quality(x_val, y_val).items() if not k.startswith("per_")},
-        "versions": {"edge_deblur": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-                     "numpy": np.__version__, "python": platform.python_version()},
-    }
 
 
 def _card_written(out: Path, epochs: int) -> bool:

@@ -161,6 +161,16 @@ def run_bench(
         scores = _measure_quality(runners, setup.eval_set, steps, scale, passes, views)
         times, first_ms = _measure_latency(runners, setup.tile, setup.timing_radius, runs, warmup, steps)
 
+    rows = _scored_rows(runners, scores, times, first_ms)
+    header = _header(setup, protocol, precisions, calib, runs, warmup, threads)
+    header["data"].update(_processing_notes(scale, passes, views))
+    result = BenchResult(header, rows)
+    _write(result, outputs)
+    return result
+
+
+def _scored_rows(runners, scores: dict, times: dict, first_ms: dict) -> list:
+    """One result row per runner, with its PSNR/SSIM change against the Keras row and its pairs below identity."""
     rows = [_row(r, scores[id(r)], times[id(r)], first_ms[id(r)]) for r in runners]
     k = next(r for r in rows if r.kind == "keras")
     ident = next(scores[id(r)]["psnr"] for r in runners if r.kind == "identity")
@@ -168,21 +178,24 @@ def run_bench(
         row.d_psnr = row.psnr - k.psnr
         row.d_ssim = row.ssim - k.ssim
         row.below_identity = sum(p < q for p, q in zip(scores[id(r)]["psnr"], ident))
-    header = _header(setup, protocol, precisions, calib, runs, warmup, threads)
+    return rows
+
+
+def _processing_notes(scale: float | str | None, passes: int, views: int) -> dict[str, str]:
+    """The header's lines for a processing scale, the second pass and views (none for the model alone)."""
+    notes = {}
     if scale is not None:
-        header["data"]["processing_scale"] = (f"models run at {scale} scale (auto: long side {TARGET_LONG_SIDE} px),"
-                                              " their correction enlarged back onto the full-size input")
+        notes["processing_scale"] = (f"models run at {scale} scale (auto: long side {TARGET_LONG_SIDE} px),"
+                                     " their correction enlarged back onto the full-size input")
     if passes == 2:
-        header["data"]["passes"] = ("2: the models also restore each image at half the processing scale and blend "
-                                    "that coarse correction in by the first correction's coarse-band share "
-                                    "(edge_deblur.multiscale, as `deblur` does by default)")
+        notes["passes"] = ("2: the models also restore each image at half the processing scale and blend "
+                           "that coarse correction in by the first correction's coarse-band share "
+                           "(edge_deblur.multiscale, as `deblur` does by default)")
     if views > 1:
-        header["data"]["views"] = (f"{views}: the models restore each image and its first {views - 1} mirrored/"
-                                   "transposed copies, each result turned back, and the mean is scored "
-                                   "(edge_deblur.views, test-time augmentation)")
-    result = BenchResult(header, rows)
-    _write(result, outputs)
-    return result
+        notes["views"] = (f"{views}: the models restore each image and its first {views - 1} mirrored/"
+                          "transposed copies, each result turned back, and the mean is scored "
+                          "(edge_deblur.views, test-time augmentation)")
+    return notes
 
 
 def _check_options(runs: int, warmup: int, threads: int | None, limit: int | None, calibration_samples: int,
