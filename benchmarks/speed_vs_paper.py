@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _int8_file(keras_model, size: int, samples: int, folder: Path, name: str) -> Path:
-    from edge_deblur.data import calibration_crops, default_training_photos
+    from edge_deblur.crops import calibration_crops
+    from edge_deblur.data import default_training_photos
     from edge_deblur.export import calibration_size, convert
     from edge_deblur.models import model_stride, with_input_size
 

@@ -15,7 +15,7 @@ with the cluster (k times the batch), raise `--lr` yourself (k times is the line
 sqrt(k) is usually safer).
 
 Input sharding: the training crops come from Python (`tf.data.Dataset.from_generator`), so there are no files for
-tf.data's FILE policy to split; `data.tf_dataset` declares `AutoShardPolicy.DATA`. Every worker runs the same seeded
+tf.data's FILE policy to split; `crops.tf_dataset` declares `AutoShardPolicy.DATA`. Every worker runs the same seeded
 crop stream and keeps only its own slice of each global batch: each worker trains on different crops and the cluster
 sees exactly the crops one process with the same global batch would. The cost: every worker generates the whole
 global batch, so the input pipeline's CPU work does not shrink as workers are added.

@@ -261,7 +261,7 @@ def _check_options(precisions, io_dtype: str, calibration_samples: int, calibrat
 def _calibration(data, dataset: str, samples: int, batch: int, size: tuple[int, int], stride: int, seed: int,
                  say) -> tuple[np.ndarray, str]:
     """int8 representative crops from the train split, and the sentence that describes them in the metadata."""
-    from edge_deblur.data import calibration_crops
+    from edge_deblur.crops import calibration_crops
 
     if samples < MIN_CALIBRATION_SAMPLES:
         warnings.warn(f"only {samples} calibration samples; int8 ranges from fewer than "

@@ -21,9 +21,8 @@ from typing import Sequence
 
 import numpy as np
 
-from edge_deblur.data import (
-    CropSampler, ImageCache, Pair, _augment, _image_size, scan, split_scan, validation_crops,
-)
+from edge_deblur.crops import CropSampler, ImageCache, _augment, _image_size, validation_crops
+from edge_deblur.data import Pair, scan, split_scan
 from edge_deblur.errors import DataError
 
 

@@ -416,7 +416,7 @@ def _fit(model, cfg: TrainConfig, sampler, val: tuple, steps: int, start_epoch: 
     Raises:
         TrainingError: a training or validation loss became NaN.
     """
-    from edge_deblur.data import tf_dataset
+    from edge_deblur.crops import tf_dataset
 
     t0 = time.time()
     history = {}

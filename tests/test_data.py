@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import smooth_image
+from edge_deblur.crops import CropSampler, calibration_crops, tf_dataset, validation_crops
 from edge_deblur.data import (
-    CropSampler,
     Pair,
-    calibration_crops,
     eval_pairs,
     load_split,
     scan,
@@ -19,8 +18,6 @@ from edge_deblur.data import (
     scan_pairs,
     scan_synthetic,
     split,
-    tf_dataset,
-    validation_crops,
 )
 from edge_deblur.errors import DataError
 from edge_deblur.images import read_image, to_uint8, write_image

@@ -38,7 +38,8 @@ def test_paper_preset_holds_the_papers_recipe_for_any_model():
 
 
 def test_an_epoch_is_172_samples_in_batches_of_32(photos):
-    from edge_deblur.data import CropSampler, scan_synthetic, tf_dataset
+    from edge_deblur.crops import CropSampler, tf_dataset
+    from edge_deblur.data import scan_synthetic
 
     sampler = CropSampler(scan_synthetic(photos).pairs, 16, seed=0)
     sizes = [int(x.shape[0]) for x, _ in tf_dataset(sampler, 32, epoch_samples=172).take(12)]

@@ -7,7 +7,8 @@ import pytest
 
 from conftest import smooth_image
 from edge_deblur.blur import BlurConfig, SceneBlurConfig
-from edge_deblur.data import CropSampler, scan_pairs
+from edge_deblur.crops import CropSampler
+from edge_deblur.data import scan_pairs
 from edge_deblur.errors import DataError
 from edge_deblur.images import write_image
 from edge_deblur.sources import MixedSampler, PooledSampler, Source, build_sources, parse_source

@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 
 from conftest import ROOT, smooth_image
 from edge_deblur.cli import app
-from edge_deblur.data import scan_synthetic, split, validation_crops
+from edge_deblur.crops import validation_crops
+from edge_deblur.data import scan_synthetic, split
 from edge_deblur.errors import TrainingError
 from edge_deblur.images import write_image
 from edge_deblur.metrics import psnr, ssim

@@ -41,7 +41,7 @@ SCALES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 def load_real(folder: Path, size: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Every (blurred, sharp) uint8 train pair at each of SCALES (as `train --real-scale` shrinks them: area
     downscaling, the short side kept >= size)."""
-    from edge_deblur.data import _rescale_pair
+    from edge_deblur.crops import _rescale_pair
     from edge_deblur.images import read_image
 
     out = []

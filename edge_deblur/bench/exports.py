@@ -61,7 +61,7 @@ class _Calibration:
     def crops(self) -> np.ndarray:
         """(samples, h, w, 3) float32 blurred crops."""
         if self.data is not None:
-            from edge_deblur.data import calibration_crops
+            from edge_deblur.crops import calibration_crops
 
             return calibration_crops(self.data, self.dataset, self.samples, self.size, seed=0)
         from edge_deblur.blur import BlurConfig
