@@ -297,7 +297,8 @@ def _merge_kept(out: Path, done: list[tuple[Entry, dict]]) -> tuple[list[tuple[E
     return sorted(kept + done, key=order), summary.get("head_to_head")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The suite's command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, help="results folder (default benchmarks/results; --quick: a temp folder)")
@@ -316,42 +317,39 @@ def main(argv: list[str] | None = None) -> int:
                         "(speed_vs_paper.py) even when paper is not re-run (e.g. a new release with --keep-others)")
     parser.add_argument("--replot", action="store_true", help="only redraw summary.png from the summary.json and "
                         "per-run json files in --out (no benchmark runs)")
-    args = parser.parse_args(argv)
-    if args.replot:
-        replot(args.out or RESULTS)
-        return 0
+    return parser
 
-    from edge_deblur._io import write_json, write_text
-    from edge_deblur.data import default_data_root
-    from edge_deblur.errors import EdgeDeblurError
 
-    data_root = args.data_root or default_data_root()
-    if data_root is None or not (data_root / "photos" / "kodak24").is_dir():
-        print("error: the shared data folder (photos/kodak24, kwentar/) was not found; pass --data-root",
-              file=sys.stderr)
-        return 2
+def _weight_overrides(items: list[str]) -> dict[str, str]:
+    """--weights NAME=PATH options as {model name: path}; ValueError naming a bad one."""
     overrides = {}
-    for item in args.weights:
+    for item in items:
         name, sep, path = item.partition("=")
         if not sep or not Path(path).is_file():
-            print(f"error: --weights {item}: expected NAME=PATH to an existing .keras file", file=sys.stderr)
-            return 2
+            raise ValueError(f"--weights {item}: expected NAME=PATH to an existing .keras file")
         overrides[name] = path
-    if args.quick:
-        entries = quick_suite()
-        out = args.out or Path(tempfile.gettempdir()) / "edge-deblur-suite-quick"
-        untrained = True
-    else:
+    return overrides
+
+
+def _plan(args) -> tuple[list[Entry], Path, bool]:
+    """The entries to run, the results folder and whether models without weights run untrained."""
+    if not args.quick:
         entries = suite(models=tuple(args.only or MODELS), sizes=tuple(args.sizes or SIZES),
                         data=tuple(args.data_sets or DATA))
-        out = args.out or RESULTS
-        untrained = args.untrained
-    if args.quick and (args.only or args.sizes or args.data_sets):
-        entries = [e for e in entries if (not args.only or e.model in args.only)
-                   and (not args.sizes or e.size in args.sizes) and (not args.data_sets or e.data in args.data_sets)]
+        return entries, args.out or RESULTS, args.untrained
+    entries = [e for e in quick_suite() if (not args.only or e.model in args.only)
+               and (not args.sizes or e.size in args.sizes) and (not args.data_sets or e.data in args.data_sets)]
+    return entries, args.out or Path(tempfile.gettempdir()) / "edge-deblur-suite-quick", True
+
+
+def _run_entries(entries: list[Entry], overrides: dict[str, str], untrained: bool, out: Path, data_root: Path,
+                 threads: int | None) -> tuple[list, list[str], list[str]]:
+    """Run each entry's bench: (entry, result dict) of those done, and the messages of those skipped and failed.
+
+    A failed run (a user error or a bug, whose traceback is printed) does not stop the others."""
+    from edge_deblur.errors import EdgeDeblurError
 
     done, skipped, failed = [], [], []
-    start = time.perf_counter()
     for i, entry in enumerate(entries, 1):
         weights = find_weights(entry.model, overrides)
         if weights is None and not untrained:
@@ -363,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{i}/{len(entries)}] {entry.data} {entry.model} {entry.size}x{entry.size} "
               f"({'weights ' + str(weights) if weights else 'UNTRAINED'})", flush=True)
         try:
-            result = run_entry(entry, model_arg, out, data_root, args.threads)
+            result = run_entry(entry, model_arg, out, data_root, threads)
         except EdgeDeblurError as e:
             failed.append(f"{entry.stem}: {e}")
             print(f"  failed: {e}", file=sys.stderr)
@@ -376,6 +374,56 @@ def main(argv: list[str] | None = None) -> int:
         for row in result.rows:
             print(f"  {row.name:<28} PSNR {row.psnr:6.2f}  vs Keras {_f(row.psnr_vs_keras):>6}  "
                   f"{row.latency_ms:9.2f} ms", flush=True)
+    return done, skipped, failed
+
+
+def _write_summary(out: Path, done: list, skipped: list[str], failed: list[str], seconds: float,
+                   head_to_head: dict | None, quick: bool) -> None:
+    """summary.json, summary.md (with the head-to-head section when there is one) and summary.png in `out`."""
+    from edge_deblur._io import write_json, write_text
+
+    header = max((r["header"] for _, r in done), key=lambda h: h["date"])  # the newest run's machine and versions
+    write_json(out / "summary.json", {
+        "machine": header["machine"], "versions": header["versions"], "date": header["date"],
+        "seconds": seconds, "quick": quick, "skipped": skipped, "failed": failed,
+        "runs": [{"entry": asdict(e), "file": f"{e.stem}.json", "model": r["header"]["model"],
+                  "data": r["header"]["data"], "rows": r["rows"]} for e, r in done],
+        "head_to_head": head_to_head})
+    text = summary_markdown(done, skipped, failed, header, seconds)
+    if head_to_head is not None:
+        import speed_vs_paper
+
+        text += "\n".join(["", "## int8 speed head to head", "",
+                            f"The release model's int8 file and `paper`'s, in one process, alternating invoke by "
+                            f"invoke ({head_to_head['rounds']} rounds after {head_to_head['warmup']} warm-up, "
+                            f"{head_to_head['threads']} threads), so machine drift hits both. The tables above time "
+                            f"each model in its own bench run, minutes apart ([speed_vs_paper.json]"
+                            f"(speed_vs_paper.json)).", "", speed_vs_paper.markdown(head_to_head), ""])
+    write_text(out / "summary.md", text)
+    summary_plot(done, out / "summary.png")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.replot:
+        replot(args.out or RESULTS)
+        return 0
+
+    from edge_deblur.data import default_data_root
+
+    data_root = args.data_root or default_data_root()
+    if data_root is None or not (data_root / "photos" / "kodak24").is_dir():
+        print("error: the shared data folder (photos/kodak24, kwentar/) was not found; pass --data-root",
+              file=sys.stderr)
+        return 2
+    try:
+        overrides = _weight_overrides(args.weights)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    entries, out, untrained = _plan(args)
+    start = time.perf_counter()
+    done, skipped, failed = _run_entries(entries, overrides, untrained, out, data_root, args.threads)
     seconds = time.perf_counter() - start
     if not done:
         print("error: no bench run completed" + (f" ({'; '.join(skipped + failed)})" if skipped or failed else ""),
@@ -393,28 +441,9 @@ def main(argv: list[str] | None = None) -> int:
         head_to_head = speed_vs_paper.run(sorted({e.size for e, _ in done}), 100, 10, args.threads or os.cpu_count(),
                                           out / "speed_vs_paper.json")
         seconds = time.perf_counter() - start
-    header = max((r["header"] for _, r in done), key=lambda h: h["date"])  # the newest run's machine and versions
-    write_json(out / "summary.json", {
-        "machine": header["machine"], "versions": header["versions"], "date": header["date"],
-        "seconds": seconds, "quick": args.quick, "skipped": skipped, "failed": failed,
-        "runs": [{"entry": asdict(e), "file": f"{e.stem}.json", "model": r["header"]["model"],
-                  "data": r["header"]["data"], "rows": r["rows"]} for e, r in done],
-        "head_to_head": head_to_head})
-    text = summary_markdown(done, skipped, failed, header, seconds)
-    if head_to_head is not None:
-        import speed_vs_paper
-
-        text += "\n".join(["", "## int8 speed head to head", "",
-                            f"The release model's int8 file and `paper`'s, in one process, alternating invoke by "
-                            f"invoke ({head_to_head['rounds']} rounds after {head_to_head['warmup']} warm-up, "
-                            f"{head_to_head['threads']} threads), so machine drift hits both. The tables above time "
-                            f"each model in its own bench run, minutes apart ([speed_vs_paper.json]"
-                            f"(speed_vs_paper.json)).", "", speed_vs_paper.markdown(head_to_head), ""])
-    write_text(out / "summary.md", text)
-    summary_plot(done, out / "summary.png")
+    _write_summary(out, done, skipped, failed, seconds, head_to_head, args.quick)
     print(f"wrote {out}/summary.md, summary.json, summary.png and {len(done)} per-run json/md/png")
     return 1 if failed else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

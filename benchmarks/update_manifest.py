@@ -28,11 +28,16 @@ def _rows(result: dict) -> dict[str, dict]:
 def measured(model: str) -> dict:
     """The release model's numbers from the suite results, with each target and whether it holds."""
     kodak_result = _load(f"defocus-kodak24_{model}_224.json")
-    kodak = _rows(kodak_result)
-    paper = _load("defocus-kodak24_paper_224.json")
-    kw = _load(f"kwentar_{model}_224.json")
-    k512 = _load(f"defocus-kodak24_{model}_512.json")
-    photo = _load("photo_12mp.json")
+    out, checks = _kodak_numbers(_rows(kodak_result))
+    _speed_numbers(model, out, checks)
+    _deblur_numbers(model, out, checks)
+    out["targets"] = checks
+    out["machine"] = kodak_result["header"]["machine"]
+    return out
+
+
+def _kodak_numbers(kodak: dict) -> tuple[dict, dict]:
+    """The defocus-kodak24 quality, 224x224 latency and file sizes of the release model, and their targets."""
     ident, keras, oracle, blind = kodak["identity"], kodak["keras"], kodak["classical"], kodak["classical-blind"]
     int8, f16 = kodak["tflite-int8"], kodak["tflite-float16"]
     out = {
@@ -55,6 +60,13 @@ def measured(model: str) -> dict:
         "float16 drop <= 0.05 dB": -f16["d_psnr"] <= 0.05,
         "int8 file < 2 MB": int8["size_mb"] < 2.0,
     }
+    return out, checks
+
+
+def _speed_numbers(model: str, out: dict, checks: dict) -> None:
+    """Add the speed against `paper` (suite runs and head to head), the 512x512 runs and the 12 MP photo runs."""
+    int8 = _rows(_load(f"defocus-kodak24_{model}_224.json"))["tflite-int8"]
+    paper = _load("defocus-kodak24_paper_224.json")
     if paper:  # the suite times each model in its own bench run, minutes apart
         p_int8 = _rows(paper)["tflite-int8"]
         out["paper_int8_latency_ms_224"] = p_int8["latency_ms"]
@@ -67,16 +79,22 @@ def measured(model: str) -> dict:
         if "224" in out["speedup_int8_vs_paper_int8_head_to_head"]:
             checks["int8 >= 20x faster than paper int8 at 224 (head to head)"] = \
                 out["speedup_int8_vs_paper_int8_head_to_head"]["224"]["speedup"] >= 20
+    k512 = _load(f"defocus-kodak24_{model}_512.json")
     if k512:
         rows512 = _rows(k512)
         out["latency_ms_512"] = {n: r["latency_ms"] for n, r in rows512.items() if r["kind"] == "tflite"}
         out["int8_dpsnr_512"] = {"d_psnr": rows512["tflite-int8"]["d_psnr"], "pairs": rows512["tflite-int8"]["pairs"]}
         checks["int8 drop <= 0.3 dB at 512x512 too"] = -rows512["tflite-int8"]["d_psnr"] <= 0.3
+    photo = _load("photo_12mp.json")
     if photo:  # photo_latency.py: windows ("strips") against pixels x the per-pixel cost of one tile
         out["photo_12mp"] = {f"{r['precision']}, {r['threads']} thread(s)": {
             "seconds": r["strips"]["seconds_median"], "x_ideal": r["strips"]["overhead"]} for r in photo["latency"]}
         out["peak_rss_mb"] = {f"{r['model']} {r['size']} {r['strategy']}": r["peak_rss_mb"]
                               for r in photo.get("memory", [])}
+
+
+def _deblur_numbers(model: str, out: dict, checks: dict) -> None:
+    """Add Kodak as `deblur` runs photos, the kwentar Keras-vs-TFLite drops and the real-pair runs, with targets."""
     kodak_deblur = _load(f"defocus-kodak24-deblur_{model}_224.json")
     if kodak_deblur:  # the same pairs as `deblur` runs photos: 2 passes of 4 test-time augmentation views
         rows = _rows(kodak_deblur)
@@ -86,6 +104,7 @@ def measured(model: str) -> dict:
         checks[f"keras{how} >= identity + 3.0 dB"] = rows["keras"]["psnr"] - rows["identity"]["psnr"] >= 3.0
         checks[f"int8 drop{how} <= 0.3 dB"] = -rows["tflite-int8"]["d_psnr"] <= 0.3
         checks[f"float16 drop{how} <= 0.05 dB"] = -rows["tflite-float16"]["d_psnr"] <= 0.05
+    kw = _load(f"kwentar_{model}_224.json")
     if kw:
         out["kwentar_keras_vs_tflite_dpsnr"] = {r["name"]: r["d_psnr"] for r in kw["rows"] if r["kind"] == "tflite"}
     # the model alone; with the coarse second pass; as `deblur` runs photos (2 passes of 4 test-time views)
@@ -106,9 +125,6 @@ def measured(model: str) -> dict:
             a_id, a_int8 = rows["identity"], rows["tflite-int8"]
             checks[f"kwentar aligned int8{how} PSNR not below identity"] = a_int8["psnr"] >= a_id["psnr"]
             checks[f"kwentar aligned int8{how} SSIM >= identity + 0.02"] = a_int8["ssim"] - a_id["ssim"] >= 0.02
-    out["targets"] = checks
-    out["machine"] = kodak_result["header"]["machine"]
-    return out
 
 
 def refresh_files(manifest: dict, folder: Path) -> list[str]:
