@@ -25,6 +25,7 @@ converge, the homography is degenerate, the overlap is too small or the fitted i
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
@@ -67,8 +68,6 @@ METRIC_REGION = (
     "both computed on the same crop rectangle: 'before' uses the sharp photo only resized to the blurred photo's "
     "size, 'after' the warped and colour-matched sharp photo. Rejected pairs report 'before' on the full frame."
 )
-
-
 
 
 @dataclass
@@ -152,8 +151,7 @@ class AlignReport:
         }
 
 
-# --- geometry ---------------------------------------------------------------------------------------------------
-
+# --- one pair, a folder of pairs --------------------------------------------------------------------------------
 
 
 def _pair_name(pair, dataset: str) -> str:
@@ -229,6 +227,77 @@ def _replace_dir(tmp: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _check_options(dataset: str, limit: int | None, workers: int) -> None:
+    """Refuse an unknown dataset, a limit below 1 or a negative worker count before anything is read."""
+    if dataset not in ALIGN_DATASETS:
+        raise DataError(f"--dataset must be one of {', '.join(ALIGN_DATASETS)} for alignment, got '{dataset}'")
+    if limit is not None and limit < 1:
+        raise DataError(f"--limit must be at least 1, got {limit}")
+    if workers < 0:
+        raise DataError(f"--workers must be 0 (automatic) or more, got {workers}")
+
+
+def _make_tmp(out: Path) -> tuple[Path, list[Path]]:
+    """Create the temporary sibling of `out` that a run writes into, and the missing parents of `out`.
+
+    Returns:
+        (the temporary folder, the parents this call created, innermost first, for `_discard`).
+    """
+    created = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    tmp.mkdir()  # not tempfile.mkdtemp: its 0700 mode would stay on `out` after the rename
+    return tmp, created
+
+
+def _align_and_write(pair, dataset: str, params: AlignParams, tmp: Path, previews: bool) -> PairResult:
+    """Align one pair and, when accepted, write its crops (and preview) into `tmp`; the report row either way."""
+    from edge_deblur.align_view import preview_image
+    from edge_deblur.images import write_image
+
+    name = _pair_name(pair, dataset)
+    row, al = align_pair_files(pair.sharp, pair.blurred, name, params)
+    if al is not None:
+        write_image(tmp / "blurred" / f"{name}.png", al.blurred)
+        write_image(tmp / "sharp" / f"{name}.png", al.sharp)
+        if previews:
+            write_image(tmp / "previews" / f"{name}.jpg", preview_image(al, row), quality=90)
+    return row
+
+
+def _map_pairs(one: Callable, pairs: list, workers: int, track: Callable | None) -> list[PairResult]:
+    """`one` over `pairs`, through `track` when given; threads, as OpenCV, numpy and the PNG encoder release the GIL,
+    and `map`, as it keeps the pairs' order."""
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        results = pool.map(one, pairs) if workers > 1 else map(one, pairs)
+        return list(track(results, total=len(pairs)) if track else results)
+    finally:  # on Ctrl-C or an error: drop queued pairs, let running ones finish before tmp is removed
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _publish(report: AlignReport, tmp: Path, out: Path) -> None:
+    """Write `report.json` into `tmp` and move `tmp` onto `out`; refuse when no pair was accepted (nothing written)."""
+    from edge_deblur._io import write_json
+
+    if not report.accepted:
+        reasons = sorted({r.reason for r in report.pairs})
+        raise DataError(f"{report.data}: none of {len(report.pairs)} pairs could be aligned "
+                        f"(rejected: {', '.join(reasons)}); nothing written")
+    write_json(tmp / "report.json", report.to_dict())
+    _replace_dir(tmp, out)
+
+
+def _discard(tmp: Path, created: list[Path]) -> None:
+    """Remove an unfinished run's `tmp` folder and the parents made for `out`, innermost first, only if still empty."""
+    shutil.rmtree(tmp, ignore_errors=True)
+    for p in created:
+        try:
+            p.rmdir()
+        except OSError:
+            break
+
+
 def align_dataset(
     data: str | os.PathLike,
     out: str | os.PathLike,
@@ -271,123 +340,24 @@ def align_dataset(
         >>> report = align_dataset("shared/data/kwentar", "runs/kwentar_aligned")  # doctest: +SKIP
         >>> report.summary()
     """
-    from edge_deblur._io import write_json
     from edge_deblur.data import scan_kwentar, scan_pairs
-    from edge_deblur.images import write_image
 
     t0 = time.perf_counter()
     params = params or AlignParams()
-    if dataset not in ALIGN_DATASETS:
-        raise DataError(f"--dataset must be one of {', '.join(ALIGN_DATASETS)} for alignment, got '{dataset}'")
-    if limit is not None and limit < 1:
-        raise DataError(f"--limit must be at least 1, got {limit}")
-    if workers < 0:
-        raise DataError(f"--workers must be 0 (automatic) or more, got {workers}")
+    _check_options(dataset, limit, workers)
     data, out = Path(data), Path(out)
     scan = scan_kwentar(data, blur) if dataset == "kwentar" else scan_pairs(data)
     _check_out(out, data, overwrite)
     pairs = scan.pairs[:limit] if limit else scan.pairs
 
-    created = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    tmp.mkdir()  # not tempfile.mkdtemp: its 0700 mode would stay on `out` after the rename
-
-    def one(pair) -> PairResult:
-        name = _pair_name(pair, dataset)
-        row, al = align_pair_files(pair.sharp, pair.blurred, name, params)
-        if al is not None:
-            write_image(tmp / "blurred" / f"{name}.png", al.blurred)
-            write_image(tmp / "sharp" / f"{name}.png", al.sharp)
-            if previews:
-                write_image(tmp / "previews" / f"{name}.jpg", preview_image(al, row), quality=90)
-        return row
-
-    workers = workers or min(4, os.cpu_count() or 1)
-    # threads: OpenCV, numpy and the PNG encoder release the GIL; map keeps the pairs' order
-    pool = ThreadPoolExecutor(max_workers=workers)
+    tmp, created = _make_tmp(out)
+    one = functools.partial(_align_and_write, dataset=dataset, params=params, tmp=tmp, previews=previews)
     try:
-        try:
-            results = pool.map(one, pairs) if workers > 1 else map(one, pairs)
-            rows = list(track(results, total=len(pairs)) if track else results)
-        finally:  # on Ctrl-C or an error: drop queued pairs, let running ones finish before tmp is removed
-            pool.shutdown(wait=True, cancel_futures=True)
+        rows = _map_pairs(one, pairs, workers or min(4, os.cpu_count() or 1), track)
         report = AlignReport(pairs=rows, params=params, data=str(data), out=str(out), dataset=dataset, blur=blur,
                              unpaired=[str(p) for p in scan.unpaired], seconds=time.perf_counter() - t0)
-        if not report.accepted:
-            reasons = sorted({r.reason for r in rows})
-            raise DataError(f"{data}: none of {len(rows)} pairs could be aligned (rejected: {', '.join(reasons)}); "
-                            f"nothing written")
-        write_json(tmp / "report.json", report.to_dict())
-        _replace_dir(tmp, out)
+        _publish(report, tmp, out)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        for p in created:  # parents made for `out`, innermost first, only if still empty
-            try:
-                p.rmdir()
-            except OSError:
-                break
+        _discard(tmp, created)
         raise
     return report
-
-
-# --- display ----------------------------------------------------------------------------------------------------
-
-
-def red_cyan(blurred: np.ndarray, sharp: np.ndarray) -> np.ndarray:
-    """Overlay for eyeballing alignment: blurred luma in red, sharp luma in green and blue (aligned = gray)."""
-    import cv2
-
-    b = cv2.cvtColor(np.ascontiguousarray(blurred, dtype=np.float32), cv2.COLOR_RGB2GRAY)
-    s = cv2.cvtColor(np.ascontiguousarray(sharp, dtype=np.float32), cv2.COLOR_RGB2GRAY)
-    return np.stack([b, s, s], axis=-1)
-
-
-def preview_image(al: Alignment, row: PairResult | None = None, width: int = 1200) -> np.ndarray:
-    """Side by side red-cyan overlays of the blurred photo with the sharp one before and after alignment.
-
-    Red/cyan fringes show misalignment; an aligned pair looks gray. With `row`, each half is labelled with its PSNR.
-
-    Returns:
-        uint8 HxWx3 image of about `width` px wide.
-    """
-    import cv2
-
-    from edge_deblur.images import to_uint8
-
-    halves = [red_cyan(al.blurred, al.sharp_resized), red_cyan(al.blurred, al.sharp)]
-    f = min(1.0, (width / 2) / al.blurred.shape[1])
-    halves = [to_uint8(cv2.resize(h, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else h) for h in halves]
-    if row is not None:  # a black caption bar above each half
-        labels = [f"before: {row.psnr_before:.2f} dB", f"after: {row.psnr_after:.2f} dB, ECC {row.ecc:.3f}"]
-        bar = np.zeros((22, halves[0].shape[1], 3), np.uint8)
-        halves = [np.concatenate([bar.copy(), h], axis=0) for h in halves]
-        for h, text in zip(halves, labels):
-            cv2.putText(h, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
-    gap = np.full((halves[0].shape[0], 6, 3), 255, np.uint8)
-    return np.concatenate([halves[0], gap, halves[1]], axis=1)
-
-
-def report_table(report: AlignReport):
-    """The report as a `rich.table.Table`: one row per pair, the accept count and mean PSNR/SSIM in the footer."""
-    from rich.table import Table
-
-    acc = report.accepted
-    fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
-    mb, ma = report.mean("psnr_before"), report.mean("psnr_after")
-    table = Table(title=f"data align: {report.data} ({report.dataset}, {report.blur})", show_footer=True)
-    # on a narrow terminal only the pair and result columns give way (report.json has the full names)
-    table.add_column("pair", footer=f"{len(acc)}/{len(report.pairs)} ok", overflow="ellipsis")
-    for head, key, spec in (("PSNR\nbefore", "psnr_before", ".2f"), ("PSNR\nafter", "psnr_after", ".2f"),
-                            ("SSIM\nbefore", "ssim_before", ".3f"), ("SSIM\nafter", "ssim_after", ".3f")):
-        table.add_column(head, justify="right", no_wrap=True, min_width=6, footer=fmt(report.mean(key), spec))
-    table.add_column("ECC", justify="right", no_wrap=True, min_width=5)
-    table.add_column("kept", justify="right", no_wrap=True, min_width=4)
-    gain = "" if mb is None else f"mean {ma - mb:+.2f} dB"
-    table.add_column("accepted /\nrejected", footer=gain, overflow="fold")
-    for r in report.pairs:
-        kept = "-" if r.overlap is None else f"{100 * r.overlap:.0f}%"
-        result = "[green]ok[/]" if r.accepted else f"[red]{r.reason}[/]"
-        table.add_row(r.name, fmt(r.psnr_before, ".2f"), fmt(r.psnr_after, ".2f"), fmt(r.ssim_before, ".3f"),
-                      fmt(r.ssim_after, ".3f"), fmt(r.ecc, ".3f"), kept, result)
-    return table

@@ -151,7 +151,8 @@ def data_align_cmd(
     from rich.console import Console
     from rich.progress import track
 
-    from edge_deblur.align import AlignParams, align_dataset, report_table
+    from edge_deblur.align import AlignParams, align_dataset
+    from edge_deblur.align_view import report_table
 
     params = AlignParams(work_size=work_size, min_corr=min_corr, min_overlap=min_overlap, color=color,
                          features=features)
