@@ -185,49 +185,23 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
     Warns:
         CalibrationWarning: fewer than 100 calibration samples.
     """
-    from edge_deblur.metrics import psnr, ssim
     from edge_deblur.models import model_stride, with_input_size
-    from edge_deblur.runtime import tile_apply
 
     say = log or (lambda msg: None)
     precisions = _check_options(precisions, io_dtype, calibration_samples, calibration_batch)
-    source = _bundled_keras() if model is None else model
-    if isinstance(source, (str, os.PathLike)):
-        source = Path(source)
-        keras_model, sha, src_name = load_keras(source), sha256_file(source), source.name
-        out = Path(out) if out is not None else source.parent
-    else:
-        _tf()
-        keras_model, sha, src_name = source, None, None
-        out = Path(out) if out is not None else Path("export")
+    keras_model, source, sha, src_name = _open_source(model)
+    out = Path(out) if out is not None else (source.parent if source is not None else Path("export"))
     h, w = int(size[0]), int(size[1])
     stride = model_stride(keras_model)
     fixed = with_input_size(keras_model, h, w)
 
-    data, dataset, data_source = _default_data(data, dataset, source if isinstance(source, Path) else None)
-    if data is None:
-        raise DataError("no training data found for int8 calibration and verification (the shared photos are "
-                        "absent): pass --data PATH")
-    say(f"calibration and verification data ({data_source}): {dataset} data {_describe_data(data)}")
+    data, dataset = _find_data(data, dataset, source, say)
     reps, calib_desc = None, None
     if "int8" in precisions:
         reps, calib_desc = _calibration(data, dataset, calibration_samples, calibration_batch, (h, w), stride, seed,
                                         say)
-
-    say(f"reading up to {verify_images} held-out test images of {_describe_data(data)}")
-    checks, part = _verification_set(data, dataset, verify_images, (2 * h, 2 * w), stride, seed)
-    if not checks:
-        raise DataError(f"{_describe_data(data)}: no held-out test images to verify the export on")
-    verified_on = (f"{len(checks)} {part}-split images of {dataset} data "
-                   f"{_describe_data(data)}, centre crops <= {2 * h}x{2 * w}")
-
-    def keras_tile(t: np.ndarray) -> np.ndarray:
-        return np.clip(np.asarray(fixed(t[None], training=False))[0], 0.0, 1.0)
-
-    say("running the Keras model on the held-out images")
-    reference = [tile_apply(b, keras_tile, (h, w), stride, overlap) for b, _ in checks]
-    base = (float(np.mean([psnr(r, s) for r, (_, s) in zip(reference, checks)])),
-            float(np.mean([ssim(r, s) for r, (_, s) in zip(reference, checks)])))
+    checks, verified_on = _held_out(data, dataset, verify_images, (h, w), stride, seed, say)
+    reference, base = _keras_reference(fixed, checks, (h, w), stride, overlap, say)
     meta = {"model": keras_model.name, "input_size": [h, w], "stride": stride, "overlap": overlap,
             "source_file": src_name, "source_sha256": sha}
     results = []
@@ -258,6 +232,26 @@ def _check_options(precisions, io_dtype: str, calibration_samples: int, calibrat
     return precisions
 
 
+def _open_source(model) -> tuple:
+    """The Keras model to export (None: the bundled one) and, for the metadata, its .keras path, sha256 and name."""
+    source = _bundled_keras() if model is None else model
+    if isinstance(source, (str, os.PathLike)):
+        source = Path(source)
+        return load_keras(source), source, sha256_file(source), source.name
+    _tf()
+    return source, None, None, None
+
+
+def _find_data(data, dataset: str, source: Path | None, say) -> tuple:
+    """The calibration and verification data and how to read it: `data`, or the shared photos when it is None."""
+    data, dataset, data_source = _default_data(data, dataset, source)
+    if data is None:
+        raise DataError("no training data found for int8 calibration and verification (the shared photos are "
+                        "absent): pass --data PATH")
+    say(f"calibration and verification data ({data_source}): {dataset} data {_describe_data(data)}")
+    return data, dataset
+
+
 def _calibration(data, dataset: str, samples: int, batch: int, size: tuple[int, int], stride: int, seed: int,
                  say) -> tuple[np.ndarray, str]:
     """int8 representative crops from the train split, and the sentence that describes them in the metadata."""
@@ -275,6 +269,33 @@ def _calibration(data, dataset: str, samples: int, batch: int, size: tuple[int, 
     moved = f", measured at {ch}x{cw} and applied at {h}x{w}" if (ch, cw) != (h, w) else ""
     return reps, (f"{len(reps)} defocus-blurred {ch}x{cw} crops from the train split of {dataset} data "
                   f"{_describe_data(data)} (seed {seed}) plus one 0-1 ramp; {ranges}{moved}")
+
+
+def _held_out(data, dataset: str, count: int, size: tuple[int, int], stride: int, seed: int,
+              say) -> tuple[list, str]:
+    """Held-out (blurred, sharp) crops up to twice `size` (so verification exercises tiling) and a line naming them."""
+    h, w = size
+    say(f"reading up to {count} held-out test images of {_describe_data(data)}")
+    checks, part = _verification_set(data, dataset, count, (2 * h, 2 * w), stride, seed)
+    if not checks:
+        raise DataError(f"{_describe_data(data)}: no held-out test images to verify the export on")
+    return checks, (f"{len(checks)} {part}-split images of {dataset} data "
+                    f"{_describe_data(data)}, centre crops <= {2 * h}x{2 * w}")
+
+
+def _keras_reference(fixed, checks: list, size: tuple[int, int], stride: int, overlap: int,
+                     say) -> tuple[list, tuple[float, float]]:
+    """The Keras outputs on the held-out images, tiled as the files will be (their reference), and mean PSNR/SSIM."""
+    from edge_deblur.metrics import psnr, ssim
+    from edge_deblur.runtime import tile_apply
+
+    def keras_tile(t: np.ndarray) -> np.ndarray:
+        return np.clip(np.asarray(fixed(t[None], training=False))[0], 0.0, 1.0)
+
+    say("running the Keras model on the held-out images")
+    reference = [tile_apply(b, keras_tile, size, stride, overlap) for b, _ in checks]
+    return reference, (float(np.mean([psnr(r, s) for r, (_, s) in zip(reference, checks)])),
+                       float(np.mean([ssim(r, s) for r, (_, s) in zip(reference, checks)])))
 
 
 def _export_one(result: ExportResult, fixed, reps, calibration_batch: int, meta: dict, out: Path, checks: list,

@@ -7,7 +7,7 @@ signature is checked like any other. No TensorFlow or flatbuffers needed.
 
 Example:
     >>> from edge_deblur.integrity import checked_metadata, check_graph
-    >>> from edge_deblur.tflite_meta import parse_model
+    >>> from edge_deblur.tflite_reader import parse_model
     >>> data = open("unet_s2_int8.tflite", "rb").read()
     >>> info = parse_model(data, "unet_s2_int8.tflite")
     >>> meta = checked_metadata(data, info, "unet_s2_int8.tflite")
@@ -22,7 +22,8 @@ from typing import Any, Callable
 import numpy as np
 
 from edge_deblur.errors import ModelError
-from edge_deblur.tflite_meta import DIGEST_KEY, ModelInfo, _Corrupt, content_digest, digest_span
+from edge_deblur.tflite_meta import DIGEST_KEY, content_digest, digest_span
+from edge_deblur.tflite_reader import ModelInfo, _Corrupt
 
 PRECISIONS = ("float32", "float16", "int8")
 IO_DTYPES = ("float32", "uint8", "int8")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from edge_deblur.errors import ModelError
 from edge_deblur.integrity import checked_metadata
-from edge_deblur.tflite_meta import parse_model
+from edge_deblur.tflite_reader import parse_model
 
 MANIFEST = "manifest.json"
 MAX_MODEL_BYTES = 1 << 30  # ours are ~1-3 MB; a file this big is not one (and would be read whole into memory)

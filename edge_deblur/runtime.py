@@ -37,7 +37,7 @@ from edge_deblur.interpreters import (BACKENDS, SLOW_INT8_BACKENDS, delegation_r
 from edge_deblur.model_files import (MANIFEST, MAX_MODEL_BYTES, bundled_manifest, bundled_model,  # noqa: F401
                                      guess_precision, read_metadata, read_model_bytes)
 from edge_deblur.strips import HALO, WindowPlan, apply_windows
-from edge_deblur.tflite_meta import parse_model
+from edge_deblur.tflite_reader import parse_model
 from edge_deblur.tiles import _axis_weights, _pad_reflect, _tile_starts, tile_apply  # noqa: F401 (moved there)
 from edge_deblur.window_runner import WINDOW_BUDGET, WindowRunner
 

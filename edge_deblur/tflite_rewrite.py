@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from edge_deblur.tflite_meta import _pack, _schema, parse_model
+from edge_deblur.tflite_meta import _pack, _schema
+from edge_deblur.tflite_reader import parse_model
 
 
 def drop_identity_clips(tflite: bytes) -> tuple[bytes, list[str]]:

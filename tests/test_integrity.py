@@ -14,8 +14,8 @@ from conftest import ROOT, smooth_image
 from edge_deblur.errors import ModelError
 from edge_deblur.integrity import validate_metadata
 from edge_deblur.runtime import Deblurrer, read_metadata
-from edge_deblur.tflite_meta import (DIGEST_KEY, DIGEST_PLACEHOLDER, METADATA_NAME, ModelInfo, _Buf, _Corrupt,
-                                     parse_model, restamp, restamp_file, with_metadata)
+from edge_deblur.tflite_meta import DIGEST_KEY, DIGEST_PLACEHOLDER, restamp, restamp_file, with_metadata
+from edge_deblur.tflite_reader import METADATA_NAME, ModelInfo, _Buf, _Corrupt, parse_model
 from test_runtime import make_tflite, randomized
 
 

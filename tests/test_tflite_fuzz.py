@@ -44,7 +44,7 @@ WORKER = textwrap.dedent("""
 
 def _structure_offsets(data: bytes) -> np.ndarray:
     """Byte offsets that are flatbuffer structure (tables, vectors, strings), i.e. not inside weight buffers."""
-    from edge_deblur.tflite_meta import _Buf
+    from edge_deblur.tflite_reader import _Buf
 
     buf = _Buf(data)
     model = buf.table(buf.u32(0))
@@ -58,7 +58,8 @@ def _structure_offsets(data: bytes) -> np.ndarray:
 def _forge_digest(data: bytes) -> bytes:
     """`data` with its content digest recomputed (unchanged if its metadata no longer names one)."""
     from edge_deblur.errors import ModelError
-    from edge_deblur.tflite_meta import _Corrupt, content_digest, digest_span, parse_model
+    from edge_deblur.tflite_meta import content_digest, digest_span
+    from edge_deblur.tflite_reader import _Corrupt, parse_model
 
     try:
         span = digest_span(data, parse_model(data))

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import random
 
-from edge_deblur.tflite_meta import (DIGEST_KEY, DIGEST_PLACEHOLDER, METADATA_NAME, _Buf, _pack, _schema,
-                                     content_digest, digest_span, parse_model)
+from edge_deblur.tflite_meta import DIGEST_KEY, DIGEST_PLACEHOLDER, _pack, _schema, content_digest, digest_span
+from edge_deblur.tflite_reader import METADATA_NAME, _Buf, parse_model
 
 
 def regions(data: bytes) -> dict[str, list[int]]:
