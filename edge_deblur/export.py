@@ -301,12 +301,11 @@ def _keras_reference(fixed, checks: list, size: tuple[int, int], stride: int, ov
 def _export_one(result: ExportResult, fixed, reps, calibration_batch: int, meta: dict, out: Path, checks: list,
                 reference: list, say) -> None:
     """Convert, write (with metadata) and verify one precision, filling `result` (its `error` on failure)."""
-    from edge_deblur import __version__
     from edge_deblur._io import write_bytes
     from edge_deblur.metrics import psnr, ssim
     from edge_deblur.gpu_check import gpu_compatibility
     from edge_deblur.runtime import Deblurrer
-    from edge_deblur.tflite_meta import FORMAT, with_metadata
+    from edge_deblur.tflite_meta import metadata_entry, with_metadata
 
     start, name, precision = time.perf_counter(), meta["model"], result.precision
     say(f"converting {name} to {precision}")
@@ -315,11 +314,9 @@ def _export_one(result: ExportResult, fixed, reps, calibration_batch: int, meta:
     except ModelError as e:
         result.error = str(e)
         return
-    meta = {"format": FORMAT, "model": name, "precision": precision, "input_size": meta["input_size"],
-            "layout": "NHWC", "channels": "RGB", "value_range": [0.0, 1.0], "io_dtype": result.io_dtype,
-            "stride": meta["stride"], "overlap": meta["overlap"], "source_file": meta["source_file"],
-            "source_sha256": meta["source_sha256"], "toolkit_version": __version__,
-            "tensorflow_version": _tf().__version__, "calibration": meta["calibration"]}
+    meta = metadata_entry(name, precision, meta["input_size"], meta["stride"], meta["overlap"],
+                          io_dtype=result.io_dtype, calibration=meta["calibration"], source_file=meta["source_file"],
+                          source_sha256=meta["source_sha256"], tensorflow_version=_tf().__version__)
     _unlist(out, name, f"{name}_{precision}.tflite")  # the manifest never describes a file being replaced
     path = write_bytes(out / f"{name}_{precision}.tflite", with_metadata(raw, meta))
     result.path, result.size_bytes = path, path.stat().st_size

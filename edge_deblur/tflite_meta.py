@@ -83,6 +83,18 @@ def _fill_digest(data: bytes) -> bytes:
     return bytes(out)
 
 
+def metadata_entry(model: str, precision: str, input_size, stride: int, overlap: int, *, io_dtype: str = "float32",
+                   calibration: str | None = None, **provenance: Any) -> dict[str, Any]:
+    """The metadata document of a file we export: what the runtime needs to run it (input size, layout, value
+    range, io dtype, stride, tile overlap), how int8 was calibrated, the toolkit version, then `provenance` (e.g.
+    source_file, source_sha256, tensorflow_version, made_by)."""
+    from edge_deblur import __version__
+
+    return {"format": FORMAT, "model": model, "precision": precision, "input_size": [int(v) for v in input_size],
+            "layout": "NHWC", "channels": "RGB", "value_range": [0.0, 1.0], "io_dtype": io_dtype, "stride": stride,
+            "overlap": overlap, "calibration": calibration, "toolkit_version": __version__} | provenance
+
+
 def with_metadata(tflite: bytes, meta: dict[str, Any]) -> bytes:
     """Return a copy of a .tflite with `meta` and its content digest stored as JSON under the name 'edge_deblur'.
 

@@ -14,19 +14,18 @@ from edge_deblur.bench.sets import CALIBRATION_PHOTOS, PROTOCOLS, EvalSet, _skim
 
 def _export(keras_model, precision: str, size: tuple[int, int], out: Path, calibration: "_Calibration") -> Path:
     """Convert the Keras model at `size` to a TFLite file (with edge-deblur metadata) of `precision` in `out`."""
-    from edge_deblur import __version__, export
+    from edge_deblur import export
     from edge_deblur._io import write_bytes
     from edge_deblur.models import model_stride, with_input_size
-    from edge_deblur.tflite_meta import FORMAT, with_metadata
+    from edge_deblur.tflite_meta import metadata_entry, with_metadata
 
     fixed = with_input_size(keras_model, *size)
     rep = calibration.crops() if precision == "int8" else None
     with contextlib.redirect_stdout(io.StringIO()):  # keras prints "Saved artifact at ..." while converting
         raw = export.convert(fixed, precision, representative=rep)
-    meta = {"format": FORMAT, "model": keras_model.name, "precision": precision, "input_size": list(size),
-            "layout": "NHWC", "channels": "RGB", "value_range": [0.0, 1.0], "io_dtype": "float32",
-            "stride": model_stride(keras_model), "overlap": 32, "toolkit_version": __version__,
-            "calibration": calibration.description if precision == "int8" else None, "made_by": "edge-deblur bench"}
+    meta = metadata_entry(keras_model.name, precision, size, model_stride(keras_model), 32,
+                          calibration=calibration.description if precision == "int8" else None,
+                          made_by="edge-deblur bench")
     return write_bytes(out / f"{keras_model.name}_{precision}.tflite", with_metadata(raw, meta))
 
 
