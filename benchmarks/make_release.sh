@@ -56,7 +56,7 @@ python3 benchmarks/in_focus.py --passes 2 --views 4 --out benchmarks/results/in_
 python3 benchmarks/passes_cost.py --out benchmarks/results/passes_cost.json
 python3 benchmarks/borders.py --out benchmarks/results/borders.json
 python3 benchmarks/photo_latency.py --out benchmarks/results/photo_12mp.json
-edge-deblur grid --data $D/dpdd_dev --dataset pairs --split val --limit 4 --long-side 0 --crop 256 \
+edge-deblur grid --overwrite --data $D/dpdd_dev --dataset pairs --split val --limit 4 --long-side 0 --crop 256 \
     --out docs/before_after_dpdd_val.png
-edge-deblur grid --data $D/kwentar --limit 4 --long-side 0 --scale auto --crop 256 --out docs/before_after_kwentar.png
+edge-deblur grid --overwrite --data $D/kwentar --limit 4 --long-side 0 --scale auto --crop 256 --out docs/before_after_kwentar.png
 python3 benchmarks/update_manifest.py

@@ -108,20 +108,29 @@ def names_a_file(out: Path) -> bool:
     return out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir()
 
 
-def plan_outputs(files: list[tuple[Path, Path | None]], out_dir: Path | None) -> list[tuple[Path, Path]]:
-    """(input, output) for every input; refuses outputs shared by two inputs or landing on an input.
+def _suffix_problem(out: Path) -> str:
+    """Why `--out` with a suffix that is not one we write is refused (it would otherwise become a folder)."""
+    if out.suffix.lower() in READ_ONLY_SUFFIXES:
+        return f"{out}: results are not written as {out.suffix[1:].upper()}; name a .png, .jpg, .tif, .bmp or .webp " \
+               "file, or a folder"
+    return f"{out}: '{out.suffix}' is not an image format we write (.png, .jpg, .tif, .bmp, .webp); for a folder " \
+           "with a dot in its name, create it first"
+
+
+def plan_outputs(files: list[tuple[Path, Path | None]], out_dir: Path | None, overwrite: bool = False
+                 ) -> list[tuple[Path, Path]]:
+    """(input, output) for every input; refuses outputs shared by two inputs or landing on an input, and existing
+    files unless `overwrite`.
 
     `out_dir` with an image suffix (`-o sharp.png`) that is not an existing folder names the result file itself,
-    for a single photo (its format from the suffix).
+    for a single photo (its format from the suffix). A name with any other suffix is refused unless it is an
+    existing folder: `-o sharp.xyz` or `-o sharp.png.bak` is far more likely a mistyped file name than a folder.
 
     Raises:
-        ImageError: `out_dir` is not a folder, names a file for several photos, or outputs collide (every clash is
-            named).
+        ImageError: `out_dir` is not a folder, names a file for several photos or has an unknown suffix, outputs
+            collide (every clash is named), or results exist and `overwrite` is False.
     """
     single = out_dir is not None and names_a_file(out_dir)
-    if out_dir is not None and not single and out_dir.suffix.lower() in READ_ONLY_SUFFIXES and not out_dir.is_dir():
-        raise ImageError(f"{out_dir}: results are not written as {out_dir.suffix[1:].upper()}; name a .png, .jpg, "
-                         ".tif, .bmp or .webp file, or a folder")
     if single and len(files) != 1:
         raise ImageError(f"{out_dir}: a file name, but {len(files)} photos would be written there; give a folder "
                          "for --out")
@@ -130,11 +139,26 @@ def plan_outputs(files: list[tuple[Path, Path | None]], out_dir: Path | None) ->
         bad = next((p for p in folders if p.exists() and not p.is_dir()), None)
         if bad is not None:
             raise ImageError(f"{out_dir}: cannot write results there: {bad} is a file, not a folder")
+        if not single and out_dir.suffix and not out_dir.is_dir():
+            raise ImageError(_suffix_problem(out_dir))
     sources = {p.resolve() for p, _ in files}
     if single:
         if out_dir.resolve() in sources:
             raise ImageError(f"{files[0][0]} -> {out_dir}, an input: nothing written (inputs are never overwritten)")
-        return [(files[0][0], out_dir)]
+        plan = [(files[0][0], out_dir)]
+    else:
+        plan = _folder_plan(files, out_dir, sources)
+    existing = [dest for _, dest in plan if dest.is_file()]
+    if existing and not overwrite:
+        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+        raise ImageError(f"{existing[0]}{more} already exist{'s' if not more else ''}: nothing written (pass "
+                         "--overwrite to replace results)")
+    return plan
+
+
+def _folder_plan(files: list[tuple[Path, Path | None]], out_dir: Path | None, sources: set[Path]
+                 ) -> list[tuple[Path, Path]]:
+    """`output_path` of every input; refuses outputs shared by two inputs or landing on an input."""
     plan = [(src, output_path(src, root, out_dir, sources)) for src, root in files]
     owner: dict[Path, Path] = {}
     clashes = []
@@ -225,7 +249,7 @@ def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
                  progress: bool = True, max_pixels: int | None = None,
                  on_written: Callable[[Path], None] | None = None, allow_foreign: bool = False,
                  scale: float | str | None = None, passes: int = 1, views: int = 1,
-                 timings: dict | None = None) -> list[Path]:
+                 timings: dict | None = None, overwrite: bool = False) -> list[Path]:
     """Deblur image files and folders; write each result atomically, upright, with the input's EXIF.
 
     Args:
@@ -244,23 +268,26 @@ def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
         views: 1, or 2/4/8 mirrored and transposed copies restored and averaged (see `Deblurrer`).
         timings: a dict to fill with `photos`, `seconds` (wall) and `inference_seconds` (time in the model;
             decoding and encoding run in other threads, overlapping it).
+        overwrite: replace existing result files (otherwise any existing one stops the batch before any work).
 
     Returns:
         The written paths, in input order. An input is never overwritten.
 
     Raises:
-        ImageError: no inputs, a missing input, `out_dir` is a file (or a file name for several photos), or output
-            names clash (before any work).
+        ImageError: no inputs, a missing input, `out_dir` is a file (or a file name for several photos), output
+            names clash, results exist and `overwrite` is False, or a bad $EDGE_DEBLUR_MAX_PIXELS (before any work).
         ModelError: unusable model (before any work).
         BatchError: some inputs failed (each named with its reason); every other one was written.
     """
+    from edge_deblur.images import pixel_limit
     from edge_deblur.runtime import Deblurrer
 
     out_dir = Path(out_dir) if out_dir is not None else None
     files = collect_images(inputs, exclude=out_dir)
     if not files:
         raise ImageError("no input images given")
-    plan = plan_outputs(files, out_dir)
+    plan = plan_outputs(files, out_dir, overwrite)
+    max_pixels = pixel_limit(max_pixels)  # a bad environment value fails once, here, not once per photo
     deblurrer = Deblurrer(model, num_threads=num_threads, overlap=overlap, allow_foreign=allow_foreign, scale=scale,
                           passes=passes, views=views)
     written: list[Path] = []

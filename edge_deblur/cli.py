@@ -39,16 +39,40 @@ app.add_typer(data_app, name="data")
 _verbose = False
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from edge_deblur import __version__
+
+        typer.echo(f"edge-deblur {__version__}")
+        raise typer.Exit()
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C (see `_terminated`)."""
+
+
+def _terminated(signum, frame) -> None:
+    """SIGTERM unwinds like Ctrl-C: temporary files are removed and atomic writes finish or vanish."""
+    raise _Terminated
+
+
 @app.callback()
 def _main_options(
     verbose: bool = typer.Option(False, "--verbose", help="Let TensorFlow's and LiteRT's start-up log lines "
                                  "(oneDNN, CUDA, XNNPACK) through to the terminal."),
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
 ):
     """Train, export (float16/int8 TFLite), run and benchmark deblurring CNNs for phones."""
+    import signal
+    import threading
+
     global _verbose
     _verbose = verbose
     if not verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow's first import
+    if threading.current_thread() is threading.main_thread():  # a CLI call from a test's thread keeps its signals
+        signal.signal(signal.SIGTERM, _terminated)
 
 
 def _user_errors(fn):
@@ -73,13 +97,14 @@ def _user_errors(fn):
             typer.echo(f"error: `edge-deblur {command}` needs {TRAIN_EXTRA[missing]}, which the core install does "
                        "not include: pip install 'edge-deblur[train]'", err=True)
             raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
+        except KeyboardInterrupt as e:
+            terminated = isinstance(e, _Terminated)
+            typer.echo("terminated" if terminated else "interrupted", err=True)
             sys.stdout.flush()
             sys.stderr.flush()
             # files are written atomically and temporary ones removed while the interrupt unwound; skip the
             # interpreter shutdown, which takes TensorFlow 5-10 s after an interrupted export
-            os._exit(130)
+            os._exit(143 if terminated else 130)  # 128 + SIGTERM / SIGINT, as a shell reports them
 
     return wrapper
 
@@ -374,8 +399,9 @@ def deblur_cmd(
                                        show_default="NAME_deblurred.EXT beside each input"),
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="A .tflite model.",
                                          show_default="the bundled model"),
-    threads: Optional[int] = typer.Option(None, help="Interpreter threads.", show_default="the backend's"),
-    overlap: int = typer.Option(32, min=0, help="Tile overlap in pixels for images larger than the model input."),
+    threads: Optional[int] = typer.Option(None, min=1, help="Interpreter threads.", show_default="the backend's"),
+    overlap: int = typer.Option(32, min=0, help="Tile overlap in pixels, for models run in fixed-size tiles "
+                                "(those without our metadata; ours run in large windows with a fixed halo)."),
     max_pixels: Optional[int] = typer.Option(None, min=1, help="Refuse images with more pixels, before decoding "
                                              "(default: $EDGE_DEBLUR_MAX_PIXELS, else 100000000)."),
     allow_foreign: bool = typer.Option(False, "--allow-foreign", help="Also run a .tflite without edge-deblur "
@@ -388,6 +414,8 @@ def deblur_cmd(
     views: int = typer.Option(VIEWS_DEFAULT, help="Test-time augmentation: restore the photo and its mirrored and "
                               "turned copies, N in all (1, 2, 4 or 8; 8 adds the transposes), and average them (N "
                               "times the model's compute); 1: off."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing results (otherwise an existing "
+                                   "result stops the run before any work)."),
 ):
     """Deblur photos with a TFLite model (any size; EXIF orientation kept; no TensorFlow needed).
 
@@ -403,7 +431,7 @@ def deblur_cmd(
         try:
             written = deblur_files(inputs, out_dir=out, model=model, num_threads=threads, overlap=overlap,
                                    max_pixels=max_pixels, allow_foreign=allow_foreign, scale=scale_value,
-                                   passes=passes, views=views,
+                                   passes=passes, views=views, overwrite=overwrite,
                                    on_written=lambda p: typer.echo(f"wrote {p}"))
             failures = []
         except BatchError as e:
@@ -425,11 +453,12 @@ def grid_cmd(
     inputs: List[Path] = typer.Argument(None, help="Blurred photos (or use --data with a kwentar/pairs folder).",
                                         metavar="PHOTOS"),
     out: Path = typer.Option(Path("before_after.png"), "--out", "-o", help="PNG (or .jpg) to write."),
-    model: Optional[Path] = typer.Option(None, help=".tflite model.", show_default="the bundled int8 model"),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help=".tflite model.",
+                                         show_default="the bundled int8 model"),
     data: Optional[Path] = typer.Option(None, help="A kwentar or pairs folder: rows get the sharp shot too.",
                                         show_default="none"),
     dataset: str = typer.Option("kwentar", help="kwentar | pairs (with --data)."),
-    limit: int = typer.Option(4, help="At most this many rows."),
+    limit: int = typer.Option(4, min=1, help="At most this many rows."),
     long_side: int = typer.Option(640, help="Photos with a longer side are shrunk to this (never enlarged); 0 "
                                   "keeps native size (100% crops)."),
     crop: int = typer.Option(224, help="Side of the 1:1 window shown per photo."),
@@ -440,6 +469,7 @@ def grid_cmd(
                                "pass."),
     views: int = typer.Option(VIEWS_DEFAULT, help="Test-time augmentation as in `deblur`: the mean of N (1, 2, 4 "
                               "or 8) mirrored/transposed restorations; 1: off."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
 ):
     """Make a before/after grid PNG of real photos with an exported model."""
     from edge_deblur.data import load_split
@@ -448,13 +478,15 @@ def grid_cmd(
     scale_value, views = _parse_scale(scale), _parse_views(views)
     if data is not None:
         pairs = [(p.blurred, p.sharp) for p in load_split(data, dataset, split)]
+    elif split != "all":
+        raise EdgeDeblurError(f"--split {split} chooses among the pairs of --data; give --data too")
     elif inputs:
         pairs = [(p, None) for p in inputs]
     else:
         raise EdgeDeblurError("give photos to show, or --data with a kwentar/pairs folder")
     label = "sharp shot (not aligned)" if dataset == "kwentar" else "sharp reference"
     written = deblur_grid(pairs[:limit], out, model=model, long_side=long_side or None, crop=crop,
-                          scale=scale_value, passes=passes, views=views, reference_label=label)
+                          scale=scale_value, passes=passes, views=views, reference_label=label, overwrite=overwrite)
     typer.echo(f"wrote {written} ({written.stat().st_size / 1e3:.0f} kB)")
 
 

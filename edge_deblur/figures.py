@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from edge_deblur._io import atomic_path
+from edge_deblur.errors import ImageError
 from edge_deblur.images import to_uint8
 
 
@@ -69,12 +70,23 @@ def grid_format(path: Path) -> str:
     Raises:
         ImageError: any other suffix (a PNG written under `grid.txt` would be silently wrong).
     """
-    from edge_deblur.errors import ImageError
-
     formats = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
     if path.suffix.lower() not in formats:
         raise ImageError(f"{path}: a grid is written as PNG or JPEG; give a .png or .jpg file name")
     return formats[path.suffix.lower()]
+
+
+def _check_grid(inputs: Sequence, path: Path, long_side: int | None, crop: int, overwrite: bool) -> None:
+    """Refuse, before any work, what would make no grid or a degenerate one, or overwrite a file unasked."""
+    grid_format(path)
+    if not inputs:
+        raise ImageError("no photos for the grid")
+    if crop < MIN_SIDE or (long_side is not None and long_side < MIN_SIDE):
+        raise ImageError(f"the crop and the long side must be at least {MIN_SIDE} px, got {crop} and {long_side}")
+    if any(Path(p).resolve() == path.resolve() for pair in inputs for p in pair if p is not None):
+        raise ImageError(f"{path} is one of the photos: nothing written (inputs are never overwritten)")
+    if path.exists() and not overwrite:
+        raise ImageError(f"{path} already exists: nothing written (pass --overwrite to replace it)")
 
 
 def _detail_crop(img: np.ndarray, crop: int) -> tuple[int, int]:
@@ -91,10 +103,13 @@ def _detail_crop(img: np.ndarray, crop: int) -> tuple[int, int]:
     return where
 
 
+MIN_SIDE = 16  # the smallest crop, working long side and photo side of a grid (what the model's tiles need)
+
+
 def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | None]], path: str | os.PathLike,
                 model: str | os.PathLike | None = None, long_side: int | None = 640, crop: int = 224,
                 num_threads: int | None = None, scale: float | str | None = None, passes: int = 1, views: int = 1,
-                reference_label: str = "sharp shot (not aligned)") -> Path:
+                reference_label: str = "sharp shot (not aligned)", overwrite: bool = False) -> Path:
     """Before/after grid of real photos: input | model output (| the sharp reference photo, when given).
 
     Photos are optionally shrunk to `long_side` (None keeps them at native size, so the crops are 100% crops),
@@ -112,28 +127,37 @@ def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | No
         passes: 1, or 2 for the coarse second pass on large blur (see `Deblurrer`).
         views: 1, or 2/4/8 mirrored and transposed copies restored and averaged (see `Deblurrer`).
         reference_label: label of the third column.
+        overwrite: replace an existing file at `path`.
 
     Returns:
         The path written.
+
+    Raises:
+        ImageError: no inputs, a crop or long side under `MIN_SIDE` px, `path` is an input, exists (without
+            `overwrite`) or is not .png/.jpg (all before any work); a photo that cannot be read or is smaller than
+            `MIN_SIDE` px a side.
     """
     from edge_deblur.images import read_image, resize
     from edge_deblur.multiscale import resolve_scale
     from edge_deblur.runtime import Deblurrer
 
-    grid_format(Path(path))  # before any work
-
+    _check_grid(inputs, Path(path), long_side, crop, overwrite)
     deblurrer = Deblurrer(model, num_threads=num_threads, scale=scale, passes=passes, views=views)
     rows = []
+    stems = [Path(b).stem for b, _ in inputs]
     for blurred_path, sharp_path in inputs:
         img = read_image(blurred_path)
         shrink = 1.0 if long_side is None else min(1.0, long_side / max(img.shape[:2]))  # never enlarge
         h, w = round(img.shape[0] * shrink), round(img.shape[1] * shrink)
+        if min(h, w) < MIN_SIDE:
+            raise ImageError(f"{blurred_path}: {w}x{h} px{' after shrinking' if shrink < 1 else ''}, too small for a "
+                             f"grid (at least {MIN_SIDE} px a side)")
         img = resize(img, h, w) if shrink < 1 else img
         s = resolve_scale(scale, h, w)  # for the label: the deblurrer runs at that scale itself
         out = deblurrer(img)
         c = min(crop, h, w)
         y, x = _detail_crop(out, c)
-        name = Path(blurred_path).stem
+        name = Path(blurred_path).stem if stems.count(Path(blurred_path).stem) == 1 else Path(blurred_path).name
         how = ((", 2 passes" if deblurrer.passes == 2 else "")
                + (f", {deblurrer.views} views" if deblurrer.views > 1 else ""))
         at = "" if s >= 1 else f" (run at {s:.2f}x)"

@@ -216,7 +216,8 @@ class Deblurrer:
         """Deblur an HxWx3 image of any size: uint8, or float in [0, 1]; returns the same shape and dtype.
 
         Raises:
-            ImageError: not an HxWx3 array, an unsupported dtype, or float values outside [0, 1].
+            ImageError: not an HxWx3 array, an unsupported dtype, float values outside [0, 1], or a processing
+                scale that shrinks the image below `MIN_SCALED_SIDE` px a side.
             ModelError: the model's output holds NaN/infinity, or is all black or all white for an image that is not.
         """
         from edge_deblur.multiscale import add_coarse, resolve_scale, restore_scaled
@@ -224,6 +225,7 @@ class Deblurrer:
 
         x = check_image(image, self.path.name)
         s = resolve_scale(self.scale, *x.shape[:2])
+        _check_scaled_size(x.shape[:2], s)
         # the coarse pass has its own window interpreter: one resized back and forth costs ~30 ms a photo
         coarse = averaged(functools.partial(self.run_windows, coarse=True), self.views)
         if self.strategy == "strips" and s >= 1:  # no float copy of the photo: uint8 in, uint8 out
@@ -319,6 +321,19 @@ class Deblurrer:
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"{self.path}: cannot list the model's ops ({first_line(e)})") from None
         return {"backend": self.backend, **delegation_report(details)}
+
+
+MIN_SCALED_SIDE = 16  # a scale may not shrink an image below this (nor below its own size, if smaller)
+
+
+def _check_scaled_size(hw: tuple[int, int], scale: float) -> None:
+    """Refuse a processing scale that would leave the model a handful of pixels (its correction would be a flat
+    offset, enlarged over the whole image)."""
+    h, w = hw
+    sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+    if scale < 1 and min(sh, sw) < min(MIN_SCALED_SIDE, h, w):
+        raise ImageError(f"scale {scale:g} shrinks this {w}x{h} image to {sw}x{sh} px; the model needs at least "
+                         f"{min(MIN_SCALED_SIDE, h, w)} px a side (use a larger scale, or auto)")
 
 
 def _as_dtype_of(y: np.ndarray, like: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from conftest import ROOT, smooth_image
 from edge_deblur.batch import BatchError, collect_images, deblur_files
 from edge_deblur.cli import app
 from edge_deblur.errors import ImageError
-from edge_deblur.images import write_image
+from edge_deblur.images import read_image, write_image
 from test_images import TIFF_VARIANTS, _png_header_only, _with_description
 from test_runtime import make_tflite, randomized
 
@@ -182,8 +182,8 @@ def test_one_photo_prints_one_line(tmp_path, model):
 def test_rerun_without_out_never_deblurs_its_own_results(tmp_path, model):
     write_image(tmp_path / "x.jpg", smooth_image(30, 30, 1))
     write_image(tmp_path / "y_deblurred.png", smooth_image(30, 30, 2))  # no y.png beside it: a real input
-    for _ in range(2):
-        res = cli("deblur", tmp_path, "--model", model)
+    for again in ([], ["--overwrite"]):  # the second run replaces its own results: they are not taken as inputs
+        res = cli("deblur", tmp_path, "--model", model, *again)
         assert res.exit_code == 0, res.output
         assert res.stdout.splitlines() == [f"wrote {tmp_path / 'x_deblurred.jpg'}",
                                            f"wrote {tmp_path / 'y_deblurred_deblurred.png'}",
@@ -193,16 +193,16 @@ def test_rerun_without_out_never_deblurs_its_own_results(tmp_path, model):
 
 def test_rerun_with_out_inside_the_input_folder_skips_it(tmp_path, model):
     write_image(tmp_path / "x.png", smooth_image(30, 30, 1))
-    for _ in range(2):
-        assert cli("deblur", tmp_path, "-o", tmp_path / "sharp", "--model", model).exit_code == 0
+    for again in ([], ["--overwrite"]):
+        assert cli("deblur", tmp_path, "-o", tmp_path / "sharp", "--model", model, *again).exit_code == 0
     assert _tree(tmp_path) == ["sharp/x.png", "x.png"]
     assert [p.name for p, _ in collect_images([tmp_path], exclude=tmp_path / "sharp")] == ["x.png"]
 
 
 def test_out_onto_the_input_folder_writes_beside_and_reruns_cleanly(tmp_path, model):
     write_image(tmp_path / "x.png", smooth_image(30, 30, 1))
-    for _ in range(2):
-        res = cli("deblur", tmp_path, "-o", tmp_path, "--model", model)
+    for again in ([], ["--overwrite"]):
+        res = cli("deblur", tmp_path, "-o", tmp_path, "--model", model, *again)
         assert res.exit_code == 0, res.output
         assert res.stdout.splitlines()[0] == f"wrote {tmp_path / 'x_deblurred.png'}"
     assert _tree(tmp_path) == ["x.png", "x_deblurred.png"]
@@ -311,3 +311,47 @@ def test_inputs_in_formats_we_read_but_cannot_write_give_png_results(tmp_path, s
     src = tmp_path / f"photo{suffix}"
     assert output_path(src, None, None, set()) == tmp_path / "photo_deblurred.png"
     assert output_path(src, None, tmp_path / "out", set()) == tmp_path / "out" / "photo.png"
+
+
+def test_existing_results_stop_the_run_unless_overwrite(tmp_path, model):
+    write_image(tmp_path / "in" / "a.png", smooth_image(20, 20, 1))
+    write_image(tmp_path / "in" / "b.png", smooth_image(20, 20, 2))
+    (tmp_path / "in" / "b_deblurred.png").write_text("a user's file")
+    keep = tmp_path / "keep.jpg"
+    write_image(keep, smooth_image(20, 20, 3))
+    before = keep.read_bytes()
+    res = cli("deblur", tmp_path / "in" / "a.png", "-o", keep, "--model", model)
+    assert res.exit_code == 2
+    assert res.stderr.strip() == f"error: {keep} already exists: nothing written (pass --overwrite to replace results)"
+    assert keep.read_bytes() == before
+    res = cli("deblur", tmp_path / "in", "--model", model)  # a_deblurred.png is new, b_deblurred.png is not
+    assert res.exit_code == 2 and "b_deblurred.png already exists: nothing written" in res.stderr
+    assert _tree(tmp_path / "in") == ["a.png", "b.png", "b_deblurred.png"]
+    assert (tmp_path / "in" / "b_deblurred.png").read_text() == "a user's file"
+    res = cli("deblur", tmp_path / "in", "--model", model, "--overwrite")
+    assert res.exit_code == 0, res.output
+    assert read_image(tmp_path / "in" / "b_deblurred.png").shape == (20, 20, 3)
+
+
+@pytest.mark.parametrize("name", ["t4.xyz", "sharp.png.bak", "out.txt"])
+def test_out_with_an_unknown_suffix_is_refused_not_made_a_folder(tmp_path, model, name):
+    write_image(tmp_path / "a.png", smooth_image(20, 20, 1))
+    res = cli("deblur", tmp_path / "a.png", "-o", tmp_path / name, "--model", model)
+    assert res.exit_code == 2
+    suffix = Path(name).suffix
+    assert res.stderr.strip() == (f"error: {tmp_path / name}: '{suffix}' is not an image format we write (.png, .jpg, "
+                                  ".tif, .bmp, .webp); for a folder with a dot in its name, create it first")
+    assert _tree(tmp_path) == ["a.png"]
+    (tmp_path / name).mkdir()  # an existing folder of that name is a folder
+    assert cli("deblur", tmp_path / "a.png", "-o", tmp_path / name, "--model", model).exit_code == 0
+    assert _tree(tmp_path) == ["a.png", f"{name}/a.png"]
+
+
+def test_a_scale_that_leaves_the_model_a_few_pixels_is_refused(tmp_path, model):
+    write_image(tmp_path / "a.png", smooth_image(120, 160, 1))
+    res = cli("deblur", tmp_path / "a.png", "-o", tmp_path / "o.png", "--model", model, "--scale", "1e-9")
+    assert res.exit_code == 1
+    assert ("scale 1e-09 shrinks this 160x120 image to 1x1 px; the model needs at least 16 px a side" in res.stderr)
+    assert _tree(tmp_path) == ["a.png"]
+    assert cli("deblur", tmp_path / "a.png", "-o", tmp_path / "o.png", "--model", model, "--scale", "0.14"
+               ).exit_code == 0  # 17 px on the short side

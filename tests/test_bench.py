@@ -176,6 +176,12 @@ def test_library_validation_happens_before_work(tmp_path):
         run_bench("tiny", limit=0)
     with pytest.raises(EdgeDeblurError, match="is a folder"):
         run_bench("tiny", json_path=tmp_path)
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"a user's photo")  # `--json photo.png` replaced the photo with the results
+    for kw, suffixes in (("json_path", ".json"), ("csv_path", ".csv"), ("markdown_path", ".md or .markdown")):
+        with pytest.raises(EdgeDeblurError, match=f"{photo}: use a {suffixes} file name"):
+            run_bench("tiny", **{kw: photo})
+    assert photo.read_bytes() == b"a user's photo"
     with pytest.raises(EdgeDeblurError, match="needs --dataset"):
         load_eval_set(data=tmp_path)
     with pytest.raises(ModelError, match="unknown model|no such model"):

@@ -181,6 +181,42 @@ def test_ctrl_c_in_a_command_exits_130_without_interpreter_shutdown(monkeypatch,
     assert capsys.readouterr().err == "interrupted\n"
 
 
+def test_sigterm_unwinds_like_ctrl_c_and_exits_143(tmp_path):
+    # a batch killed by SIGTERM (a job scheduler, `timeout`, a container stop) left a partial .tmp file in its output
+    # folder; it now unwinds like Ctrl-C: the photo being written finishes or vanishes, nothing partial stays
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import smooth_image
+    from edge_deblur.images import write_image
+    from test_runtime import make_tflite, randomized
+
+    model = make_tflite(tmp_path / "tiny_float32.tflite", randomized("tiny"), 32, "float32")
+    for i in range(60):
+        write_image(tmp_path / "in" / f"p{i:02d}.png", smooth_image(300, 300, i))
+    proc = subprocess.Popen([sys.executable, "-m", "edge_deblur", "deblur", str(tmp_path / "in"), "-o",
+                             str(tmp_path / "out"), "-m", str(model), "--views", "8"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()  # the first photo is written: the batch is under way
+    proc.send_signal(signal.SIGTERM)
+    rest, err = proc.communicate(timeout=120)
+    assert first.startswith("wrote ") and proc.returncode == 143, (first, rest, err)
+    assert err.strip().splitlines()[-1] == "terminated"
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert 1 <= len(written) < 60 and all(n.endswith(".png") and not n.startswith(".") for n in written)
+
+
+def test_version_prints_the_package_version():
+    from typer.testing import CliRunner
+
+    from edge_deblur import __version__
+    from edge_deblur.cli import app
+
+    res = CliRunner().invoke(app, ["--version"])
+    assert (res.exit_code, res.stdout) == (0, f"edge-deblur {__version__}\n")
+
+
 @pytest.mark.parametrize("args, message", [
     (["deblur", "a.png", "--passes", "0"],
      "error: Invalid value for '--passes': Input should be greater than or equal to 1 "

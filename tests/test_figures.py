@@ -71,3 +71,57 @@ def test_a_long_label_shrinks_to_fit_its_tile():
     assert (band[:, -3:] == 128).all()  # and ends inside the tile: the whole text fits
     short = np.asarray(_label(Image.new("RGB", (256, 40), (128, 128, 128)), "input"))
     assert (short[:14, 60:] == 128).all()  # a short label keeps its small band
+
+
+def test_grid_never_overwrites_unasked_and_never_an_input(tmp_path, model):
+    photo = tmp_path / "a.png"
+    write_image(photo, smooth_image(40, 48, 1))
+    before = photo.read_bytes()
+    res = cli("grid", photo, "-o", photo, "-m", model)
+    assert res.exit_code == 2
+    assert res.stderr.strip() == f"error: {photo} is one of the photos: nothing written (inputs are never overwritten)"
+    assert photo.read_bytes() == before
+    out = tmp_path / "g.png"
+    out.write_bytes(b"not yet a grid")
+    res = cli("grid", photo, "-o", out, "-m", model)
+    assert res.exit_code == 2
+    assert res.stderr.strip() == f"error: {out} already exists: nothing written (pass --overwrite to replace it)"
+    assert out.read_bytes() == b"not yet a grid"
+    assert cli("grid", photo, "-o", out, "-m", model, "--overwrite", "--crop", 32).exit_code == 0
+    assert np.asarray(Image.open(out)).shape == (32, 32 * 2 + 4, 3)
+
+
+def test_grid_options_and_photos_that_make_no_grid_are_one_line_errors(tmp_path, model):
+    photo, tiny = tmp_path / "a.png", tmp_path / "one.png"
+    write_image(photo, smooth_image(40, 48, 1))
+    write_image(tiny, smooth_image(3, 200, 1))
+    cases = {
+        ("--crop", "0"): "error: the crop and the long side must be at least 16 px, got 0 and 640",
+        ("--long-side", "-1"): "error: the crop and the long side must be at least 16 px, got 224 and -1",
+        ("--split", "val"): "error: --split val chooses among the pairs of --data; give --data too",
+        (str(tiny),): f"error: {tiny}: 200x3 px, too small for a grid (at least 16 px a side)",
+    }
+    for extra, message in cases.items():
+        res = cli("grid", photo, *extra, "-o", tmp_path / "g.png", "-m", model)
+        assert (res.exit_code, res.stderr.strip()) == (2, message)
+    res = cli("grid", photo, "--limit", "0", "-o", tmp_path / "g.png", "-m", model)
+    assert (res.exit_code, res.stderr.strip()) == (2, "error: Invalid value for '--limit': Input should be greater "
+                                                   "than or equal to 1 (see 'edge-deblur grid --help')")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "one.png"]
+
+
+def test_grid_rows_of_photos_with_one_stem_are_told_apart(tmp_path, model):
+    write_image(tmp_path / "good.png", smooth_image(40, 48, 1))
+    write_image(tmp_path / "good.jpg", smooth_image(40, 48, 2))
+    write_image(tmp_path / "other.png", smooth_image(40, 48, 3))
+    from edge_deblur import figures
+
+    labels = []
+    real = figures.before_after_grid
+    figures.before_after_grid = lambda rows, path: labels.extend(row[0][1] for row in rows) or real(rows, path)
+    try:
+        figures.deblur_grid([(tmp_path / n, None) for n in ("good.png", "good.jpg", "other.png")],
+                            tmp_path / "g.png", model=model, crop=32)
+    finally:
+        figures.before_after_grid = real
+    assert labels == ["input good.png", "input good.jpg", "input other"]

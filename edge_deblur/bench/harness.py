@@ -63,6 +63,10 @@ def _set_tf_threads(threads: int | None) -> int:
     return int(n) if n else (os.cpu_count() or 1)
 
 
+_SUFFIXES = {"json": (".json",), "csv": (".csv",), "markdown": (".md", ".markdown"),
+             "plot": (".png", ".svg", ".pdf", ".jpg", ".jpeg")}
+
+
 def _check_outputs(paths: dict[str, str | os.PathLike | None]) -> dict[str, Path]:
     """Validate output paths before any work: each must not be an existing folder, its parent must be creatable."""
     out = {}
@@ -72,8 +76,8 @@ def _check_outputs(paths: dict[str, str | os.PathLike | None]) -> dict[str, Path
         p = Path(p)
         if p.is_dir():
             raise EdgeDeblurError(f"--{what} {p}: is a folder; give a file name")
-        if what == "plot" and p.suffix.lower() not in (".png", ".svg", ".pdf", ".jpg", ".jpeg"):
-            raise EdgeDeblurError(f"--plot {p}: use a .png, .svg, .pdf or .jpg file name")
+        if p.suffix.lower() not in _SUFFIXES[what]:  # a results file must not land on a photo or another file
+            raise EdgeDeblurError(f"--{what} {p}: use a {' or '.join(_SUFFIXES[what])} file name")
         for parent in p.parents:
             if parent.exists():
                 if not parent.is_dir():
