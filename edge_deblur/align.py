@@ -27,9 +27,6 @@ from __future__ import annotations
 
 import functools
 import os
-import secrets
-import shutil
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -38,6 +35,7 @@ from typing import Callable
 
 import numpy as np
 
+from edge_deblur.align_out import _check_out, _check_replaceable, _discard, _make_tmp, _replace_dir
 from edge_deblur.errors import DataError, EdgeDeblurError
 from edge_deblur.metrics import psnr, ssim
 from edge_deblur.registration import (  # noqa: F401 (largest_rectangle: re-exported, part of align's API)
@@ -205,28 +203,6 @@ def align_pair_files(sharp: str | os.PathLike, blurred: str | os.PathLike, name:
     return row, al
 
 
-def _check_out(out: Path, data: Path, overwrite: bool) -> None:
-    """Refuse an output folder that would clobber data or another run's results."""
-    out_r, data_r = out.resolve(), data.resolve()
-    if out_r == data_r or out_r in data_r.parents:
-        raise DataError(f"--out {out} would contain the input data {data}; choose another folder")
-    if out.exists() and not out.is_dir():
-        raise DataError(f"--out {out} is a file; expected a folder to create")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise DataError(f"--out {out} exists and is not empty; pass --overwrite to replace it")
-
-
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Move the finished `tmp` folder onto `out`, replacing an existing `out` only after `tmp` is complete."""
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-    os.replace(out, old / out.name)
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def _check_options(dataset: str, limit: int | None, workers: int) -> None:
     """Refuse an unknown dataset, a limit below 1 or a negative worker count before anything is read."""
     if dataset not in ALIGN_DATASETS:
@@ -235,19 +211,6 @@ def _check_options(dataset: str, limit: int | None, workers: int) -> None:
         raise DataError(f"--limit must be at least 1, got {limit}")
     if workers < 0:
         raise DataError(f"--workers must be 0 (automatic) or more, got {workers}")
-
-
-def _make_tmp(out: Path) -> tuple[Path, list[Path]]:
-    """Create the temporary sibling of `out` that a run writes into, and the missing parents of `out`.
-
-    Returns:
-        (the temporary folder, the parents this call created, innermost first, for `_discard`).
-    """
-    created = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    tmp.mkdir()  # not tempfile.mkdtemp: its 0700 mode would stay on `out` after the rename
-    return tmp, created
 
 
 def _align_and_write(pair, dataset: str, params: AlignParams, tmp: Path, previews: bool) -> PairResult:
@@ -276,8 +239,9 @@ def _map_pairs(one: Callable, pairs: list, workers: int, track: Callable | None)
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _publish(report: AlignReport, tmp: Path, out: Path) -> None:
-    """Write `report.json` into `tmp` and move `tmp` onto `out`; refuse when no pair was accepted (nothing written)."""
+def _publish(report: AlignReport, tmp: Path, out: Path, overwrite: bool) -> None:
+    """Write `report.json` into `tmp` and move `tmp` onto `out`; refuse when no pair was accepted (nothing written),
+    or when files appeared in `out` during the run that it may not replace."""
     from edge_deblur._io import write_json
 
     if not report.accepted:
@@ -285,17 +249,11 @@ def _publish(report: AlignReport, tmp: Path, out: Path) -> None:
         raise DataError(f"{report.data}: none of {len(report.pairs)} pairs could be aligned "
                         f"(rejected: {', '.join(reasons)}); nothing written")
     write_json(tmp / "report.json", report.to_dict())
+    if out.is_dir() and any(out.iterdir()):  # checked before the run too; this catches files added meanwhile
+        if not overwrite:
+            raise DataError(f"--out {out} was filled by something else during the run; nothing written")
+        _check_replaceable(out)
     _replace_dir(tmp, out)
-
-
-def _discard(tmp: Path, created: list[Path]) -> None:
-    """Remove an unfinished run's `tmp` folder and the parents made for `out`, innermost first, only if still empty."""
-    shutil.rmtree(tmp, ignore_errors=True)
-    for p in created:
-        try:
-            p.rmdir()
-        except OSError:
-            break
 
 
 def align_dataset(
@@ -319,11 +277,13 @@ def align_dataset(
 
     Args:
         data: the input folder.
-        out: the output folder; must not exist or be empty unless `overwrite`.
+        out: the output folder; must not exist or be empty unless `overwrite`, and must lie outside the input
+            data (and every folder holding an input file) and not contain it.
         dataset: 'kwentar' (sharp/ + defocused_blurred/ or motion_blurred/) or 'pairs' (sharp/ + blurred/).
         blur: kwentar blur kind, 'defocus' or 'motion'.
         params: alignment settings; `AlignParams()` when None.
-        overwrite: replace a non-empty `out`.
+        overwrite: replace a non-empty `out`, if it holds only an earlier `align_dataset` result (its
+            report.json, blurred/, sharp/, previews/ with the files of that report's accepted pairs).
         limit: align only the first `limit` pairs.
         previews: also write preview overlays.
         workers: pairs aligned at once (threads); 0 = min(4, CPU count). Each holds a few full-size images.
@@ -334,7 +294,9 @@ def align_dataset(
         The `AlignReport` (also written to `out/report.json`).
 
     Raises:
-        DataError: bad folder layout, unusable `out`, unknown dataset, or no pair could be aligned.
+        DataError: bad folder layout, unknown dataset, no pair could be aligned, or an unusable `out` (inside,
+            or holding, the input data; not empty without `overwrite`; holding files other than an earlier
+            result with it); nothing is written or deleted.
 
     Example:
         >>> report = align_dataset("shared/data/kwentar", "runs/kwentar_aligned")  # doctest: +SKIP
@@ -347,7 +309,7 @@ def align_dataset(
     _check_options(dataset, limit, workers)
     data, out = Path(data), Path(out)
     scan = scan_kwentar(data, blur) if dataset == "kwentar" else scan_pairs(data)
-    _check_out(out, data, overwrite)
+    _check_out(out, data, overwrite, [p for pair in scan.pairs for p in (pair.sharp, pair.blurred)] + scan.unpaired)
     pairs = scan.pairs[:limit] if limit else scan.pairs
 
     tmp, created = _make_tmp(out)
@@ -356,7 +318,7 @@ def align_dataset(
         rows = _map_pairs(one, pairs, workers or min(4, os.cpu_count() or 1), track)
         report = AlignReport(pairs=rows, params=params, data=str(data), out=str(out), dataset=dataset, blur=blur,
                              unpaired=[str(p) for p in scan.unpaired], seconds=time.perf_counter() - t0)
-        _publish(report, tmp, out)
+        _publish(report, tmp, out, overwrite)
     except BaseException:
         _discard(tmp, created)
         raise

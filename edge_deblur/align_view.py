@@ -47,13 +47,18 @@ def preview_image(al: Alignment, row: PairResult | None = None, width: int = 120
 
 
 def report_table(report: AlignReport):
-    """The report as a `rich.table.Table`: one row per pair, the accept count and mean PSNR/SSIM in the footer."""
+    """The report as a `rich.table.Table`: one row per pair, the accept count and mean PSNR/SSIM in the footer, and
+    below it a numbered note per rejected pair saying why (its `detail`, input paths shortened to file names)."""
     from rich.table import Table
+    from rich.text import Text
 
     acc = report.accepted
     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
     mb, ma = report.mean("psnr_before"), report.mean("psnr_after")
-    table = Table(title=f"data align: {report.data} ({report.dataset}, {report.blur})", show_footer=True)
+    notes = [_note(r) for r in report.pairs if not r.accepted]
+    caption = Text("\n".join(f"({i}) {n}" for i, n in enumerate(notes, 1))) if notes else None
+    table = Table(title=f"data align: {report.data} ({report.dataset}, {report.blur})", show_footer=True,
+                  caption=caption, caption_justify="left", caption_style="none")
     # on a narrow terminal only the pair and result columns give way (report.json has the full names)
     table.add_column("pair", footer=f"{len(acc)}/{len(report.pairs)} ok", overflow="ellipsis")
     for head, key, spec in (("PSNR\nbefore", "psnr_before", ".2f"), ("PSNR\nafter", "psnr_after", ".2f"),
@@ -63,9 +68,27 @@ def report_table(report: AlignReport):
     table.add_column("kept", justify="right", no_wrap=True, min_width=4)
     gain = "" if mb is None else f"mean {ma - mb:+.2f} dB"
     table.add_column("accepted /\nrejected", footer=gain, overflow="fold")
+    rejected = 0
     for r in report.pairs:
         kept = "-" if r.overlap is None else f"{100 * r.overlap:.0f}%"
-        result = "[green]ok[/]" if r.accepted else f"[red]{r.reason}[/]"
-        table.add_row(r.name, fmt(r.psnr_before, ".2f"), fmt(r.psnr_after, ".2f"), fmt(r.ssim_before, ".3f"),
+        if r.accepted:
+            result = Text("ok", style="green")
+        else:
+            rejected += 1
+            result = Text(f"{r.reason} ({rejected})", style="red")
+        table.add_row(Text(r.name), fmt(r.psnr_before, ".2f"), fmt(r.psnr_after, ".2f"), fmt(r.ssim_before, ".3f"),
                       fmt(r.ssim_after, ".3f"), fmt(r.ecc, ".3f"), kept, result)
     return table
+
+
+def _note(row: PairResult) -> str:
+    """Why a pair was rejected, for the table: its detail (or the reason's meaning) with file names, not paths, and
+    the pair's name where the detail does not hold it."""
+    from pathlib import Path
+
+    from edge_deblur.align import REJECT_REASONS
+
+    text = row.detail or REJECT_REASONS.get(row.reason or "", row.reason or "")
+    for path in sorted({row.sharp, row.blurred}, key=len, reverse=True):
+        text = text.replace(path, Path(path).name)
+    return text if row.name in text else f"{row.name}: {text}"

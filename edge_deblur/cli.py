@@ -169,7 +169,7 @@ def data_align_cmd(
     limit: Optional[int] = typer.Option(None, help="Align only the first N pairs.", show_default="all"),
     previews: bool = typer.Option(False, help="Also write previews/NAME.jpg red-cyan overlays, before | after."),
     workers: int = typer.Option(0, help="Pairs aligned at once (threads); 0 = min(4, CPU count)."),
-    overwrite: bool = typer.Option(False, help="Replace a non-empty --out folder."),
+    overwrite: bool = typer.Option(False, help="Replace an earlier `data align` result in --out (never other files)."),
 ):
     """Align real blurred/sharp photo pairs (homography by ECC, exposure matched, borders cropped) into a paired
     folder; rejected pairs are listed with their reason, never written."""

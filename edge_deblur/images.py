@@ -1,7 +1,8 @@
 """Image I/O. In memory an image is float32 RGB, HWC, values in [0, 1]; on disk it is 8-bit sRGB.
 
-Readers handle EXIF orientation, 16-bit, grayscale, palette, CMYK, float and RGBA files, and turn anything
-unreadable into an `ImageError` naming the file. An image over the pixel limit (`pixel_limit`) is refused from its
+Readers handle EXIF orientation, 16-bit, grayscale, palette, CMYK, float and RGBA files (transparency is composited
+on white, with an `ImageWarning`), and turn anything unreadable, truncated or holding several pictures into an
+`ImageError` naming the file. An image over the pixel limit (`pixel_limit`) is refused from its
 header, before it is decoded. Writers turn I/O failures (read-only folder, full disk, a file where a folder should
 be) into an `ImageError` and never leave a partial file.
 """
@@ -16,6 +17,7 @@ import numpy as np
 
 from edge_deblur._io import atomic_path
 from edge_deblur.errors import ImageError
+from edge_deblur.image_checks import check_png_rows, check_still
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 
@@ -34,7 +36,8 @@ _SIZE_TAGS = (0xA002, 0xA003)  # PixelX/YDimension in the Exif IFD: wrong once t
 
 
 class ImageWarning(UserWarning):
-    """Something about an image was changed to write it (e.g. EXIF too large for a JPEG was left out)."""
+    """Something about an image was changed to read or write it (e.g. transparency composited on white, EXIF too
+    large for a JPEG left out)."""
 
 
 def pixel_limit(max_pixels: int | None = None) -> int:
@@ -70,9 +73,16 @@ def is_image_file(path: str | os.PathLike) -> bool:
 def read_image(path: str | os.PathLike, max_pixels: int | None = None, keep_uint8: bool = False) -> np.ndarray:
     """Read an image file as float32 RGB in [0, 1], upright per its EXIF orientation.
 
+    Transparency is not kept: an image with an alpha channel (RGBA, LA, or a palette with a transparent colour) is
+    composited on white, as it would look on a white page, and the result is RGB; where some pixel is not fully
+    opaque an `ImageWarning` says so (the CLI prints it). Deblurring composited pixels avoids smearing the
+    arbitrary colours hidden under transparent pixels into visible ones; the results (JPEG, or PNG/TIFF/WebP
+    written by `write_image`) carry no alpha channel.
+
     Args:
         path: a JPEG, PNG, TIFF, BMP or WebP file; 1-, 8- or 16-bit or float; gray, palette, RGB, CMYK or RGBA
-            (alpha is dropped by compositing on white).
+            (alpha is dropped by compositing on white, see above). Of a phone JPEG holding several pictures (MPO)
+            the first, the photo, is read; of a TIFF the one full-size page (thumbnails and masks are skipped).
         max_pixels: refuse images with more pixels (checked from the header, before decoding); None:
             `pixel_limit()` ($EDGE_DEBLUR_MAX_PIXELS or 100 MP).
         keep_uint8: return 8-bit RGB files (JPEGs, most PNGs) as uint8, without a float copy 4 times their size.
@@ -81,8 +91,11 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None, keep_uint
         Array of shape (H, W, 3), dtype float32 (or uint8, see `keep_uint8`).
 
     Raises:
-        ImageError: the file is missing, truncated, not an image, an animation (GIF, PNG or WebP with several
-            frames), or over the pixel limit.
+        ImageError: the file is missing, truncated (also a PNG whose image data ends rows early), not an image,
+            an animation (GIF, PNG or WebP with several frames), a multi-page TIFF, or over the pixel limit.
+
+    Warns:
+        ImageWarning: the image has transparency, which was composited on white.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -96,30 +109,20 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None, keep_uint
     try:
         with Image.open(path) as im:
             _check_pixels(path, im.size, limit)
-            _check_still(path, im)
+            check_still(path, im)
             im.load()
+            if im.format == "PNG":
+                check_png_rows(path, im)
             im = ImageOps.exif_transpose(im)
             if keep_uint8 and im.mode == "RGB":
                 return np.asarray(im, dtype=np.uint8)
-            return _pil_to_float(im)
+            return _pil_to_float(im, path)
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file (or a format Pillow cannot read)") from None
     except Image.DecompressionBombError as e:  # not an OSError
         raise ImageError(f"{path}: refused as a possible decompression bomb ({e})") from None
     except (OSError, ValueError, SyntaxError, MemoryError) as e:
         raise ImageError(f"{path}: cannot decode image ({str(e) or type(e).__name__})") from None
-
-
-# formats whose extra frames are an animation; in MPO (phone JPEGs with a preview or depth image) and multi-page
-# TIFF files the first frame is the photo itself
-ANIMATED_FORMATS = ("GIF", "PNG", "WEBP")
-
-
-def _check_still(path: Path, im) -> None:
-    """Refuse an animation: deblurring its first frame alone would silently drop the rest."""
-    if im.format in ANIMATED_FORMATS and getattr(im, "n_frames", 1) > 1:
-        raise ImageError(f"{path}: an animated {im.format} ({im.n_frames} frames); only still images are read "
-                         "(save the frames as separate images first)")
 
 
 def _quiet_pillow_bomb_warning() -> None:
@@ -130,8 +133,8 @@ def _quiet_pillow_bomb_warning() -> None:
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
-def _pil_to_float(im) -> np.ndarray:
-    """Convert a PIL image of any common mode to float32 RGB in [0, 1]."""
+def _pil_to_float(im, path: Path | None = None) -> np.ndarray:
+    """Convert a PIL image of any common mode to float32 RGB in [0, 1]; transparency is composited on white."""
     from PIL import Image
 
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -141,6 +144,9 @@ def _pil_to_float(im) -> np.ndarray:
         return np.repeat(a[..., None], 3, axis=2)
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
+        if rgba.getchannel("A").getextrema()[0] < 255:
+            warnings.warn(f"{path or 'image'}: has transparency, composited on white (the result has no alpha "
+                          "channel)", ImageWarning, stacklevel=3)
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         im = Image.alpha_composite(white, rgba)
     if im.mode == "RGB" and np.asarray(im).dtype == np.uint8:

@@ -4,6 +4,7 @@ the real kwentar pairs (skipped when the shared data folder is absent)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -225,8 +226,106 @@ def test_not_kwentar_layout_and_unusable_out_raise(tmp_path):
         align_dataset(data, tmp_path, overwrite=True)
     with pytest.raises(DataError, match="--color"):
         AlignParams(color="histogram")
-    align_dataset(data, tmp_path / "full", overwrite=True)
-    assert not (tmp_path / "full" / "keep.txt").exists() and (tmp_path / "full" / "report.json").is_file()
+    with pytest.raises(DataError, match="no report.json of `data align`"):  # --overwrite deletes no one's files
+        align_dataset(data, tmp_path / "full", overwrite=True)
+    assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """Every path below `root` with its bytes (None for folders): to show a refused run changed nothing."""
+    return {str(p.relative_to(root)): None if p.is_dir() else p.read_bytes() for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("out, overwrite", [
+    ("kw/sharp", True), ("kw/sharp", False), ("kw/defocused_blurred", True), ("kw/new", False), ("kw/sharp/new", True),
+    ("kw", True), (".", True),
+], ids=["input-folder-overwrite", "input-folder", "blurred-folder", "new-folder-inside", "inside-input-folder",
+        "data-folder", "holds-data"])
+def test_out_inside_at_or_around_the_input_data_is_refused_and_nothing_changes(tmp_path, out, overwrite):
+    """QA: `--out kw/sharp --overwrite` replaced the input photos by the results."""
+    data = make_kwentar(tmp_path / "kw", n=1)
+    before = _tree(tmp_path)
+    with pytest.raises(DataError, match=r"--out .* (is|is inside|would contain) the input data .*kw"):
+        align_dataset(data, tmp_path / out, overwrite=overwrite)
+    assert _tree(tmp_path) == before  # no photo deleted, no out, no temporary folder
+
+
+def test_out_in_an_input_folder_reached_through_a_link_is_refused(tmp_path):
+    data = make_kwentar(tmp_path / "kw", n=1)
+    (tmp_path / "photos").mkdir()
+    (data / "sharp").rename(tmp_path / "photos" / "sharp")
+    (data / "sharp").symlink_to(tmp_path / "photos" / "sharp")  # kw/sharp -> photos/sharp
+    before = _tree(tmp_path / "photos")
+    for out in (tmp_path / "photos" / "sharp", tmp_path / "photos" / "sharp" / "aligned", tmp_path / "photos"):
+        with pytest.raises(DataError, match=r"the input data .*sharp"):
+            align_dataset(data, out, overwrite=True)
+    assert _tree(tmp_path / "photos") == before
+
+
+def test_cli_out_in_the_data_folder_is_one_line_and_the_photos_stay(tmp_path):
+    data = make_kwentar(tmp_path / "kw", n=1)
+    before = _tree(tmp_path)
+    res = CliRunner().invoke(app, ["data", "align", "--data", str(data), "--out", str(data / "sharp"), "--overwrite"])
+    lines = [x for x in res.output.splitlines() if x.strip()]
+    assert res.exit_code == 2 and len(lines) == 1, res.output
+    assert lines[0] == f"error: --out {data / 'sharp'} is the input data {data / 'sharp'}; choose a folder outside it"
+    assert _tree(tmp_path) == before
+
+
+def test_overwrite_replaces_an_earlier_result_only(tmp_path):
+    """--overwrite replaces a folder holding just what `data align` wrote, and refuses one with anything else in it,
+    saying what is in the way, before any work."""
+    data = make_kwentar(tmp_path / "kw", n=2)
+    out = tmp_path / "out"
+    align_dataset(data, out, previews=True, limit=1)
+    assert sorted(p.name for p in out.iterdir()) == ["blurred", "previews", "report.json", "sharp"]
+    report = align_dataset(data, out, overwrite=True)  # an earlier result: replaced by the new one
+    assert len(report.pairs) == 2 and sorted(p.name for p in out.iterdir()) == ["blurred", "report.json", "sharp"]
+    for extra, shown in (("keep/notes.txt", "keep/"), ("notes.txt", "notes.txt"), ("sharp/9_OTHER.png", None),
+                         ("blurred/1_TESTCAM.jpg", None), ("previews/x.jpg", None), (".DS_Store", None)):
+        (out / extra).parent.mkdir(exist_ok=True)
+        (out / extra).write_text("mine")
+        before = _tree(tmp_path)
+        with pytest.raises(DataError, match=rf"--out .*out holds {re.escape(shown or extra)}, which `data align` did "
+                                            r"not write, so --overwrite will not replace it"):
+            align_dataset(data, out, overwrite=True)
+        assert _tree(tmp_path) == before
+        shutil.rmtree(out / "keep") if extra.startswith("keep") else (out / extra).unlink()
+    (out / "report.json").write_text('{"tool": "something else", "pairs": []}')
+    with pytest.raises(DataError, match="no report.json of `data align`"):
+        align_dataset(data, out, overwrite=True)
+
+
+def test_files_put_in_out_during_the_run_are_not_replaced(tmp_path):
+    data = make_kwentar(tmp_path / "kw", n=1)
+    out = tmp_path / "out"
+
+    def someone_writes(results, total):
+        yield from results
+        out.mkdir(exist_ok=True)
+        (out / "notes.txt").write_text("mine")
+
+    with pytest.raises(DataError, match="was filled by something else during the run; nothing written"):
+        align_dataset(data, out, track=someone_writes)
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    (out / "notes.txt").unlink()
+    align_dataset(data, out, overwrite=True)  # an earlier result, that --overwrite may replace, until ...
+    earlier = _tree(out)
+    with pytest.raises(DataError, match="holds notes.txt, which `data align` did not write"):
+        align_dataset(data, out, overwrite=True, track=someone_writes)
+    assert _tree(out) == {**earlier, "notes.txt": b"mine"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kw", "out"]  # no temporary folder left
+
+
+def test_negative_workers_are_refused_before_any_work(tmp_path):
+    data = make_kwentar(tmp_path / "kw", n=1)
+    with pytest.raises(DataError, match=r"--workers must be 0 \(automatic\) or more, got -1"):
+        align_dataset(data, tmp_path / "out", workers=-1)
+    res = CliRunner().invoke(app, ["data", "align", "--data", str(data), "--out", str(tmp_path / "out"),
+                                   "--workers", "-1"])
+    lines = [x for x in res.output.splitlines() if x.strip()]
+    assert res.exit_code == 2 and lines == ["error: --workers must be 0 (automatic) or more, got -1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kw"]
 
 
 def test_all_rejected_leaves_nothing(tmp_path):
@@ -263,6 +362,28 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, make, message):
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_cli_table_says_why_a_pair_was_rejected_within_100_columns(tmp_path):
+    """QA: the table said only 'unreadable'; the file and cause were in report.json alone."""
+    data = make_kwentar(tmp_path / "kw", n=1)
+    _save(data / "sharp" / "4_BROKEN-LONG-DEVICE-NAME_S.png", texture(240, 320))
+    (data / "defocused_blurred" / "4_BROKEN-LONG-DEVICE-NAME_F.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    _save(data / "sharp" / "5_ROT_S.png", texture(240, 320))
+    _save(data / "defocused_blurred" / "5_ROT_F.png", texture(320, 240))
+    res = CliRunner().invoke(app, ["data", "align", "--data", str(data), "--out", str(tmp_path / "out"),
+                                   "--workers", "1"], env={"COLUMNS": "100"})
+    assert res.exit_code == 0, res.output
+    from rich.cells import cell_len
+
+    assert max(cell_len(line) for line in res.output.splitlines()) <= 100
+    assert "unreadable (1)" in res.output and "aspect (2)" in res.output
+    text = " ".join(res.output.split())  # the notes under the table wrap at its width
+    assert "(1) 4_BROKEN-LONG-DEVICE-NAME_F.jpg: cannot decode image" in text
+    assert "(2) 5_ROT: " in text and "rotated" in text
+    assert str(data / "defocused_blurred") not in text  # file names, not paths: the paths are in report.json
+    detail = json.loads((tmp_path / "out" / "report.json").read_text())["pairs"][1]["detail"]
+    assert detail.startswith(str(data / "defocused_blurred" / "4_BROKEN-LONG-DEVICE-NAME_F.jpg"))
 
 
 def test_cli_refuses_non_empty_out(tmp_path):

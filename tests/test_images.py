@@ -5,14 +5,16 @@ from __future__ import annotations
 import io
 import os
 import struct
+import warnings
 import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from conftest import smooth_image
 from edge_deblur.errors import ImageError
+from edge_deblur.image_checks import _png_data_size
 from edge_deblur.images import (DEFAULT_MAX_PIXELS, ImageWarning, is_image_file, pixel_limit, read_image, resize,
                                 to_uint8, upright_exif, write_image)
 from edge_deblur.metrics import psnr
@@ -66,10 +68,28 @@ def test_rgba_is_composited_on_white(tmp_path):
     rgba[..., 0] = 200
     rgba[:, :5, 3] = 255  # left half opaque red-ish, right half fully transparent
     Image.fromarray(rgba, mode="RGBA").save(tmp_path / "a.png")
-    out = read_image(tmp_path / "a.png")
+    with pytest.warns(ImageWarning, match=r"a\.png: has transparency, composited on white \(the result has no alpha"):
+        out = read_image(tmp_path / "a.png")
     assert out.shape == (8, 10, 3)
     np.testing.assert_allclose(out[:, :5], np.broadcast_to([200 / 255, 0, 0], (8, 5, 3)), atol=1e-7)
     np.testing.assert_allclose(out[:, 5:], 1.0)
+
+
+def test_half_transparent_gray_alpha_is_blended_with_white_and_said(tmp_path):
+    la = np.stack([np.full((6, 8), 40, np.uint8), np.full((6, 8), 128, np.uint8)], -1)  # dark gray, alpha ~0.5
+    Image.fromarray(la, mode="LA").save(tmp_path / "la.png")
+    with pytest.warns(ImageWarning, match=r"la\.png: has transparency"):
+        out = read_image(tmp_path / "la.png")
+    np.testing.assert_allclose(out, (40 * 128 + 255 * 127) / 255 / 255, atol=1 / 255)
+
+
+def test_opaque_alpha_reads_without_a_warning(tmp_path):
+    rgba = np.dstack([_u8(8, 10), np.full((8, 10), 255, np.uint8)])
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "opaque.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = read_image(tmp_path / "opaque.png")
+    np.testing.assert_array_equal(to_uint8(out), rgba[..., :3])
 
 
 def test_palette_image(tmp_path):
@@ -365,3 +385,117 @@ def test_animations_are_refused_but_still_images_and_multi_picture_jpegs_are_rea
     frames[1].save(mpo, format="MPO", save_all=True, append_images=[frames[2]], quality=95)
     assert Image.open(mpo).n_frames == 2
     assert np.abs(read_image(mpo, keep_uint8=True)[5, 5].astype(int) - [60, 100, 140]).max() <= 3  # the first one
+
+
+def test_multi_page_tiff_is_refused_but_a_thumbnail_page_is_not_a_page(tmp_path):
+    pages = [Image.new("RGB", (40, 30), (60 * i, 100, 200 - 60 * i)) for i in range(3)]
+    pages[0].save(tmp_path / "scan.tif", save_all=True, append_images=pages[1:])
+    with pytest.raises(ImageError, match=r"scan\.tif: a multi-page TIFF \(3 pages\); only single images are read"):
+        read_image(tmp_path / "scan.tif")
+    thumb = Image.new("RGB", (8, 6), (255, 0, 0))
+    thumb.encoderinfo = {"tiffinfo": {254: 1}}  # NewSubfileType: a reduced-resolution copy of the page before
+    pages[1].save(tmp_path / "photo.tif", save_all=True, append_images=[thumb])
+    assert Image.open(tmp_path / "photo.tif").n_frames == 2
+    np.testing.assert_array_equal(read_image(tmp_path / "photo.tif", keep_uint8=True)[5, 5], [60, 100, 140])
+
+
+def test_multi_page_tiff_cut_anywhere_is_one_clean_error(tmp_path):
+    """Pillow raises TypeError ("Missing dimensions") counting the pages of a cut multi-page TIFF: an ImageError."""
+    pages = [Image.fromarray(_u8(30, 40, i)) for i in range(2)]
+    buf = io.BytesIO()
+    pages[0].save(buf, format="TIFF", save_all=True, append_images=pages[1:])
+    data, path = buf.getvalue(), tmp_path / "cut.tif"
+    messages = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's "Corrupt EXIF data" on some cuts
+        for n in range(16, len(data), 53):
+            path.write_bytes(data[:n])
+            with pytest.raises(ImageError, match=r"cut\.tif: ") as e:
+                read_image(path)
+            messages.add(str(e.value).split(": ", 1)[1][:40])
+    assert {"cannot decode image (reading its list of", "a multi-page TIFF (2 pages); only single"} <= messages
+
+
+def _png(path, width: int, height: int, raw: bytes, colour: int = 2, depth: int = 8, interlace: int = 0):
+    """A PNG with the given IHDR and the (filter byte + pixels per row) image data `raw`, deflated in one IDAT."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, interlace)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def _adam7_rows(width: int, height: int, pixel: bytes) -> bytes:
+    """Image data of an interlaced PNG whose every pixel is `pixel`: the rows of the 7 passes."""
+    raw = b""
+    adam7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+    for x0, y0, dx, dy in adam7:  # (first column, first row, column step, row step) of each pass
+        cols, rows = len(range(x0, width, dx)), len(range(y0, height, dy))
+        raw += (b"\0" + pixel * cols) * rows if cols else b""
+    return raw
+
+
+def test_png_whose_image_data_stops_rows_early_is_refused(tmp_path):
+    """A valid 200x200 header, data for 20 rows, then IEND: Pillow fills the other 180 rows with black silently."""
+    row = b"\0" + bytes([200, 120, 40]) * 200
+    path = _png(tmp_path / "short.png", 200, 200, row * 20)
+    with pytest.raises(ImageError, match=r"short\.png: cannot decode image \(truncated: its image data ends at 10% "
+                                         r"of the 200x200 pixels"):
+        read_image(path)
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False  # neither we nor Pillow turn it on; this case gets past it
+    full = read_image(_png(tmp_path / "full.png", 200, 200, row * 200), keep_uint8=True)
+    assert (full == [200, 120, 40]).all()
+    cut = _adam7_rows(30, 20, b"\x50")[:-2 * 31]  # interlaced: the last two rows (of pass 7, the odd rows) missing
+    with pytest.raises(ImageError, match=r"short_i\.png: cannot decode image \(truncated"):
+        read_image(_png(tmp_path / "short_i.png", 30, 20, cut, colour=0, interlace=1))
+    for w, h in ((30, 20), (3, 5), (1, 1)):  # (3, 5): passes without columns or rows
+        raw = _adam7_rows(w, h, b"\x50")
+        assert np.allclose(read_image(_png(tmp_path / "inter.png", w, h, raw, colour=0, interlace=1)), 0x50 / 255)
+        assert _png_data_size(tmp_path / "inter.png") == (len(raw), len(raw))
+
+
+@pytest.mark.parametrize("mode, bits", [("RGB", 8), ("RGBA", 8), ("L", 8), ("LA", 8), ("I;16", 16), ("1", 1),
+                                        ("P", 1), ("P", 2), ("P", 4), ("P", 8)])
+def test_complete_png_with_a_black_last_row_is_measured_and_read(tmp_path, monkeypatch, mode, bits):
+    """A black last row is what a PNG cut short looks like after Pillow: its data is measured, and a whole file kept
+    (odd sizes: rows that end mid-byte at 1, 2 and 4 bits)."""
+    import edge_deblur.image_checks as image_checks
+
+    rng = np.random.default_rng(0)
+    v = rng.integers(0, 2 ** bits, size=(21, 13))
+    v[-1] = 0
+    if mode == "P":
+        im = Image.fromarray(v.astype(np.uint8), "P")
+        im.putpalette([0, 0, 0] + rng.integers(0, 256, 3 * (2 ** bits - 1)).tolist())
+    elif mode == "I;16":
+        im = Image.fromarray(v.astype(np.uint16))
+    else:
+        g = Image.fromarray((v * (255 // (2 ** bits - 1))).astype(np.uint8))
+        im = g.convert("1", dither=Image.Dither.NONE) if mode == "1" else g.convert(mode)
+    alpha = mode in ("LA", "RGBA")
+    if alpha:  # the last row transparent black: all zero bytes, too
+        im.putalpha(Image.fromarray(np.where(np.arange(21)[:, None] < 20, 255, 0).repeat(13, 1).astype(np.uint8)))
+    im.save(tmp_path / "a.png", **({"bits": bits} if mode == "P" else {}))
+    with Image.open(tmp_path / "a.png") as check:
+        assert check.mode == mode
+        expected = _pil_rgb(check)
+    expected[-1] = 1.0 if alpha else 0.0  # composited on white
+    measured = []
+    monkeypatch.setattr(image_checks, "_png_data_size", lambda *a: measured.append(1) or _png_data_size(*a))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ImageWarning)
+        out = read_image(tmp_path / "a.png")
+    assert measured and out.shape == (21, 13, 3)
+    np.testing.assert_allclose(out, expected, atol=1 / 255 + 1e-6)
+    need, got = _png_data_size(tmp_path / "a.png")  # the size expected from the header is exactly the data's
+    assert need == got
+
+
+def _pil_rgb(im) -> np.ndarray:
+    """Pillow's own RGB of a loaded image, as float [0, 1] (16-bit gray scaled down)."""
+    if im.mode == "I;16":
+        return np.repeat(np.asarray(im, np.float32)[..., None] / 65535, 3, axis=2)
+    return np.asarray(im.convert("RGB"), np.float32) / 255
