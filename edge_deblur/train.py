@@ -25,6 +25,7 @@ from edge_deblur.errors import DataError, TrainingError
 from edge_deblur.train_callbacks import (  # noqa: F401 (read_history: re-exported)
     _AtomicCSVLogger, _Checkpointer, _EpochLog, _TimeEstimate, read_history, read_state,
 )
+from edge_deblur.train_checks import _check_config, _run_folder
 from edge_deblur.train_report import PSNR_CAP_DB, _card_of_run, _summary, plot_history, plot_predictions  # noqa: F401
 
 # Custom objects saved inside .keras files: registered so `keras.models.load_model` finds them.
@@ -154,9 +155,6 @@ def make_blur(cfg: TrainConfig):
     raise DataError(f"unknown blur model '{cfg.blur_model}'; choose one of: {', '.join(BLUR_MODELS)}")
 
 
-PRECISIONS = ("float32", "bfloat16")
-
-
 def as_float32(model):
     """A float32 copy of a model trained under mixed precision (same weights): what ships and exports.
 
@@ -196,16 +194,12 @@ def _policy(precision: str):
 def _compile(model, cfg: TrainConfig, total_steps: int):
     import keras
 
-    metrics = _register_metrics()
+    metrics = _register_metrics()  # cfg.schedule and cfg.loss are checked by _check_config
     if cfg.schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=max(total_steps, 1), alpha=0.01)
-    elif cfg.schedule == "plateau":
-        lr = cfg.lr
     else:
-        raise DataError(f"unknown schedule '{cfg.schedule}'; choose cosine or plateau")
+        lr = cfg.lr
     losses = {"l1": "mean_absolute_error", "mse": "mean_squared_error", "l1+ssim": metrics["l1_ssim"]}
-    if cfg.loss not in losses:
-        raise DataError(f"unknown loss '{cfg.loss}'; choose one of: {', '.join(losses)}")
     model.compile(optimizer=keras.optimizers.Adam(lr), loss=losses[cfg.loss],
                   metrics=[metrics["psnr"], metrics["ssim"]])
 
@@ -222,7 +216,9 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
         The model card (also written to `out/card.json`).
 
     Raises:
-        DataError: bad data, sizes or options. ModelError: unknown model. TrainingError: the loss became NaN.
+        DataError: bad data, sizes or options (checked before the run folder is made; a start that fails later
+            removes the folders it made). ModelError: unknown model, or an --init that is not a model file.
+            TrainingError: the loss became NaN.
     """
     import keras
     from rich.console import Console
@@ -250,38 +246,38 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
         console.print(sp.describe())
     parts = {k: [p for sp in splits for p in sp.parts[k]] for k in ("train", "val", "test")}
     sampler.check()  # surface every unreadable / too-small image before the model is built (not inside tf.data)
-    out.mkdir(parents=True, exist_ok=True)  # only now: bad data leaves no empty run folder behind
-    steps = _steps_per_epoch(cfg, len(parts["train"]))
+    with _run_folder(out):  # only now, after every check; a start that fails removes the folder it made
+        steps = _steps_per_epoch(cfg, len(parts["train"]))
 
-    model, warm = _build(cfg, out, steps, strategy, from_last=cfg.resume and not multi_worker)
-    if warm:
-        console.print(f"warm start from {warm['from']}: {warm['copied']} layers copied, {len(warm['fresh'])} new "
-                      f"({', '.join(warm['fresh'])})")
-    distribute.prepare(model, strategy, cfg.batch_size, cfg.size)
-    plain = strip_fake_quant(model) if cfg.qat else model
-    n_params, flops = count_params(plain), gflops(plain, cfg.size, cfg.size)
-    console.print(f"model {cfg.model}: {n_params:,} params, {flops:.2f} GFLOP per {cfg.size}x{cfg.size} frame; "
-                  f"{len(parts['train'])} train / {len(parts['val'])} val / {len(parts['test'])} test scenes; "
-                  f"{_epoch_text(cfg, steps)}; strategy {distribute.describe(strategy)}")
+        model, warm = _build(cfg, out, steps, strategy, from_last=cfg.resume and not multi_worker)
+        if warm:
+            console.print(f"warm start from {warm['from']}: {warm['copied']} layers copied, {len(warm['fresh'])} new "
+                          f"({', '.join(warm['fresh'])})")
+        distribute.prepare(model, strategy, cfg.batch_size, cfg.size)
+        plain = strip_fake_quant(model) if cfg.qat else model
+        n_params, flops = count_params(plain), gflops(plain, cfg.size, cfg.size)
+        console.print(f"model {cfg.model}: {n_params:,} params, {flops:.2f} GFLOP per {cfg.size}x{cfg.size} frame; "
+                      f"{len(parts['train'])} train / {len(parts['val'])} val / {len(parts['test'])} test scenes; "
+                      f"{_epoch_text(cfg, steps)}; strategy {distribute.describe(strategy)}")
 
-    epoch_log, all_callbacks = _run_callbacks(cfg, strategy, out, steps, start_epoch, (best, best_epoch), console)
-    all_callbacks += list(callbacks or ())
-    try:
-        epochs_run, seconds = _fit(model, cfg, sampler, (x_val, y_val), steps, start_epoch, all_callbacks, out)
-    finally:
-        epoch_log.close()  # an interrupted fit leaves its bar running
+        epoch_log, all_callbacks = _run_callbacks(cfg, strategy, out, steps, start_epoch, (best, best_epoch), console)
+        all_callbacks += list(callbacks or ())
+        try:
+            epochs_run, seconds = _fit(model, cfg, sampler, (x_val, y_val), steps, start_epoch, all_callbacks, out)
+        finally:
+            epoch_log.close()  # an interrupted fit leaves its bar running
 
-    card, pred = _card_of_run(cfg, sources, splits, parts, strategy, (n_params, flops), (x_val, y_val), out,
-                              (start_epoch + epochs_run, round(seconds / epochs_run, 2) if epochs_run else None),
-                              warm)
-    if not distribute.finish(strategy, model, out, console):  # only the chief writes the card and the figures
+        card, pred = _card_of_run(cfg, sources, splits, parts, strategy, (n_params, flops), (x_val, y_val), out,
+                                  (start_epoch + epochs_run, round(seconds / epochs_run, 2) if epochs_run else None),
+                                  warm)
+        if not distribute.finish(strategy, model, out, console):  # only the chief writes the card and the figures
+            return card
+        plot_history(out / "history.csv", out / "loss_curve.png", title=_run_title(cfg),
+                     identity_psnr=card["identity_baseline"]["psnr"])
+        plot_predictions(x_val[:4], y_val[:4], pred[:4], out / "predictions.png")
+        write_json(out / "card.json", card)  # last: a card marks a finished run (`--resume` finishes one without it)
+        _summary(console, card, out)
         return card
-    plot_history(out / "history.csv", out / "loss_curve.png", title=_run_title(cfg),
-                 identity_psnr=card["identity_baseline"]["psnr"])
-    plot_predictions(x_val[:4], y_val[:4], pred[:4], out / "predictions.png")
-    write_json(out / "card.json", card)  # last: a card marks a finished run (`--resume` finishes one without it)
-    _summary(console, card, out)
-    return card
 
 
 def _run_callbacks(cfg: TrainConfig, strategy, out: Path, steps: int, start_epoch: int, best: tuple, console):
@@ -340,23 +336,6 @@ def _run_title(cfg: TrainConfig) -> str:
     data = "mixed sources" if cfg.sources else cfg.dataset
     recipe = f", {cfg.recipe} recipe" if cfg.recipe else ""
     return f"{cfg.model} on {data}{recipe}, {cfg.size} px crops"
-
-
-def _check_config(cfg: TrainConfig) -> None:
-    """Refuse bad options before any work (unknown model, sizes, precision, QAT with bf16)."""
-    from edge_deblur.models import get_spec
-
-    spec = get_spec(cfg.model)  # validates the name
-    if cfg.size % spec.stride:
-        raise DataError(f"--size {cfg.size} must be a multiple of {spec.stride} for model '{cfg.model}'")
-    if cfg.epochs < 1 or cfg.batch_size < 1:
-        raise DataError("--epochs and --batch-size must be at least 1")
-    if cfg.samples_per_epoch is not None and cfg.samples_per_epoch < 1:
-        raise DataError("samples per epoch must be at least 1")
-    if cfg.precision not in PRECISIONS:
-        raise DataError(f"unknown precision '{cfg.precision}'; choose one of: {', '.join(PRECISIONS)}")
-    if cfg.qat and cfg.precision != "float32":
-        raise DataError("--qat simulates int8 rounding on float32 values; use it with --precision float32")
 
 
 def _start_point(cfg: TrainConfig, strategy, out: Path, console) -> tuple[int, float, int]:

@@ -140,3 +140,36 @@ def test_blur_config_sample_is_seeded_and_in_range():
     assert psnr(defocus(img, 5.0), img) - 1 < p < psnr(defocus(img, 1.0), img) + 1
     always = BlurConfig(radius=(1.0, 1.0), noise=(0.0, 0.0), jpeg_prob=1.0, jpeg_quality=(40, 40))
     np.testing.assert_array_equal(always.sample(img, np.random.default_rng(3)), jpeg_roundtrip(defocus(img, 1.0), 40))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"radius": (5.0, 1.0)}, "BlurConfig.radius 5,1: need MIN <= MAX, both in [0, 32]"),
+    ({"radius": (-1.0, 2.0)}, "BlurConfig.radius -1,2: need MIN <= MAX, both in [0, 32]"),
+    ({"radius": (1.0, float("inf"))}, "BlurConfig.radius 1,inf: need MIN <= MAX, both in [0, 32]"),
+    ({"radius": (1.0, 2.0, 3.0)}, "BlurConfig.radius (1.0, 2.0, 3.0): expected a MIN,MAX pair of numbers"),
+    ({"noise": (0.0, -1 / 255)}, "BlurConfig.noise 0,-0.00392157: need MIN <= MAX, both in [0, 1]"),
+    ({"jpeg_prob": 2.0}, "BlurConfig.jpeg_prob 2: a probability must be in [0, 1]"),
+    ({"jpeg_prob": float("nan")}, "BlurConfig.jpeg_prob nan: a probability must be in [0, 1]"),
+    ({"jpeg_quality": (95, 75)}, "BlurConfig.jpeg_quality 95,75: need MIN <= MAX, both in [1, 100]"),
+])
+def test_blur_config_refuses_settings_out_of_range(kwargs, message):
+    from edge_deblur.errors import DataError
+
+    with pytest.raises(DataError) as e:
+        BlurConfig(**kwargs)
+    assert str(e.value) == message
+
+
+def test_blur_config_margin_holds_the_largest_disc():
+    assert BlurConfig().margin == 8  # radius <= 8: the fixed margin is wide enough
+    for r in (8.4, 8.6, 12.0, 32.0):
+        cfg = BlurConfig(radius=(1.0, r))
+        assert cfg.margin == max(8, disc_psf(r).shape[0] // 2)
+    img = smooth_image(40, 40, 1)
+    cfg = BlurConfig(radius=(12.0, 12.0), noise=(0.0, 0.0))
+    m = cfg.margin
+    padded = np.pad(img, ((m, m), (m, m), (0, 0)), mode="reflect")
+    inner = cfg.sample(padded, np.random.default_rng(0))[m:-m, m:-m]
+    big = np.pad(img, ((40, 40), (40, 40), (0, 0)), mode="reflect")
+    # the margin alone gives the crop the blur it would have inside a larger photo (8 px would be off by 14 levels)
+    np.testing.assert_array_equal(inner, cfg.sample(big, np.random.default_rng(0))[40:-40, 40:-40])

@@ -133,3 +133,37 @@ def test_depth_plane_and_masks():
     m = object_mask(64, 64, rng)
     assert m.shape == (64, 64) and 0 <= m.min() and m.max() <= 1
     assert ((m > 0) & (m < 1)).any()  # anti-aliased edge
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"max_radius": 30.0}, "SceneBlurConfig.max_radius 30: must be in [0.5, 24] px"),
+    ({"max_radius": 0.0}, "SceneBlurConfig.max_radius 0: must be in [0.5, 24] px"),
+    ({"max_radius": float("nan")}, "SceneBlurConfig.max_radius nan: must be in [0.5, 24] px"),
+    ({"flat_prob": 1.5}, "SceneBlurConfig.flat_prob 1.5: a probability must be in [0, 1]"),
+    ({"jpeg_prob": -0.1}, "SceneBlurConfig.jpeg_prob -0.1: a probability must be in [0, 1]"),
+    ({"flat_radius": (6.0, 0.5)}, "SceneBlurConfig.flat_radius 6,0.5: need MIN <= MAX, both in [0, 24]"),
+    ({"objects": (3, 1)}, "SceneBlurConfig.objects 3,1: need MIN <= MAX, both in [0, 10]"),
+    ({"ellipticity": (0.0, 0.5)}, "SceneBlurConfig.ellipticity 0,0.5: need MIN <= MAX, both in [0, 0.5)"),
+    ({"rim": (-1.0, 0.5)}, "SceneBlurConfig.rim -1,0.5: need MIN <= MAX, both in [-0.9, 0.9]"),
+    ({"shot": (0.0, -1e-4)}, "SceneBlurConfig.shot 0,-0.0001: need MIN <= MAX, both in [0, 1]"),
+])
+def test_scene_config_refuses_settings_out_of_range(kwargs, message):
+    from edge_deblur.errors import DataError
+
+    with pytest.raises(DataError) as e:
+        SceneBlurConfig(**kwargs)
+    assert str(e.value).startswith(message), str(e.value)
+
+
+def test_flat_scenes_never_blur_beyond_max_radius():
+    """A flat scene's radius comes from `flat_radius` (0.5-6 px) capped by `max_radius`, so its PSF fits the margin
+    (with max_radius 1 an uncapped 6 px disc would read far past the 4 px of context a crop gets)."""
+    img = smooth_image(48, 48, seed=2)
+    clean = dict(flat_prob=1.0, jpeg_prob=0.0, shot=(0.0, 0.0), read=(0.0, 0.0))
+    small, wide = SceneBlurConfig(max_radius=1.0, **clean), SceneBlurConfig(max_radius=16.0, **clean)
+    one_px = psnr(linear_to_srgb(convolve(srgb_to_linear(img), disc_psf(1.0))), linear_to_srgb(srgb_to_linear(img)))
+    for seed in range(6):
+        b_small, sharp = render_scene(img, small, np.random.default_rng(seed))
+        b_wide, _ = render_scene(img, wide, np.random.default_rng(seed))
+        assert psnr(b_small, sharp) > one_px - 0.5  # no more blur than a 1 px disc (lens shapes vary it a little)
+        assert psnr(b_small, sharp) > psnr(b_wide, sharp) + 3  # the same draws; uncapped, up to 6 px

@@ -481,9 +481,8 @@ BAD = ["missing folder", "empty folder", "no pairs", "no kwentar pairs", "trunca
        "data is a file", "unknown precision", "qat under bf16"]
 
 
-@pytest.mark.parametrize("case", BAD)
-def test_bad_input_exits_2_with_one_line(case, tmp_path, photos):
-    args, expected = _bad(tmp_path, case, photos)
+def _refused(tmp_path: Path, args: list, expected: str) -> None:
+    """The CLI exits 2 with one `error: ...` line holding `expected`, and leaves no run folder behind."""
     if "--out" not in args:
         args += ["--out", tmp_path / "out"]
     res = cli(*TINY[:3], *TINY[3:], "--epochs", 1, *args)  # later options win over TINY's defaults
@@ -492,6 +491,105 @@ def test_bad_input_exits_2_with_one_line(case, tmp_path, photos):
     assert len(lines) == 1, res.stderr
     assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
     assert not (tmp_path / "out").exists()  # not even an empty run folder
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_input_exits_2_with_one_line(case, tmp_path, photos):
+    args, expected = _bad(tmp_path, case, photos)
+    _refused(tmp_path, args, expected)
+
+
+# each refused before the data is read: no traceback from deep inside tf.data or Keras, no silent nonsense run
+BAD_NUMBERS = {
+    "reversed radius": (["--radius", "5,1"], "--radius 5,1: need MIN <= MAX, both in [0, 32]"),
+    "negative radius": (["--radius", "-1,2"], "--radius -1,2: need MIN <= MAX"),
+    "huge radius": (["--radius", "1,1000"], "--radius 1,1000: need MIN <= MAX, both in [0, 32]"),
+    "negative noise": (["--noise", "-1"], "--noise -1: the noise sigma must be in [0, 255]"),
+    "size 0": (["--size", "0"], "--size 0: must be at least 12 for model 'tiny'"),
+    "size below the SSIM window": (["--size", "8"], "--size 8: must be at least 12"),
+    "negative seed": (["--seed", "-1"], "--seed -1: must be between 0 and 4294967295"),
+    "seed too large": (["--seed", str(2**32)], f"--seed {2**32}: must be between 0 and 4294967295"),
+    "negative lr": (["--lr", "-1"], "--lr -1: the learning rate must be a positive number"),
+    "zero lr": (["--lr", "0"], "--lr 0: the learning rate must be a positive number"),
+    "nan lr": (["--lr", "nan"], "--lr nan: the learning rate must be a positive number"),
+    "jpeg probability 2": (["--jpeg-prob", "2"], "--jpeg-prob 2: a probability must be in [0, 1]"),
+    "zero steps": (["--steps-per-epoch", "0"], "--steps-per-epoch 0: must be at least 1"),
+    "zero epochs": (["--epochs", "0"], "--epochs 0: must be at least 1"),
+    "zero batch": (["--batch-size", "0"], "--batch-size 0: must be at least 1"),
+    "reversed real scale": (["--real-scale", "2,1"], "--real-scale 2,1: need MIN <= MAX, both in (0, 1]"),
+    "zero real scale": (["--real-scale", "0,1"], "--real-scale 0,1: need MIN <= MAX, both in (0, 1]"),
+    "huge max radius": (["--max-radius", "100"], "--max-radius 100: must be in [0.5, 24] px"),
+    "negative pool": (["--pool", "-1"], "--pool -1: must be at least 0"),
+    "unknown loss": (["--loss", "l3"], "unknown loss 'l3'; choose one of: l1, mse, l1+ssim"),
+    "unknown schedule": (["--schedule", "step"], "unknown schedule 'step'; choose one of: cosine, plateau"),
+    "missing init": (["--init", "nope.keras", "--model", "tiny"], "--init nope.keras: no such model file"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_NUMBERS)
+def test_bad_option_values_exit_2_naming_the_option_and_the_value(case, tmp_path, photos):
+    args, expected = BAD_NUMBERS[case]
+    _refused(tmp_path, ["--data", photos, *args], expected)
+
+
+def test_out_that_is_a_file_is_refused_and_left_alone(tmp_path, photos):
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    _refused(tmp_path, ["--data", photos, "--out", afile], f"--out {afile}: exists and is not a folder")
+    _refused(tmp_path, ["--data", photos, "--out", afile / "run"], f"--out {afile / 'run'}: {afile} is a file")
+    assert afile.read_text() == "mine"
+
+
+def test_a_failed_start_removes_only_the_folders_it_made(tmp_path, photos):
+    """A start that fails after the run folder is made (here: --init is not a Keras file, found when the model is
+    loaded) removes the folders it made, parents included, and never a folder or file that was there before."""
+    bad = tmp_path / "bad.keras"
+    bad.write_text("not a zip")
+    _refused(tmp_path, ["--data", photos, "--init", bad, "--out", tmp_path / "new" / "deep" / "out"],
+             "not a Keras model file")
+    assert not (tmp_path / "new").exists()
+    mine = tmp_path / "mine"
+    (mine / "empty").mkdir(parents=True)
+    (mine / "notes.txt").write_text("keep")
+    for out in (mine, mine / "empty"):
+        _refused(tmp_path, ["--data", photos, "--init", bad, "--out", out], "not a Keras model file")
+    _refused(tmp_path, ["--data", photos, "--lr", "-1", "--out", mine], "--lr -1")
+    assert (mine / "empty").is_dir() and (mine / "notes.txt").read_text() == "keep"
+
+
+def test_run_folder_is_removed_after_a_crash_only_while_empty(tmp_path):
+    from edge_deblur.train_checks import _run_folder
+
+    out = tmp_path / "a" / "b"
+    with pytest.raises(KeyboardInterrupt), _run_folder(out):
+        assert out.is_dir()
+        raise KeyboardInterrupt  # Ctrl-C before the first epoch
+    assert not (tmp_path / "a").exists()
+    with pytest.raises(RuntimeError), _run_folder(out):
+        (out / "history.csv").write_text("epoch\n1\n")  # the run got as far as writing: all of it stays
+        raise RuntimeError("crash in epoch 2")
+    assert (out / "history.csv").is_file()
+
+
+def test_library_only_fields_are_checked_too():
+    from edge_deblur.errors import DataError
+    from edge_deblur.train import TrainConfig
+    from edge_deblur.train_checks import _check_config
+
+    base = dict(data=[], model="tiny", size=32, out="never-made")
+    for field, value, message in [
+        ("plateau_factor", 1.5, "plateau factor 1.5: the learning rate multiplier must be in (0, 1)"),
+        ("plateau_patience", -1, "plateau patience -1: must be at least 0"),
+        ("val_crops_per_image", 0, "validation crops per image 0: must be at least 1"),
+        ("samples_per_epoch", 0, "samples per epoch 0: must be at least 1"),
+        ("noise", (2 / 255, 1 / 255), "--noise 2,1: the noise sigma must be in [0, 255]"),
+        ("radius", (1.0, float("nan")), "--radius 1,nan: need MIN <= MAX"),
+    ]:
+        with pytest.raises(DataError) as e:
+            _check_config(TrainConfig(**{**base, field: value}))
+        assert str(e.value).startswith(message), (field, str(e.value))
+    _check_config(TrainConfig(**base))  # the defaults pass
+    assert not Path("never-made").exists()
 
 
 def test_existing_run_needs_resume(run1, photos):

@@ -13,6 +13,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge_deblur.blur.checks import check_probability, check_range
+
+# Largest disc radius of the synthetic blur, px: wider discs are not a blur a crop-trained model can learn to undo,
+# and each crop's PSF would take tens of MB to compute.
+MAX_RADIUS = 32.0
+
+
+def disc_half(radius: float) -> int:
+    """Half the side of `disc_psf(radius)` (0 for the identity kernel): the context a crop needs per side."""
+    return 0 if radius < 1e-6 else max(1, math.ceil(radius + 0.5) - 1)
+
 
 def disc_psf(radius: float, oversample: int = 16) -> np.ndarray:
     """Anti-aliased uniform disc point-spread function.
@@ -34,7 +45,7 @@ def disc_psf(radius: float, oversample: int = 16) -> np.ndarray:
         raise ValueError(f"radius must be >= 0, got {radius}")
     if radius < 1e-6:
         return np.ones((1, 1))
-    half = max(1, math.ceil(radius + 0.5) - 1)  # pixel k's square starts at k - 0.5
+    half = disc_half(radius)  # pixel k's square starts at k - 0.5
     offsets = (np.arange(oversample) + 0.5) / oversample - 0.5
     grid = np.arange(-half, half + 1)
     sub = (grid[:, None] + offsets[None, :]).ravel()
@@ -129,7 +140,7 @@ class BlurConfig:
     """Random degradation used to synthesise training pairs.
 
     Attributes:
-        radius: (min, max) disc radius in pixels, drawn uniformly.
+        radius: (min, max) disc radius in pixels, drawn uniformly; 0 <= min <= max <= `MAX_RADIUS`.
         noise: (min, max) Gaussian noise sigma in [0, 1] units, drawn uniformly.
         jpeg_prob: probability of a JPEG re-compression.
         jpeg_quality: (min, max) JPEG quality when re-compressing.
@@ -140,7 +151,19 @@ class BlurConfig:
     jpeg_prob: float = 0.0
     jpeg_quality: tuple[int, int] = (75, 95)
 
-    margin: int = 8  # pixels of context read around a crop so the blur does not see its border
+    margin: int = 8  # pixels of context read around a crop so the blur does not see its border (grows with radius)
+
+    def __post_init__(self) -> None:
+        """Refuse settings outside their ranges (see `check_range`); widen `margin` to the largest disc.
+
+        Raises:
+            DataError: a reversed or out-of-range radius, noise or JPEG quality range, or a jpeg_prob outside [0, 1].
+        """
+        _, r_max = check_range("BlurConfig.radius", self.radius, 0.0, MAX_RADIUS)
+        check_range("BlurConfig.noise", self.noise, 0.0, 1.0)
+        check_probability("BlurConfig.jpeg_prob", self.jpeg_prob)
+        check_range("BlurConfig.jpeg_quality", self.jpeg_quality, 1, 100)
+        object.__setattr__(self, "margin", max(int(self.margin), disc_half(r_max)))
 
     def pair(self, img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(blurred, sharp): `img` degraded by `sample`, and `img` itself."""

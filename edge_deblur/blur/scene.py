@@ -23,7 +23,9 @@ from typing import Sequence
 
 import numpy as np
 
+from edge_deblur.blur.checks import check_probability, check_range
 from edge_deblur.blur.lens import LensShape, channel_radii, lens_psf
+from edge_deblur.errors import DataError
 
 # Radii (px) at which a layer is blurred; pixels in between interpolate linearly between two neighbouring levels.
 LEVELS = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.5, 7.0, 9.0, 11.5, 14.0, 17.0, 20.0, 24.0])
@@ -34,7 +36,8 @@ class SceneBlurConfig:
     """Random depth-varying defocus used to synthesise realistic training pairs.
 
     Attributes:
-        max_radius: largest blur radius in pixels (at the training scale).
+        max_radius: largest blur radius in pixels (at the training scale), in [0.5, 24]; it caps `flat_radius`
+            too.
         flat_prob: chance of a flat scene: one depth (radius drawn from `flat_radius`), no objects, and half the
             time the ideal hard disc: the uniform blur of the synthetic benchmark is a special case of real defocus.
         objects: (min, max) number of foreground objects.
@@ -65,6 +68,22 @@ class SceneBlurConfig:
     jpeg_prob: float = 0.3
     jpeg_quality: tuple[int, int] = (75, 95)
 
+    def __post_init__(self) -> None:
+        """Refuse settings outside their ranges, naming the field and the value.
+
+        Raises:
+            DataError: max_radius outside [0.5, 24] px, a probability outside [0, 1], a reversed or out-of-range
+                (min, max) pair.
+        """
+        top = float(LEVELS[-1])
+        if not 0.5 <= self.max_radius <= top:  # NaN fails too
+            raise DataError(f"SceneBlurConfig.max_radius {self.max_radius:g}: must be in [0.5, {top:g}] px (the "
+                            "blur stack's largest level)")
+        for name in ("flat_prob", "sharp_object_prob", "cateye_prob", "chroma_prob", "jpeg_prob"):
+            check_probability(f"SceneBlurConfig.{name}", getattr(self, name))
+        for name, (low, high, high_open) in _RANGES.items():
+            check_range(f"SceneBlurConfig.{name}", getattr(self, name), low, high, high_open=high_open)
+
     @property
     def margin(self) -> int:
         """Pixels of real context needed around a crop so its blur does not see the border."""
@@ -73,6 +92,15 @@ class SceneBlurConfig:
     def pair(self, img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(blurred, sharp) from a sharp sRGB float image: see the module docstring."""
         return render_scene(img, self, rng)
+
+
+# (low, high, high bound excluded) of each (min, max) field of SceneBlurConfig; the lens ones as `lens_psf` takes them
+_RANGES = {
+    "flat_radius": (0.0, float(LEVELS[-1]), False), "objects": (0, 10, False), "soft": (0.0, 1.0, False),
+    "rim": (-0.9, 0.9, False), "ellipticity": (0.0, 0.5, True), "cateye": (0.0, 1.0, False),
+    "chroma": (0.0, 1.0, False), "shot": (0.0, 1.0, False), "read": (0.0, 1.0, False),
+    "jpeg_quality": (1, 100, False),
+}
 
 
 def _skewed(rng: np.random.Generator, hi: float, power: float = 1.5) -> float:
@@ -219,7 +247,8 @@ def render_scene(img: np.ndarray, cfg: SceneBlurConfig, rng: np.random.Generator
     shape = _shape(rng, cfg)
     chroma = float(rng.uniform(*cfg.chroma)) if rng.random() < cfg.chroma_prob else 0.0
     if rng.random() < cfg.flat_prob:
-        radius_map = np.full((h, w), rng.uniform(*cfg.flat_radius), np.float32)
+        low, high = (min(r, cfg.max_radius) for r in cfg.flat_radius)  # never beyond max_radius (nor its margin)
+        radius_map = np.full((h, w), rng.uniform(low, high), np.float32)
         objects = []
         if rng.random() < 0.5:
             shape, chroma = LensShape(), 0.0

@@ -1,0 +1,106 @@
+"""What a training run's options must be before it starts (names, ranges, the --out folder), and the run folder
+that a refused or crashed start leaves behind empty-handed: nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from edge_deblur.errors import DataError
+
+if TYPE_CHECKING:
+    from edge_deblur.train import TrainConfig
+
+PRECISIONS = ("float32", "bfloat16")
+LOSSES = ("l1", "mse", "l1+ssim")
+SCHEDULES = ("cosine", "plateau")
+SSIM_WINDOW = 11  # px: tf.image.ssim's filter; the SSIM metric of training fails on smaller crops
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding (keras.utils.set_random_seed) takes no larger seed
+
+
+def _check_config(cfg: TrainConfig) -> None:
+    """Refuse bad options before any work: unknown names, numbers out of range, an --out that cannot be a folder."""
+    from edge_deblur.errors import ModelError
+    from edge_deblur.models import get_spec
+
+    spec = get_spec(cfg.model)  # validates the name
+    smallest = math.ceil(SSIM_WINDOW / spec.stride) * spec.stride
+    if not cfg.size >= smallest:
+        raise DataError(f"--size {cfg.size}: must be at least {smallest} for model '{cfg.model}' (a multiple of "
+                        f"{spec.stride} no smaller than the {SSIM_WINDOW} px SSIM window)")
+    if cfg.size % spec.stride:
+        raise DataError(f"--size {cfg.size} must be a multiple of {spec.stride} for model '{cfg.model}'")
+    _check_numbers(cfg)
+    for option, value, choices in (("loss", cfg.loss, LOSSES), ("schedule", cfg.schedule, SCHEDULES),
+                                   ("precision", cfg.precision, PRECISIONS)):
+        if value not in choices:
+            raise DataError(f"unknown {option} '{value}'; choose one of: {', '.join(choices)}")
+    if cfg.qat and cfg.precision != "float32":
+        raise DataError("--qat simulates int8 rounding on float32 values; use it with --precision float32")
+    if cfg.init and not Path(cfg.init).is_file():
+        raise ModelError(f"--init {cfg.init}: no such model file")
+    _check_out(Path(cfg.out))
+
+
+def _check_numbers(cfg: TrainConfig) -> None:
+    """Refuse numeric options outside their ranges, naming the option and the value."""
+    from edge_deblur.blur import MAX_RADIUS, check_probability, check_range
+    from edge_deblur.blur.scene import LEVELS
+
+    counts = [  # (option, value, least allowed); None: not set
+        ("--epochs", cfg.epochs, 1), ("--batch-size", cfg.batch_size, 1),
+        ("--steps-per-epoch", cfg.steps_per_epoch, 1), ("samples per epoch", cfg.samples_per_epoch, 1),
+        ("--pool", cfg.pool, 0), ("validation crops per image", cfg.val_crops_per_image, 1),
+        ("plateau patience", cfg.plateau_patience, 0),
+    ]
+    for option, value, least in counts:
+        if value is not None and not value >= least:
+            raise DataError(f"{option} {value}: must be at least {least}")
+    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise DataError(f"--lr {cfg.lr:g}: the learning rate must be a positive number")
+    if not 0 <= cfg.seed <= MAX_SEED:
+        raise DataError(f"--seed {cfg.seed}: must be between 0 and {MAX_SEED}")
+    if not 0 < cfg.plateau_factor < 1:
+        raise DataError(f"plateau factor {cfg.plateau_factor:g}: the learning rate multiplier must be in (0, 1)")
+    check_range("--radius", cfg.radius, 0.0, MAX_RADIUS)
+    lo, hi = cfg.noise
+    if not 0 <= lo <= hi <= 1:  # NaN fails too; shown in the option's 1/255 units
+        shown = f"{hi * 255:g}" if lo == 0 else f"{lo * 255:g},{hi * 255:g}"
+        raise DataError(f"--noise {shown}: the noise sigma must be in [0, 255] (1/255 units)")
+    check_probability("--jpeg-prob", cfg.jpeg_prob)
+    check_range("--real-scale", cfg.real_scale, 0.0, 1.0, low_open=True)
+    if not 0.5 <= cfg.max_radius <= LEVELS[-1]:
+        raise DataError(f"--max-radius {cfg.max_radius:g}: must be in [0.5, {LEVELS[-1]:g}] px")
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an --out that is a file, or lies under one (mkdir would fail only after the data is loaded)."""
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out}: exists and is not a folder; choose another --out")
+    parent = next((p for p in out.parents if p.exists()), Path("."))
+    if not out.exists() and not parent.is_dir():
+        raise DataError(f"--out {out}: {parent} is a file, not a folder; choose another --out")
+
+
+@contextlib.contextmanager
+def _run_folder(out: Path):
+    """Create the run folder `out` (and missing parents) for the block; if the block fails, remove the folders this
+    created that are still empty (never one that was there before, never one holding files).
+
+    Raises:
+        DataError: the folder cannot be created (permissions, a file in the way).
+    """
+    created = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"--out {out}: cannot create the run folder ({e.strerror or e})") from None
+    try:
+        yield
+    except BaseException:  # also Ctrl-C before the first epoch: a refused or crashed start leaves nothing behind
+        for p in created:
+            with contextlib.suppress(OSError):
+                p.rmdir()  # fails, as it should, on a folder the run already wrote into
+        raise
