@@ -28,7 +28,7 @@ KERAS_BACKEND=torch python3 benchmarks/gpu/train_torch.py --data .gpudata --out 
 rm -f export/manifest.json export/unet_s2.keras export/unet_s2_float16.tflite export/unet_s2_int8.tflite
 python3 benchmarks/gpu/soup.py export/unet_s3.keras runs/gpu1/s3ssim_100.keras runs/gpu2/s3ssim_100.keras
 # 4. ship: float16 and int8 TFLite, int8 calibrated on 100 real blurred crops of the dpdd_dev train scenes
-edge-deblur export export/unet_s3.keras -q float16 -q int8 --data $D/dpdd_dev --dataset pairs --calibration-samples 100
+edge-deblur export export/unet_s3.keras -o export -q float16 -q int8 --data $D/dpdd_dev --dataset pairs --calibration-samples 100
 # 5. measure and record
 python3 benchmarks/run_suite.py --only unet_s3 --keep-others --head-to-head
 edge-deblur data align --data $D/kwentar --out runs/kwentar_aligned

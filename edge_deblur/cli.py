@@ -352,7 +352,7 @@ def export_cmd(
                                     show_default="the training data named in the model's card.json, else the "
                                     "shared training photos"),
     dataset: str = typer.Option("synthetic", help="How to read --data: kwentar | pairs | synthetic."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder.",
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (required for the bundled model).",
                                        show_default="the folder of MODEL.keras"),
     calibration_samples: int = typer.Option(300, help="int8 representative crops, at most 224x224 whatever --size "
                                             "(ranges do not depend on the frame size); warns below 100."),
@@ -363,6 +363,9 @@ def export_cmd(
                                  "uint8 (camera bytes; adds two undelegated QUANTIZE ops) | int8."),
     verify_images: int = typer.Option(3, help="Held-out test images to verify each file on."),
     seed: int = typer.Option(0, help="Seed of the split, the calibration crops and the verification blur."),
+    allow_untrained: bool = typer.Option(False, "--allow-untrained", help="Export even a model whose Keras output "
+                                         "scores more than 8 dB PSNR below the blurred input on the held-out images "
+                                         "(untrained, broken or not a deblurring model); warns instead of refusing."),
 ):
     """Export a Keras model to <model>_<precision>.tflite files with embedded metadata; report what each costs."""
     import warnings
@@ -377,7 +380,7 @@ def export_cmd(
         results = export_model(model, precisions=quantize, data=(list(data) if len(data) > 1 else data[0])
                                if data else None, dataset=dataset, out=out, calibration_samples=calibration_samples,
                                calibration_batch=calibration_batch, size=_parse_size(size), seed=seed,
-                               io_dtype=io_dtype, verify_images=verify_images,
+                               io_dtype=io_dtype, verify_images=verify_images, allow_untrained=allow_untrained,
                                command=" ".join(["edge-deblur", *sys.argv[1:]]),
                                log=lambda msg: console.print(f"[dim]{msg}[/dim]"))
     for w in caught:

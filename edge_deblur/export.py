@@ -43,8 +43,12 @@ from edge_deblur.convert import (  # noqa: F401 (convert and the names tests and
     _CONVERTERS, CALIBRATION_BATCH, IO_DTYPES, PRECISIONS, _quiet_native, _tf, calibration_size, convert,
 )
 from edge_deblur.errors import DataError, ModelError
+from edge_deblur.export_checks import (  # noqa: F401 (UntrainedWarning, MAX_DROP_VS_IDENTITY_DB: re-exported)
+    MAX_DROP_VS_IDENTITY_DB, UntrainedWarning, _check_numbers, _check_options, _check_quality, _fixed_model,
+    _output_folder,
+)
 from edge_deblur.export_data import _default_data, _describe_data, _verification_set  # noqa: F401
-from edge_deblur.manifest import _unlist, write_manifest  # noqa: F401 (write_manifest: re-exported)
+from edge_deblur.manifest import _read_manifest, _unlist, write_manifest  # noqa: F401 (write_manifest: re-exported)
 
 DEFAULT_CALIBRATION_SAMPLES = 300
 MIN_CALIBRATION_SAMPLES = 100
@@ -59,7 +63,9 @@ class ExportResult:
     """One exported file and what the conversion cost, measured on held-out images.
 
     `psnr_vs_keras` compares the TFLite output with the Keras output on the same tiles; `delta_psnr`/`delta_ssim`
-    are (TFLite - Keras) against the ground truth. `error` says why a precision could not be exported.
+    are (TFLite - Keras) against the ground truth; `psnr_identity` is the blurred input's own PSNR on the same
+    images (the bar a deblurring model has to clear). `error` says why a precision could not be exported (no file is
+    left for it).
     """
 
     precision: str
@@ -70,6 +76,7 @@ class ExportResult:
     max_abs_diff: float = math.nan
     psnr_keras: float = math.nan
     ssim_keras: float = math.nan
+    psnr_identity: float = math.nan
     psnr_tflite: float = math.nan
     ssim_tflite: float = math.nan
     delta_psnr: float = math.nan
@@ -153,61 +160,74 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
                  out: str | os.PathLike | None = None, calibration_samples: int = DEFAULT_CALIBRATION_SAMPLES,
                  size: tuple[int, int] = (224, 224), seed: int = 0, io_dtype: str = "float32",
                  verify_images: int = 3, overlap: int = 32, command: str | None = None,
-                 log: Callable[[str], None] | None = None,
-                 calibration_batch: int = CALIBRATION_BATCH) -> list[ExportResult]:
+                 log: Callable[[str], None] | None = None, calibration_batch: int = CALIBRATION_BATCH, *,
+                 allow_untrained: bool = False) -> list[ExportResult]:
     """Export a Keras model to TFLite files with metadata, then verify each file on held-out images.
+
+    Every option is checked before any work; a file is written under a temporary name, verified, and only then
+    renamed into place and listed in `out/manifest.json`, so a failure leaves no new file (and an older file of the
+    same name untouched).
 
     Args:
         model: a .keras path, a `keras.Model`, or None for the bundled default (`export/manifest.json`).
-        precisions: any of `PRECISIONS`, or "all".
+        precisions: any of `PRECISIONS` (repeats are exported once), or "all".
         data: training data for int8 calibration and held-out verification images (its test split); None: the
             shared photo training sets (`default_data_root()/photos/{cbsd68,mcmaster18,sunhays80}`) if present.
         dataset: how to read `data`: 'synthetic', 'pairs' or 'kwentar'.
-        out: output folder (default: the folder of the .keras file, or `export/` for a model object).
+        out: output folder. Default: the folder of the .keras file. Required for the bundled model and for a model
+            object: the bundled folder holds the shipped exports and its manifest (release commands, measured
+            numbers), and is written only when named here explicitly; a model object has no folder of its own.
         calibration_samples: number of train-split crops for int8 calibration (warns below 100).
         calibration_batch: int8 ranges are the mean of per-batch min/max over batches of this many crops; 0: the
             min/max over all crops (see module docs). Crops are at most 224 px a side (`calibration_size`).
-        size: model input (h, w); a multiple of the model's stride.
-        seed: seed of the data split, the crops and the verification blur.
+        size: model input (h, w); a multiple of the model's stride, each side in [MIN_TILE, MAX_TILE] of
+            `edge_deblur.integrity` (what the runtime accepts).
+        seed: seed of the data split, the crops and the verification blur (>= 0).
         io_dtype: int8 input/output dtype (see module docs).
-        verify_images: number of held-out test images used to verify each file (centre crops of at most
+        verify_images: number of held-out test images used to verify each file (>= 1; centre crops of at most
             2x the input size, so the tiling path is exercised).
         overlap: tile overlap used for verification (and recorded as a hint in the metadata).
         command: the command line that made the files, recorded in the manifest.
         log: called with one-line progress messages.
+        allow_untrained: export a model whose Keras output scores more than `MAX_DROP_VS_IDENTITY_DB` below the
+            blurred input on the held-out images (warns instead of refusing).
 
     Returns:
         One `ExportResult` per precision, in order; failed precisions carry `error` and no path.
 
     Raises:
-        ModelError: unusable model or size; DataError: int8 asked for with no training data found.
+        ModelError: unusable model (not one RGB image in and the same shape out, far worse than the blurred input)
+            or size; DataError: bad seed or verify_images, or int8 asked for with no training data found;
+            EdgeDeblurError: no usable output folder (see `out`), or its manifest.json belongs to another model.
 
     Warns:
         CalibrationWarning: fewer than 100 calibration samples.
+        UntrainedWarning: a model far worse than the blurred input exported with `allow_untrained`.
     """
-    from edge_deblur.models import model_stride, with_input_size
-
     say = log or (lambda msg: None)
     precisions = _check_options(precisions, io_dtype, calibration_samples, calibration_batch)
-    keras_model, source, sha, src_name = _open_source(model)
-    out = Path(out) if out is not None else (source.parent if source is not None else Path("export"))
-    h, w = int(size[0]), int(size[1])
-    stride = model_stride(keras_model)
-    fixed = with_input_size(keras_model, h, w)
+    h, w = _check_numbers(size, seed, verify_images, overlap)
+    source = _bundled_keras() if model is None else Path(model) if isinstance(model, (str, os.PathLike)) else None
+    out = _output_folder(out, source, model is None)
+    keras_model, sha, src_name = _open_source(model if source is None else source)
+    _read_manifest(out, keras_model.name)  # refuses another model's manifest (or an unreadable one) before any work
+    stride, fixed = _fixed_model(keras_model, (h, w), str(source) if source else keras_model.name)
 
     data, dataset = _find_data(data, dataset, source, say)
+    checks, verified_on = _held_out(data, dataset, verify_images, (h, w), stride, seed, say)
+    reference, base = _keras_reference(fixed, checks, (h, w), stride, overlap, say)
+    identity = _check_quality(reference, checks, str(source) if source else keras_model.name, allow_untrained)
     reps, calib_desc = None, None
     if "int8" in precisions:
         reps, calib_desc = _calibration(data, dataset, calibration_samples, calibration_batch, (h, w), stride, seed,
                                         say)
-    checks, verified_on = _held_out(data, dataset, verify_images, (h, w), stride, seed, say)
-    reference, base = _keras_reference(fixed, checks, (h, w), stride, overlap, say)
     meta = {"model": keras_model.name, "input_size": [h, w], "stride": stride, "overlap": overlap,
             "source_file": src_name, "source_sha256": sha}
     results = []
     for precision in precisions:
         io = io_dtype if precision == "int8" else "float32"
-        result = ExportResult(precision, io_dtype=io, psnr_keras=base[0], ssim_keras=base[1], verified_on=verified_on)
+        result = ExportResult(precision, io_dtype=io, psnr_keras=base[0], ssim_keras=base[1], psnr_identity=identity,
+                              verified_on=verified_on)
         results.append(result)
         _export_one(result, fixed, reps if precision == "int8" else None, calibration_batch,
                     meta | {"calibration": calib_desc if precision == "int8" else None}, out, checks, reference, say)
@@ -216,30 +236,12 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
     return results
 
 
-def _check_options(precisions, io_dtype: str, calibration_samples: int, calibration_batch: int) -> list[str]:
-    """The precisions to export ("all" expanded), after refusing unknown ones and bad calibration options."""
-    precisions = list(PRECISIONS) if precisions == "all" or "all" in list(precisions) else list(precisions)
-    bad = [p for p in precisions if p not in PRECISIONS]
-    if bad or not precisions:
-        raise ModelError(f"unknown precision {', '.join(map(repr, bad)) or '(none given)'}; "
-                         f"choose from: {', '.join(PRECISIONS)} or all")
-    if io_dtype not in IO_DTYPES:
-        raise ModelError(f"unknown io dtype '{io_dtype}'; choose one of: {', '.join(IO_DTYPES)}")
-    if calibration_samples < 1:
-        raise DataError(f"--calibration-samples must be positive, got {calibration_samples}")
-    if calibration_batch < 0:
-        raise DataError(f"--calibration-batch must be >= 0, got {calibration_batch}")
-    return precisions
-
-
 def _open_source(model) -> tuple:
-    """The Keras model to export (None: the bundled one) and, for the metadata, its .keras path, sha256 and name."""
-    source = _bundled_keras() if model is None else model
-    if isinstance(source, (str, os.PathLike)):
-        source = Path(source)
-        return load_keras(source), source, sha256_file(source), source.name
+    """The Keras model to export and, for the metadata, its .keras file's sha256 and name (None for an object)."""
+    if isinstance(model, Path):
+        return load_keras(model), sha256_file(model), model.name
     _tf()
-    return source, None, None, None
+    return model, None, None
 
 
 def _find_data(data, dataset: str, source: Path | None, say) -> tuple:
@@ -300,11 +302,9 @@ def _keras_reference(fixed, checks: list, size: tuple[int, int], stride: int, ov
 
 def _export_one(result: ExportResult, fixed, reps, calibration_batch: int, meta: dict, out: Path, checks: list,
                 reference: list, say) -> None:
-    """Convert, write (with metadata) and verify one precision, filling `result` (its `error` on failure)."""
-    from edge_deblur._io import write_bytes
-    from edge_deblur.metrics import psnr, ssim
-    from edge_deblur.gpu_check import gpu_compatibility
-    from edge_deblur.runtime import Deblurrer
+    """Convert, stamp, verify and only then write one precision, filling `result` (its `error` on failure, with no
+    file written and an older file of the same name left as it was)."""
+    from edge_deblur._io import atomic_path
     from edge_deblur.tflite_meta import metadata_entry, with_metadata
 
     start, name, precision = time.perf_counter(), meta["model"], result.precision
@@ -317,11 +317,30 @@ def _export_one(result: ExportResult, fixed, reps, calibration_batch: int, meta:
     meta = metadata_entry(name, precision, meta["input_size"], meta["stride"], meta["overlap"],
                           io_dtype=result.io_dtype, calibration=meta["calibration"], source_file=meta["source_file"],
                           source_sha256=meta["source_sha256"], tensorflow_version=_tf().__version__)
-    _unlist(out, name, f"{name}_{precision}.tflite")  # the manifest never describes a file being replaced
-    path = write_bytes(out / f"{name}_{precision}.tflite", with_metadata(raw, meta))
+    stamped, path = with_metadata(raw, meta), out / f"{name}_{precision}.tflite"
+    try:
+        with atomic_path(path) as tmp:  # renamed into place only once verified
+            tmp.write_bytes(stamped)
+            say(f"verifying {path.name}")
+            try:
+                _verify(result, tmp, meta["overlap"], checks, reference)
+            except ModelError as e:
+                raise ModelError(str(e).replace(str(tmp), path.name)) from None
+            _unlist(out, name, path.name)  # the manifest never describes a file being replaced
+    except ModelError as e:
+        result.error = f"verification failed: {e}"
+        return
     result.path, result.size_bytes = path, path.stat().st_size
-    say(f"verifying {path.name}")
-    runner = Deblurrer(path, overlap=meta["overlap"], strategy="tiles")  # tiled like its Keras reference
+    result.seconds = time.perf_counter() - start
+
+
+def _verify(result: ExportResult, path: Path, overlap: int, checks: list, reference: list) -> None:
+    """Run the file at `path` through the runtime on the held-out images and fill `result`'s numbers."""
+    from edge_deblur.gpu_check import gpu_compatibility
+    from edge_deblur.metrics import psnr, ssim
+    from edge_deblur.runtime import Deblurrer
+
+    runner = Deblurrer(path, overlap=overlap, strategy="tiles")  # tiled like its Keras reference
     report = runner.op_report()
     result.fully_delegated, result.not_delegated = report["fully_delegated"], report["not_delegated"]
     gpu = gpu_compatibility(path.read_bytes())
@@ -333,4 +352,3 @@ def _export_one(result: ExportResult, fixed, reps, calibration_batch: int, meta:
     result.ssim_tflite = float(np.mean([ssim(o, s) for o, (_, s) in zip(outputs, checks)]))
     result.delta_psnr = result.psnr_tflite - result.psnr_keras
     result.delta_ssim = result.ssim_tflite - result.ssim_keras
-    result.seconds = time.perf_counter() - start

@@ -1,11 +1,15 @@
 """`manifest.json` beside exported files: one entry per file (digest, size, verification numbers), kept in step
-with the files on disk (an entry is dropped before its file is replaced and written once it is verified)."""
+with the files on disk (an entry is dropped before its file is replaced and written once it is verified). The keys
+the exporter does not own (e.g. the release's `release_commands` and `measured`) are always kept; a manifest of
+another model is never replaced."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
+
+from edge_deblur.errors import EdgeDeblurError
 
 if TYPE_CHECKING:
     from edge_deblur.export import ExportResult
@@ -28,29 +32,51 @@ def _unlist(out: Path, model_name: str, filename: str) -> None:
         write_json(out / MANIFEST, {**doc, "files": kept})
 
 
+def _read_manifest(out: Path, model_name: str) -> dict:
+    """The manifest in `out` ({} if there is none), refusing one this model's export must not replace.
+
+    Raises:
+        EdgeDeblurError: the manifest is unreadable or not a JSON object, or describes another model.
+    """
+    import json
+
+    from edge_deblur.runtime import MANIFEST
+
+    path = Path(out) / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise EdgeDeblurError(f"{path}: unreadable manifest ({str(e).splitlines()[0] if str(e) else e!r}); fix or "
+                              "remove it, or export into another folder") from None
+    if not isinstance(doc, dict):
+        raise EdgeDeblurError(f"{path}: unreadable manifest (not a JSON object); fix or remove it, or export into "
+                              "another folder")
+    if doc.get("model") not in (None, model_name):
+        raise EdgeDeblurError(f"{path}: describes model '{doc.get('model')}', not '{model_name}'; export "
+                              f"{model_name} into another folder (--out) so its manifest is not replaced")
+    return doc
+
+
 def write_manifest(out: str | os.PathLike, model_name: str, results: Sequence[ExportResult],
                    keras_file: str | None = None, keras_sha256: str | None = None,
                    command: str | None = None) -> Path:
     """Record the exported files in `out/manifest.json` (merged with earlier entries of the same model).
 
     The runtime's bundled-model lookup reads this file: `files` lists {path, precision, sha256, size_bytes, ...}.
-    """
-    import json
+    `model`, `keras`, `files` and `command` are written here; every other key of an existing manifest (e.g.
+    `release_commands`, `measured`) is kept as it was.
 
+    Raises:
+        EdgeDeblurError: an existing manifest is unreadable or describes another model (it is never replaced).
+    """
     from edge_deblur._io import write_json
     from edge_deblur.export import PRECISIONS, sha256_file  # export imports this module at load: here, not at top
     from edge_deblur.runtime import MANIFEST
 
     out = Path(out)
-    manifest_path = out / MANIFEST
-    old = {}
-    if manifest_path.is_file():
-        try:
-            old = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            old = {}
-    if not isinstance(old, dict) or old.get("model") != model_name:
-        old = {}
+    old = _read_manifest(out, model_name)
     files = {e["path"]: e for e in old.get("files", []) if isinstance(e, dict) and "path" in e}
     for r in results:
         if r.path is None:
@@ -59,10 +85,10 @@ def write_manifest(out: str | os.PathLike, model_name: str, results: Sequence[Ex
         entry = {"path": r.path.name, "sha256": sha256_file(r.path), **entry}
         files[r.path.name] = entry
     keras_entry = old.get("keras")
-    if keras_file and (out / keras_file).is_file():
-        keras_entry = {"path": keras_file, "sha256": keras_sha256}
-    manifest = {"model": model_name, "keras": keras_entry,
+    if keras_file and (out / keras_file).is_file() and sha256_file(out / keras_file) == keras_sha256:
+        keras_entry = {"path": keras_file, "sha256": keras_sha256}  # the source itself lies in `out`
+    manifest = {**old, "model": model_name, "keras": keras_entry,
                 "files": sorted(files.values(), key=lambda e: PRECISIONS.index(e["precision"])
                                 if e.get("precision") in PRECISIONS else 9),
                 "command": command or old.get("command")}
-    return write_json(manifest_path, manifest)
+    return write_json(out / MANIFEST, manifest)

@@ -133,39 +133,63 @@ def with_metadata(tflite: bytes, meta: dict[str, Any]) -> bytes:
         raise ModelError(f"stamped model: {e}") from None
 
 
-def restamp(tflite: bytes, updates: dict[str, Any] | None = None, source: str = "model") -> bytes:
+def restamp(tflite: bytes, updates: dict[str, Any] | None = None, source: str = "model", *,
+            force: bool = False) -> bytes:
     """Re-stamp an exported .tflite's edge-deblur metadata and content digest, without re-converting it.
 
-    For files exported before the digest existed, or after editing metadata values on purpose. The graph and
-    weights are re-packed unchanged (same outputs); only the metadata entry is rewritten.
+    For files exported before the digest existed, or to edit metadata values of an intact file on purpose. The graph
+    and weights are re-packed unchanged (same outputs); only the metadata entry is rewritten. A file whose digest no
+    longer matches its content (a flipped weight bit, a bad copy, an edit) is refused: a new digest would make the
+    runtime trust it.
 
     Args:
         tflite: the file's bytes.
         updates: metadata keys to set (merged over the existing entry).
         source: the name used in error messages.
+        force: re-stamp even a file whose digest does not match (one you changed on purpose and vouch for).
 
     Returns:
         The re-stamped bytes.
 
     Raises:
-        ModelError: not a valid model, unreadable metadata, or no metadata at all and no `updates`.
+        ModelError: not a valid model, unreadable metadata, a digest that does not match (unless `force`), or no
+            metadata at all and no `updates`.
     """
     meta = read_metadata_bytes(tflite, source)
     if not meta and not updates:
         raise ModelError(f"{source}: has no edge-deblur metadata to re-stamp (pass the metadata as `updates`)")
+    if meta and not force:
+        _check_intact(tflite, meta, source)
     return with_metadata(tflite, {**meta, **(updates or {})})
 
 
-def restamp_file(path: str | os.PathLike, updates: dict[str, Any] | None = None) -> Path:
-    """`restamp` a .tflite file in place (written atomically) and return its path.
+def _check_intact(data: bytes, meta: dict, source: str) -> None:
+    """Refuse to re-stamp a file whose stored content digest is malformed or does not match its bytes."""
+    try:
+        span = digest_span(data, parse_model(data, source))
+    except _Corrupt as e:
+        raise ModelError(f"{source}: {e}; refusing to re-stamp it (force=True re-stamps a file you changed on "
+                         "purpose)") from None
+    if span is not None and content_digest(data, span) != meta[DIGEST_KEY]:
+        raise ModelError(f"{source}: content digest mismatch: the file changed after export (a corrupt copy or "
+                         "edited weights/metadata); refusing to re-stamp it, which would make the runtime trust it: "
+                         "re-export it (force=True re-stamps a file you changed on purpose)")
+
+
+def restamp_file(path: str | os.PathLike, updates: dict[str, Any] | None = None, *, force: bool = False) -> Path:
+    """`restamp` a .tflite file in place (written atomically; nothing written if it is refused) and return its path.
+
+    Raises:
+        ModelError: a missing or unreadable file, or what `restamp` refuses (a changed file, unless `force`).
 
     Example:
         >>> restamp_file("export/unet_s2_int8.tflite")
         PosixPath('export/unet_s2_int8.tflite')
     """
     from edge_deblur._io import write_bytes
+    from edge_deblur.model_files import read_model_bytes
 
-    return write_bytes(path, restamp(Path(path).read_bytes(), updates, str(path)))
+    return write_bytes(path, restamp(read_model_bytes(path), updates, str(path), force=force))
 
 
 def _pack(model) -> bytes:

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from conftest import smooth_image
-from edge_deblur.errors import DataError, ModelError
-from edge_deblur.export import PRECISIONS, CalibrationWarning, convert, export_model
+from conftest import ROOT, smooth_image
+from edge_deblur.errors import DataError, EdgeDeblurError, ModelError
+from edge_deblur.export import PRECISIONS, CalibrationWarning, UntrainedWarning, convert, export_model
 from edge_deblur.runtime import Deblurrer, read_metadata
 from test_runtime import randomized
 
@@ -82,6 +82,7 @@ def test_verification_numbers(exported):
         assert r.fully_delegated, r.not_delegated
         assert r.gpu_compatible and r.gpu_issues == [], r.gpu_issues  # the converter's GPU-compatibility analyzer
         assert 10 < r.psnr_keras < 60 and 0 < r.ssim_keras <= 1
+        assert abs(r.psnr_keras - r.psnr_identity) < 2  # a random net with a small head: about the identity
         assert r.psnr_tflite == pytest.approx(r.psnr_keras + r.delta_psnr)
         assert "test-split" in r.verified_on
 
@@ -457,12 +458,13 @@ def test_interrupted_re_export_never_leaves_a_stale_entry(two_files, photos, tmp
     randomized("tiny", seed=7).save(retrained)  # other weights: every file's bytes change
     with pytest.raises(KeyboardInterrupt):
         export_model(retrained, ["float16", "int8"], log=_Interrupt(at), **kwargs)
-    listed = _manifest_matches_disk(tmp_path)
-    # a file being replaced leaves the manifest first and comes back once written and verified
-    expected = {"verifying tiny_float16": ["tiny_int8.tflite"],
-                "converting tiny to int8": ["tiny_float16.tflite", "tiny_int8.tflite"],
-                "verifying tiny_int8": ["tiny_float16.tflite"]}[at]
-    assert listed == expected
+    # a new file is verified under a temporary name; only then does the old entry leave the manifest, the file
+    # replace the old one and its entry come back: an interrupted file leaves the old one listed and untouched
+    assert _manifest_matches_disk(tmp_path) == ["tiny_float16.tflite", "tiny_int8.tflite"]
+    replaced = [p for p in ("tiny_float16.tflite", "tiny_int8.tflite")
+                if (tmp_path / p).read_bytes() != (two_files / p).read_bytes()]
+    assert replaced == ([] if at == "verifying tiny_float16" else ["tiny_float16.tflite"])
+    assert not list(tmp_path.glob(".*tmp*"))
 
 
 def test_gpu_analyzer_report_parsing():
@@ -475,3 +477,243 @@ def test_gpu_analyzer_report_parsing():
     rep = parse_analyzer_report(bad)
     assert not rep["gpu_compatible"] and rep["gpu_issues"][0] == "GPU COMPATIBILITY WARNING: Not supported op CUMSUM"
     assert not parse_analyzer_report("")["gpu_compatible"]
+
+
+# --- refused before any work: options, output folders, models that are not deblurring models -------------------
+
+
+def _cli(*args: str):
+    """`edge-deblur export ARGS` in-process: (exit code, output lines)."""
+    from typer.testing import CliRunner
+
+    from edge_deblur.cli import app
+
+    res = CliRunner().invoke(app, ["export", *map(str, args)])
+    return res.exit_code, res.output.strip().splitlines()
+
+
+def test_bad_options_are_one_line_errors_before_any_work(tiny_keras, photos, tmp_path):
+    afile = tmp_path / "photo.png"
+    afile.write_bytes(b"a user's file")
+    cases = [({"out": afile}, EdgeDeblurError, f"--out {afile}: is an existing file, not a folder"),
+             ({"out": afile / "sub"}, EdgeDeblurError, f"--out {afile / 'sub'}: {afile} is a file, not a folder"),
+             ({"seed": -1}, DataError, "--seed must be >= 0, got -1"),
+             ({"size": (8, 8)}, ModelError, "--size 8x8: each side must be in [16, 8192]"),
+             ({"size": (32, 8)}, ModelError, "--size 32x8: each side must be in [16, 8192]"),
+             ({"size": (16384, 32)}, ModelError, "--size 16384x32: each side must be in [16, 8192]"),
+             ({"verify_images": 0}, DataError, "--verify-images must be at least 1, got 0"),
+             ({"verify_images": -1}, DataError, "--verify-images must be at least 1, got -1")]
+    log = []
+    for kwargs, kind, message in cases:
+        with pytest.raises(kind) as e:
+            export_model(tiny_keras, ["float32"], **{"data": photos, "out": tmp_path / "out", "size": (32, 32),
+                                                     "log": log.append, **kwargs})
+        assert str(e.value).startswith(message) and "\n" not in str(e.value), str(e.value)
+    assert log == []  # refused before reading any data (and before loading the model, for all but the size)
+    assert afile.read_bytes() == b"a user's file" and sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+    for args, message in ((["-o", afile], "is an existing file, not a folder"), (["--seed", "-1"], "--seed must be"),
+                          (["--size", "8"], "--size 8x8: each side"), (["--verify-images", "0"], "got 0"),
+                          (["--verify-images", "-1"], "got -1")):
+        code, lines = _cli(tiny_keras, "-q", "float32", "--data", photos, "-o", tmp_path / "out", *args)
+        assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_repeated_precisions_export_once(tiny_keras, photos, tmp_path):
+    kwargs = dict(data=photos, out=tmp_path, size=(32, 32), verify_images=1)
+    assert [r.precision for r in export_model(tiny_keras, ["float16", "float32", "float16"], **kwargs)] == [
+        "float16", "float32"]
+    assert [r.precision for r in export_model(tiny_keras, "float16", **kwargs)] == ["float16"]
+    code, lines = _cli(tiny_keras, "-q", "float16", "-q", "float16", "--data", photos, "-o", tmp_path / "cli",
+                       "--size", "32", "--verify-images", "1")
+    assert code == 0 and sum(line.startswith("tiny_float16.tflite ") for line in lines) == 1, lines
+    assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == ["manifest.json", "tiny_float16.tflite"]
+
+
+def _odd_model(path, kind: str):
+    """A saved functional Keras model that is not ours: random weights, seeded."""
+    import keras
+
+    shape = {"classifier": (32, 32, 3), "gray": (None, None, 1)}.get(kind, (None, None, 3))
+    x = inp = keras.Input(shape)
+    if kind == "classifier":  # a Dense head on flattened pixels
+        out = keras.layers.Dense(10)(keras.layers.Flatten()(x))
+    elif kind == "two_outputs":
+        out = [keras.layers.Conv2D(3, 3, padding="same")(x), keras.layers.Conv2D(3, 3, padding="same")(x)]
+    else:  # randconv: one random 3x3 conv; halfsize: strided; gray: one channel
+        out = keras.layers.Conv2D(shape[-1], 3, strides=2 if kind == "halfsize" else 1, padding="same")(x)
+    model = keras.Model(inp, out, name=kind)
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32) for w in model.get_weights()])
+    model.save(path)
+    return path
+
+
+@pytest.mark.parametrize("kind, size, message", [
+    ("classifier", 32, "its output for a (1, 32, 32, 3) image is (1, 10), not an RGB image of the input's size"),
+    ("classifier", 64, "cannot be rebuilt with a 64x64 input"),
+    ("halfsize", 32, "its output for a (1, 32, 32, 3) image is (1, 16, 16, 3), not an RGB image"),
+    ("gray", 32, "not an image-to-image model: it takes (None, None, None, 1)"),
+    ("two_outputs", 32, "not an image-to-image model: it takes (None, None, None, 3) and returns [(None"),
+])
+def test_models_that_are_not_image_to_image_are_refused(photos, tmp_path, kind, size, message):
+    path = _odd_model(tmp_path / f"{kind}.keras", kind)
+    with pytest.raises(ModelError) as e:
+        export_model(path, ["float32"], data=photos, out=tmp_path / "out", size=(size, size), verify_images=1)
+    assert str(e.value).startswith(f"{path}: {message}") and "\n" not in str(e.value), str(e.value)
+    code, lines = _cli(path, "-q", "float32", "--data", photos, "-o", tmp_path / "out", "--size", size)
+    assert code == 2 and lines[-1] == f"error: {e.value}" and not any("Traceback" in ln for ln in lines)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_model_far_worse_than_the_blurred_input_is_refused_unless_allowed(photos, tmp_path):
+    """One random conv maps images to an image-shaped mess: export used to stamp and 'verify' it (float32 matched
+    Keras), and `deblur` then ran it as ours."""
+    from edge_deblur.export import MAX_DROP_VS_IDENTITY_DB
+
+    path = _odd_model(tmp_path / "randconv.keras", "randconv")
+    kwargs = dict(data=photos, out=tmp_path / "out", size=(32, 32), verify_images=2)
+    with pytest.raises(ModelError) as e:
+        export_model(path, ["float32", "int8"], calibration_samples=100, **kwargs)
+    text = str(e.value)
+    assert text.startswith(f"{path}: the Keras model scores ") and "\n" not in text
+    assert "dB below the blurred input itself" in text and "allow_untrained=True" in text
+    assert not (tmp_path / "out").exists()
+    with pytest.warns(UntrainedWarning, match="dB below the blurred input itself .*; exported anyway"):
+        (r,) = export_model(path, ["float32"], allow_untrained=True, **kwargs)
+    assert r.error is None and r.psnr_keras < r.psnr_identity - MAX_DROP_VS_IDENTITY_DB
+    (entry,) = json.loads((tmp_path / "out" / "manifest.json").read_text())["files"]
+    assert entry["psnr_identity"] == pytest.approx(r.psnr_identity) and entry["psnr_keras"] < 15
+    code, lines = _cli(path, "-q", "float32", "--data", photos, "-o", tmp_path / "cli", "--size", "32")
+    assert code == 2 and lines[-1].startswith(f"error: {path}: the Keras model scores ")
+    assert not (tmp_path / "cli").exists()
+
+
+def test_a_file_that_fails_verification_is_never_written(tiny_keras, photos, tmp_path, monkeypatch):
+    """Verified under a temporary name: a failure leaves no new file and the earlier export listed and intact."""
+    import edge_deblur.export as export_module
+
+    kwargs = dict(data=photos, out=tmp_path, size=(32, 32), verify_images=1)
+    (good,) = export_model(tiny_keras, ["float32"], **kwargs)
+    before = good.path.read_bytes()
+
+    def refuse(result, path, *args):
+        assert path.name.startswith(".tiny_") and Deblurrer(path).precision == result.precision  # the temporary
+        raise ModelError(f"{path}: the model produced 3 NaN or infinite values of 3072 in a tile")
+
+    monkeypatch.setattr(export_module, "_verify", refuse)
+    retrained = tmp_path / "retrained" / "tiny_run.keras"
+    retrained.parent.mkdir()
+    randomized("tiny", seed=8).save(retrained)
+    (r,) = export_model(retrained, ["float32"], **kwargs)
+    assert r.path is None and r.error == ("verification failed: tiny_float32.tflite: the model produced 3 NaN or "
+                                          "infinite values of 3072 in a tile")
+    assert good.path.read_bytes() == before and _manifest_matches_disk(tmp_path) == ["tiny_float32.tflite"]
+    assert not list(tmp_path.glob(".*tmp*"))
+    (r,) = export_model(retrained, ["float16"], **{**kwargs, "out": tmp_path / "fresh"})
+    assert r.error and not [p for p in (tmp_path / "fresh").rglob("*") if p.is_file()]
+
+
+# --- the bundled release folder and the manifest's keys ----------------------------------------------------------
+
+
+@pytest.fixture
+def release(tmp_path, tiny_keras, monkeypatch):
+    """A stand-in bundled release (the tiny model; a manifest with keys of its own), patched in as the bundled one."""
+    import shutil
+
+    import edge_deblur.export as export_module
+    import edge_deblur.export_checks as export_checks
+
+    folder = tmp_path / "release"
+    folder.mkdir()
+    shutil.copy(tiny_keras, folder / "tiny.keras")
+    doc = {"model": "tiny", "keras": {"path": "tiny.keras", "sha256": hashlib.sha256(tiny_keras.read_bytes())
+                                      .hexdigest()}, "files": [], "command": "make_release.sh",
+           "release_commands": ["edge-deblur train ..."], "measured": {"kodak24": {"psnr": 30.1}}}
+    (folder / "manifest.json").write_text(json.dumps(doc))
+    monkeypatch.setattr(export_module, "_bundled_keras", lambda: folder / "tiny.keras")
+    monkeypatch.setattr(export_checks, "_bundled_folders", lambda: [folder.resolve()])
+    return folder
+
+
+def test_bundled_model_is_exported_only_into_a_folder_named_as_out(release, photos, tmp_path, monkeypatch):
+    before = {p.name: p.read_bytes() for p in release.iterdir()}
+    kwargs = dict(precisions=["float16"], data=photos, size=(32, 32), verify_images=1)
+    for model in (None, release / "tiny.keras", str(release / "tiny.keras")):
+        with pytest.raises(EdgeDeblurError) as e:
+            export_model(model, **kwargs)
+        assert "the bundled model; " in str(e.value) and "pass --out FOLDER" in str(e.value)
+    with pytest.raises(EdgeDeblurError, match="a Keras model object has no folder to export beside: pass out="):
+        export_model(randomized("tiny", seed=1), **kwargs)
+    monkeypatch.chdir(tmp_path)
+    code, lines = _cli("-q", "float16", "--data", photos, "--size", "32", "--verify-images", "1")
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "pass --out FOLDER" in lines[0]
+    assert {p.name: p.read_bytes() for p in release.iterdir()} == before
+    (r,) = export_model(None, out=tmp_path / "mine", **kwargs)  # anywhere else
+    assert r.path == tmp_path / "mine" / "tiny_float16.tflite"
+    (r,) = export_model(None, out=release, command="again", **kwargs)  # named explicitly: replaced
+    doc = json.loads((release / "manifest.json").read_text())
+    assert doc["release_commands"] == ["edge-deblur train ..."] and doc["measured"] == {"kodak24": {"psnr": 30.1}}
+    assert doc["command"] == "again" and [f["path"] for f in doc["files"]] == ["tiny_float16.tflite"]
+    assert doc["keras"] == json.loads(before["manifest.json"])["keras"]
+
+
+def test_write_manifest_keeps_keys_it_does_not_own_and_never_replaces_another_models(exported, tiny_keras,
+                                                                                      tmp_path):
+    import dataclasses
+    import shutil
+
+    from edge_deblur.export import write_manifest
+
+    out, results = exported
+    shutil.copy(out / "tiny_float16.tflite", tmp_path)
+    moved = [dataclasses.replace(r, path=tmp_path / r.path.name) for r in results if r.precision == "float16"]
+    doc = {"model": "tiny", "files": [], "release_commands": ["a", "b"], "measured": {"x": 1}, "notes": "mine"}
+    (tmp_path / "manifest.json").write_text(json.dumps(doc))
+    write_manifest(tmp_path, "tiny", moved, command="again")
+    new = json.loads((tmp_path / "manifest.json").read_text())
+    assert {k: new[k] for k in ("release_commands", "measured", "notes", "command")} == {
+        "release_commands": ["a", "b"], "measured": {"x": 1}, "notes": "mine", "command": "again"}
+    assert [f["path"] for f in new["files"]] == ["tiny_float16.tflite"]
+    for text, message in ((json.dumps({"model": "unet_s3", "files": []}), "describes model 'unet_s3', not 'tiny'"),
+                          ("{not json", "unreadable manifest"), ("[1, 2]", "unreadable manifest (not a JSON object)")):
+        (tmp_path / "manifest.json").write_text(text)
+        with pytest.raises(EdgeDeblurError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            write_manifest(tmp_path, "tiny", moved)
+        log = []
+        with pytest.raises(EdgeDeblurError, match="manifest"):  # refused before any data is read or file written
+            export_model(tiny_keras, ["float32"], data=tmp_path, out=tmp_path, size=(32, 32), log=log.append)
+        assert log == [] and (tmp_path / "manifest.json").read_text() == text
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "tiny_float16.tflite"]
+
+
+def test_the_real_bundled_release_is_never_rewritten_without_out(photos, tmp_path):
+    """QA's case, run on a scratch copy of the package and of the shipped export/ folder (never the real one)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if not (ROOT / "export" / "manifest.json").is_file():
+        pytest.skip("no bundled model in this checkout")
+    real = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (ROOT / "export").iterdir()}
+    shutil.copytree(ROOT / "edge_deblur", tmp_path / "edge_deblur", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "export", tmp_path / "export")
+    copy = {p.name: p.read_bytes() for p in (tmp_path / "export").iterdir()}
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    cmd = [sys.executable, "-m", "edge_deblur", "export", "-q", "float16", "--data", str(photos), "--size", "32",
+           "--verify-images", "1"]
+    res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error: ")]
+    assert res.returncode == 2 and len(errors) == 1 and "pass --out FOLDER" in errors[0], res.stderr[-2000:]
+    assert str(tmp_path / "export" / "unet_s3.keras") in errors[0]  # the copy's bundled model, not the real one
+    assert {p.name: p.read_bytes() for p in (tmp_path / "export").iterdir()} == copy
+    res = subprocess.run(cmd + ["-o", "export"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    doc, shipped = (json.loads(m) for m in ((tmp_path / "export" / "manifest.json").read_text(),
+                                            copy["manifest.json"]))
+    assert {k: doc[k] for k in ("release_commands", "measured", "keras")} == {
+        k: shipped[k] for k in ("release_commands", "measured", "keras")}
+    assert [f["path"] for f in doc["files"]] == ["unet_s3_float16.tflite", "unet_s3_int8.tflite"]
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (ROOT / "export").iterdir()} == real

@@ -93,7 +93,7 @@ def test_weight_bit_flip_is_refused(files, tmp_path, precision):
     with pytest.raises(ModelError, match="flipped.tflite: content digest mismatch"):
         read_metadata(bad)
     # the same flip with a forged digest loads: the structure is fine, only the digest tells the damage
-    assert Deblurrer(_write(tmp_path / "forged.tflite", restamp(bytes(data)))).precision == precision
+    assert Deblurrer(_write(tmp_path / "forged.tflite", restamp(bytes(data), force=True))).precision == precision
 
 
 def _write(path, data: bytes):
@@ -287,6 +287,51 @@ def test_restamp_keeps_the_model_and_is_idempotent(files, tmp_path):
                                                                                         ).metadata.keys()
     with pytest.raises(ModelError, match="no edge-deblur metadata to re-stamp"):
         restamp(_tf_model(lambda x: x * 0.5))
+
+
+def _flipped_copy(src, dst):
+    """A copy of `src` at `dst` with a few bytes of its largest weight buffer flipped (its digest left as it was)."""
+    data = bytearray(src.read_bytes())
+    at = _weight_offset(data)
+    for k in range(4):
+        data[at + 16 * k] ^= 0x40
+    return _write(dst, bytes(data))
+
+
+@pytest.mark.parametrize("source", ["tiny", "bundled"])
+def test_restamp_refuses_a_changed_file_unless_forced(files, tmp_path, source):
+    """Re-stamping a tampered file would give it a valid digest the runtime then trusts: refused, file untouched."""
+    src = files["int8"] if source == "tiny" else ROOT / "export" / "unet_s3_int8.tflite"
+    if not src.is_file():
+        pytest.skip("no bundled unet_s3_int8.tflite in this checkout")
+    path = _flipped_copy(src, tmp_path / "tampered.tflite")
+    before = path.read_bytes()
+    _one_line_error(path, "content digest mismatch")
+    for call in (lambda: restamp_file(path), lambda: restamp_file(path, {"notes": "x"}),
+                 lambda: restamp(before, source=str(path))):
+        with pytest.raises(ModelError) as e:
+            call()
+        text = str(e.value)
+        assert "\n" not in text and text.startswith(f"{path}: content digest mismatch") and "force=True" in text
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["tampered.tflite"]
+    _one_line_error(path, "content digest mismatch")  # still refused by the runtime
+    restamp_file(path, force=True)  # the caller vouches for the change
+    assert Deblurrer(path).metadata[DIGEST_KEY] != read_metadata(src)[DIGEST_KEY]
+
+
+def test_restamp_refuses_a_malformed_digest_but_stamps_a_file_without_one(files, tmp_path):
+    data = files["float16"].read_bytes()
+    meta = read_metadata(files["float16"])
+    digest = meta[DIGEST_KEY].encode()
+    bad = _write(tmp_path / "bad.tflite", data.replace(digest, digest.upper()))  # not lowercase hex any more
+    with pytest.raises(ModelError, match="bad.tflite: its 'content_sha256' is .*; refusing to re-stamp it"):
+        restamp_file(bad)
+    # an export from before digests (metadata without one): re-stamping is what it is for
+    old = _write(tmp_path / "old.tflite", data.replace(b'"content_sha256"', b'"content_sha999"'))
+    restamp_file(old)
+    assert len(Deblurrer(old).metadata[DIGEST_KEY]) == 64
+    with pytest.raises(ModelError, match="missing.tflite: no such model file"):
+        restamp_file(tmp_path / "missing.tflite")
 
 
 def test_bundled_files_carry_digests_listed_in_the_manifest():
