@@ -71,6 +71,8 @@ def collect_images(inputs: Iterable[str | os.PathLike], exclude: str | os.PathLi
             pairs = [(p, item) for p in files]
         elif item.is_file():
             pairs = [(item, None)]
+        elif item.exists():  # a device, a FIFO, a socket: reading one could block or never end
+            raise ImageError(f"{item}: not a regular file or folder")
         else:
             raise ImageError(f"{item}: no such file or folder")
         for p, root in pairs:

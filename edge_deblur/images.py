@@ -60,9 +60,14 @@ def _check_pixels(path: Path, size: tuple[int, int], limit: int) -> None:
     """Refuse an image whose width x height exceeds `limit`, saying how much memory it would take."""
     w, h = size
     if w * h > limit:
-        raise ImageError(f"{path}: {w}x{h} is {w * h / 1e6:.4g} megapixels, over the limit of {limit / 1e6:.4g} "
-                         f"(deblurring it needs ~{w * h * BYTES_PER_PIXEL / 2**30:.1f} GiB); raise it with "
-                         f"--max-pixels or {MAX_PIXELS_ENV}")
+        raise ImageError(f"{path}: {w}x{h} is {_pixels(w * h)}, over the limit of {_pixels(limit)} (deblurring it "
+                         f"needs ~{w * h * BYTES_PER_PIXEL / 2**30:.2g} GiB); raise it with --max-pixels or "
+                         f"{MAX_PIXELS_ENV}")
+
+
+def _pixels(n: int) -> str:
+    """'150 megapixels', or '3,000 pixels' for counts too small for megapixels to read well."""
+    return f"{n / 1e6:.4g} megapixels" if n >= 100_000 else f"{n:,} pixels"
 
 
 def is_image_file(path: str | os.PathLike) -> bool:

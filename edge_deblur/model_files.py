@@ -21,7 +21,7 @@ def read_model_bytes(path: str | os.PathLike) -> bytes:
     """The bytes of a model file, with a ModelError for missing, unreadable or huge (> MAX_MODEL_BYTES) files."""
     path = Path(path)
     if not path.is_file():
-        raise ModelError(f"{path}: no such model file")
+        raise ModelError(f"{path}: " + ("a folder, not a model file" if path.is_dir() else "no such model file"))
     try:
         size = path.stat().st_size
         if size > MAX_MODEL_BYTES:

@@ -75,7 +75,7 @@ def load_keras(path: str | os.PathLike, compile: bool = False):
 
     path = Path(path)
     if not path.is_file():
-        raise ModelError(f"{path}: no such model file")
+        raise ModelError(f"{path}: " + ("a folder, not a model file" if path.is_dir() else "no such model file"))
     if not zipfile.is_zipfile(path):  # Keras itself says "File not found" for a file that is there
         raise ModelError(f"{path}: not a Keras model file (a .keras file is a zip archive; this one is not)")
     _register_metrics()

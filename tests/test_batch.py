@@ -91,7 +91,7 @@ def test_pixel_limit_option_refuses_big_images_and_keeps_the_others(tmp_path, mo
     write_image(tmp_path / "in" / "large.png", smooth_image(50, 60, 2))
     res = cli("deblur", tmp_path / "in", "--model", model, "--max-pixels", 1000)
     assert res.exit_code == 1
-    assert "large.png: 60x50 is 0.003 megapixels, over the limit of 0.001" in res.stderr
+    assert "large.png: 60x50 is 3,000 pixels, over the limit of 1,000 pixels" in res.stderr
     assert _tree(tmp_path / "in") == ["large.png", "small.png", "small_deblurred.png"]
 
 
@@ -355,3 +355,10 @@ def test_a_scale_that_leaves_the_model_a_few_pixels_is_refused(tmp_path, model):
     assert _tree(tmp_path) == ["a.png"]
     assert cli("deblur", tmp_path / "a.png", "-o", tmp_path / "o.png", "--model", model, "--scale", "0.14"
                ).exit_code == 0  # 17 px on the short side
+
+
+def test_a_fifo_is_refused_as_not_a_regular_file(tmp_path, model):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)  # reading it would block forever
+    res = cli("deblur", fifo, "--model", model)
+    assert (res.exit_code, res.stderr.strip()) == (2, f"error: {fifo}: not a regular file or folder")

@@ -194,7 +194,7 @@ def test_bad_model_files(tmp_path, files):
     trunc = tmp_path / "trunc.tflite"
     trunc.write_bytes(data[: len(data) // 2])
     cases = [(tmp_path / "missing.tflite", "no such model file"), (png, "not a TFLite model"),
-             (empty, "not a TFLite model"), (trunc, "corrupt or truncated")]
+             (empty, "not a TFLite model"), (trunc, "corrupt or truncated"), (tmp_path, "a folder, not a model file")]
     for path, match in cases:
         with pytest.raises(ModelError, match=match):
             Deblurrer(path)
