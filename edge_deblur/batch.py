@@ -178,17 +178,18 @@ def _folder_plan(files: list[tuple[Path, Path | None]], out_dir: Path | None, so
 
 
 def _read(src: Path, max_pixels: int | None):
-    """(uint8 or float image, upright EXIF) of one input."""
-    from edge_deblur.images import read_image, upright_exif
+    """(uint8 or float image, (upright EXIF, RGB colour profile)) of one input."""
+    from edge_deblur.images import read_image, rgb_icc_profile, upright_exif
 
-    return read_image(src, max_pixels=max_pixels, keep_uint8=True), upright_exif(src)
+    return read_image(src, max_pixels=max_pixels, keep_uint8=True), (upright_exif(src), rgb_icc_profile(src))
 
 
-def _write(dest: Path, image, exif: bytes | None) -> Path:
-    """Write one result atomically with its EXIF."""
+def _write(dest: Path, image, tags: tuple) -> Path:
+    """Write one result atomically with the EXIF and colour profile of its input."""
     from edge_deblur.images import write_image
 
-    return write_image(dest, image, exif=exif)
+    exif, icc = tags
+    return write_image(dest, image, exif=exif, icc_profile=icc)
 
 
 def _no_memory(src: Path, fn: Callable, *args):
@@ -218,13 +219,13 @@ def _pipeline(deblurrer, plan: list[tuple[Path, Path]], max_pixels: int | None, 
                 reads.append(readers.submit(_no_memory, plan[k + 1][0], _read, plan[k + 1][0], max_pixels))
             write = error = None
             try:
-                image, exif = reads[k].result()
+                image, tags = reads[k].result()
                 reads[k] = None
                 t0 = time.perf_counter()
                 out = _no_memory(src, deblurrer, image)
                 infer += time.perf_counter() - t0
                 del image
-                write = writers.submit(_no_memory, src, _write, dest, out, exif)
+                write = writers.submit(_no_memory, src, _write, dest, out, tags)
                 del out
             except EdgeDeblurError as e:
                 error = e

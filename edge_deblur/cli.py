@@ -333,7 +333,8 @@ def bench_cmd(
                        json_path=json_path, csv_path=csv_path, markdown_path=markdown_path, plot_path=plot_path)
     console = Console()
     if not console.is_terminal:  # piped or redirected: print the whole table rather than fold it to 80 columns
-        console = Console(width=220 if wide else 100)
+        columns = os.environ.get("COLUMNS", "")  # unless the user set a width
+        console = Console(width=int(columns) if columns.isdigit() else 220 if wide else 100)
     console.print(result.rich_table(wide=wide))
     for note in result.header["notes"]:
         console.print(Text(f"note: {note}"))  # wrapped at words to the table's width

@@ -195,6 +195,22 @@ def upright_exif(path: str | os.PathLike) -> bytes | None:
         return None
 
 
+def rgb_icc_profile(path: str | os.PathLike) -> bytes | None:
+    """The file's ICC colour profile when it describes RGB data (a phone's Display P3, Adobe RGB, sRGB), to write
+    with the result: its pixels stay in the source's colour space, so without the profile a viewer would show them
+    as sRGB, with wrong colours. None for no profile, or one for data `read_image` converts (CMYK, gray)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            icc = im.info.get("icc_profile")
+            rgb = im.mode in ("RGB", "RGBA", "RGBX", "RGBa", "P")
+    except (OSError, ValueError, SyntaxError, TypeError, Image.DecompressionBombError):
+        return None
+    # the profile header's data colour space (bytes 16-19) must be RGB; gray or CMYK profiles do not fit RGB output
+    return icc if isinstance(icc, bytes) and rgb and len(icc) >= 128 and icc[16:20] == b"RGB " else None
+
+
 def to_uint8(img: np.ndarray) -> np.ndarray:
     """Round a float image in [0, 1] to uint8 (values outside [0, 1] are clipped)."""
     if img.dtype == np.uint8:
@@ -225,10 +241,12 @@ def _writable_array(path: Path, img, quality: int, exif) -> np.ndarray:
     return arr
 
 
-def write_image(path: str | os.PathLike, img: np.ndarray, quality: int = 95, exif: bytes | None = None) -> Path:
+def write_image(path: str | os.PathLike, img: np.ndarray, quality: int = 95, exif: bytes | None = None,
+                icc_profile: bytes | None = None) -> Path:
     """Write an RGB image (float [0, 1] or uint8) atomically as 8-bit; the format follows the suffix.
 
-    EXIF that does not fit a JPEG (one 64 KB segment) is left out with an `ImageWarning`.
+    EXIF that does not fit a JPEG (one 64 KB segment) is left out with an `ImageWarning`. `icc_profile` (the
+    source's, from `rgb_icc_profile`) is embedded in JPEG, PNG, TIFF and WebP files; BMP cannot hold one.
 
     Raises:
         ImageError: the array is not HxWx3 uint8 or finite float, quality is outside [1, 100], `exif` is not an
@@ -251,6 +269,8 @@ def write_image(path: str | os.PathLike, img: np.ndarray, quality: int = 95, exi
         exif = None
     if exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
         kwargs["exif"] = exif
+    if icc_profile and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+        kwargs["icc_profile"] = icc_profile
     try:
         with atomic_path(path) as tmp:
             Image.fromarray(to_uint8(arr)).save(tmp, format=fmt, **kwargs)

@@ -362,3 +362,19 @@ def test_a_fifo_is_refused_as_not_a_regular_file(tmp_path, model):
     os.mkfifo(fifo)  # reading it would block forever
     res = cli("deblur", fifo, "--model", model)
     assert (res.exit_code, res.stderr.strip()) == (2, f"error: {fifo}: not a regular file or folder")
+
+
+def test_an_rgb_colour_profile_is_kept_and_a_cmyk_one_is_not(tmp_path, model):
+    # a phone's Display P3 photo written without its profile is shown as sRGB: every colour off
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    rgb = Image.fromarray((smooth_image(40, 48, 1) * 255).astype(np.uint8))
+    rgb.save(tmp_path / "p3.jpg", icc_profile=icc)
+    rgb.save(tmp_path / "p3.png", icc_profile=icc)
+    rgb.convert("CMYK").save(tmp_path / "cmyk.jpg", icc_profile=icc[:16] + b"CMYK" + icc[20:])
+    res = cli("deblur", tmp_path / "p3.jpg", tmp_path / "p3.png", tmp_path / "cmyk.jpg", "-o", tmp_path / "out",
+              "--model", model)
+    assert res.exit_code == 0, res.output
+    profiles = {p.name: Image.open(p).info.get("icc_profile") for p in (tmp_path / "out").iterdir()}
+    assert profiles == {"p3.jpg": icc, "p3.png": icc, "cmyk.jpg": None}  # CMYK pixels were converted to RGB
