@@ -5,7 +5,6 @@ User errors (`EdgeDeblurError`) print one line `error: ...` on stderr and exit w
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import sys
@@ -19,10 +18,9 @@ from edge_deblur._text import counted
 from edge_deblur.errors import EdgeDeblurError
 from edge_deblur.models import DEFAULT_MODEL, recipe_for
 from edge_deblur._cli_support import _ctrl_c_stops_training, _export_report  # noqa: F401 (re-exported for tests)
+from edge_deblur._cli_errors import COMMAND_STATE, _needs_training_extra, _print_version, _terminated, _user_errors
 from edge_deblur._cli_options import _parse_range, _parse_scale, _parse_size, _parse_views
 
-TRAIN_EXTRA = {"tensorflow": "TensorFlow", "keras": "Keras", "cv2": "OpenCV", "skimage": "scikit-image",
-               "matplotlib": "matplotlib"}  # what `pip install 'edge-deblur[train]'` adds to the core install
 # deblur and grid: test-time augmentation views (edge_deblur.views); the cost and the gain are in the README
 VIEWS_DEFAULT = 4
 
@@ -36,26 +34,6 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Dataset tools.", no_args_is_help=True, cls=Group)
 app.add_typer(data_app, name="data")
-_verbose = False
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        from edge_deblur import __version__
-
-        typer.echo(f"edge-deblur {__version__}")
-        raise typer.Exit()
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C (see `_terminated`)."""
-
-
-def _terminated(signum, frame) -> None:
-    """SIGTERM unwinds like Ctrl-C: temporary files are removed and atomic writes finish or vanish."""
-    raise _Terminated
-
-
 @app.callback()
 def _main_options(
     verbose: bool = typer.Option(False, "--verbose", help="Let TensorFlow's and LiteRT's start-up log lines "
@@ -67,61 +45,11 @@ def _main_options(
     import signal
     import threading
 
-    global _verbose
-    _verbose = verbose
+    COMMAND_STATE["verbose"] = verbose
     if not verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow's first import
     if threading.current_thread() is threading.main_thread():  # a CLI call from a test's thread keeps its signals
         signal.signal(signal.SIGTERM, _terminated)
-
-
-def _user_errors(fn):
-    """Run a command with start-up chatter filtered (unless --verbose); turn `EdgeDeblurError` and a missing
-    training extra into one line on stderr and exit code 2, Ctrl-C into exit code 130."""
-    command = fn.__name__.removesuffix("_cmd").replace("_", " ")
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from edge_deblur._quiet import filtered
-
-        try:
-            with contextlib.nullcontext() if _verbose else filtered():
-                return fn(*args, **kwargs)
-        except EdgeDeblurError as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from None
-        except ImportError as e:
-            missing = (e.name or "").split(".")[0]
-            if missing not in TRAIN_EXTRA:
-                raise
-            typer.echo(f"error: `edge-deblur {command}` needs {TRAIN_EXTRA[missing]}, which the core install does "
-                       "not include: pip install 'edge-deblur[train]'", err=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt as e:
-            terminated = isinstance(e, _Terminated)
-            typer.echo("terminated" if terminated else "interrupted", err=True)
-            sys.stdout.flush()
-            sys.stderr.flush()
-            # files are written atomically and temporary ones removed while the interrupt unwound; skip the
-            # interpreter shutdown, which takes TensorFlow 5-10 s after an interrupted export
-            os._exit(143 if terminated else 130)  # 128 + SIGTERM / SIGINT, as a shell reports them
-
-    return wrapper
-
-
-def _needs_training_extra(fn):
-    """Check before any work that the `[train]` extra is installed (see `_user_errors` for the message)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        import importlib.util
-
-        for module in TRAIN_EXTRA:
-            if importlib.util.find_spec(module) is None:
-                raise ModuleNotFoundError(f"No module named '{module}'", name=module)
-        return fn(*args, **kwargs)
-
-    return wrapper
 
 
 def _recipe(field: str) -> str:
