@@ -150,12 +150,25 @@ def plan_outputs(files: list[tuple[Path, Path | None]], out_dir: Path | None, ov
         plan = [(files[0][0], out_dir)]
     else:
         plan = _folder_plan(files, out_dir, sources)
+    _check_writable(plan)
     existing = [dest for _, dest in plan if dest.is_file()]
     if existing and not overwrite:
         more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
         raise ImageError(f"{existing[0]}{more} already exist{'s' if not more else ''}: nothing written (pass "
                          "--overwrite to replace results)")
     return plan
+
+
+def _check_writable(plan: list[tuple[Path, Path]]) -> None:
+    """Refuse, before any photo is deblurred, results whose folder (or the first existing one above it) cannot be
+    written: a read-only card or mount would otherwise fail every photo after the model ran on all of them."""
+    checked = set()
+    for _, dest in plan:
+        folder = next((p for p in dest.parents if p.exists()), Path("."))
+        if folder not in checked and not os.access(folder, os.W_OK | os.X_OK):
+            raise ImageError(f"{folder}: cannot write results there (read-only); nothing written (give --out a "
+                             "writable folder)")
+        checked.add(folder)
 
 
 def _folder_plan(files: list[tuple[Path, Path | None]], out_dir: Path | None, sources: set[Path]

@@ -290,16 +290,17 @@ def test_full_disk_fails_the_big_file_cleanly_and_writes_the_small_ones(tmp_path
     assert _files_listed(res) == {"a_small.png": [16, 16], "c_small.png": [16, 16]}  # no partial or temp file
 
 
-def test_read_only_file_system_is_one_clean_error_per_file(tmp_path, model):
+def test_read_only_file_system_stops_the_batch_before_any_work(tmp_path, model):
+    # was one "cannot write (Read-only file system)" per photo, after the model had run on every one of them
     if not _can_mount(tmp_path):
         pytest.skip("cannot mount a private tmpfs here (needs unshare and CAP_SYS_ADMIN)")
     write_image(tmp_path / "in" / "a.png", smooth_image(16, 16, 1))
     mount = tmp_path / "mnt"
     mount.mkdir()
     res = _in_tmpfs("ro,size=64k", mount, ["deblur", tmp_path / "in", "-o", mount, "--model", model])
-    assert res.returncode == 1, res.stderr
+    assert res.returncode == 2, res.stderr
     assert [line for line in res.stderr.splitlines() if line.startswith("error:")] == [
-        f"error: {tmp_path / 'in' / 'a.png'}: {mount / 'a.png'}: cannot write (Read-only file system)"]
+        f"error: {mount}: cannot write results there (read-only); nothing written (give --out a writable folder)"]
     assert _files_listed(res) == {}
 
 
