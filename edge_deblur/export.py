@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -224,15 +225,22 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
     meta = {"model": keras_model.name, "input_size": [h, w], "stride": stride, "overlap": overlap,
             "source_file": src_name, "source_sha256": sha}
     results = []
-    for precision in precisions:
-        io = io_dtype if precision == "int8" else "float32"
-        result = ExportResult(precision, io_dtype=io, psnr_keras=base[0], ssim_keras=base[1], psnr_identity=identity,
-                              verified_on=verified_on)
-        results.append(result)
-        _export_one(result, fixed, reps if precision == "int8" else None, calibration_batch,
-                    meta | {"calibration": calib_desc if precision == "int8" else None}, out, checks, reference, say)
-        if result.path is not None:
-            write_manifest(out, keras_model.name, [result], src_name, sha, command)  # listed once written and verified
+    created = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
+    try:
+        for precision in precisions:
+            io = io_dtype if precision == "int8" else "float32"
+            result = ExportResult(precision, io_dtype=io, psnr_keras=base[0], ssim_keras=base[1],
+                                  psnr_identity=identity, verified_on=verified_on)
+            results.append(result)
+            _export_one(result, fixed, reps if precision == "int8" else None, calibration_batch,
+                        meta | {"calibration": calib_desc if precision == "int8" else None}, out, checks, reference,
+                        say)
+            if result.path is not None:  # listed once written and verified
+                write_manifest(out, keras_model.name, [result], src_name, sha, command)
+    finally:  # every precision failed (or an interrupt): no empty folders left behind
+        for p in created:
+            with contextlib.suppress(OSError):
+                p.rmdir()
     return results
 
 
