@@ -32,22 +32,22 @@ edge-deblur export export/unet_s3.keras -o export -q float16 -q int8 --data $D/d
 # 5. measure and record
 python3 benchmarks/run_suite.py --only unet_s3 --keep-others --head-to-head
 edge-deblur data align --data $D/kwentar --out runs/kwentar_aligned
-edge-deblur bench --data runs/kwentar_aligned --dataset pairs --scale auto --runs 3 --warmup 1 \
+edge-deblur bench --overwrite --data runs/kwentar_aligned --dataset pairs --scale auto --runs 3 --warmup 1 \
     --json benchmarks/results/kwentar-aligned_unet_s3_224.json --markdown benchmarks/results/kwentar-aligned_unet_s3_224.md
-edge-deblur bench --data runs/kwentar_aligned --dataset pairs --scale auto --passes 2 --runs 3 --warmup 1 \
+edge-deblur bench --overwrite --data runs/kwentar_aligned --dataset pairs --scale auto --passes 2 --runs 3 --warmup 1 \
     --json benchmarks/results/kwentar-aligned-2pass_unet_s3_224.json --markdown benchmarks/results/kwentar-aligned-2pass_unet_s3_224.md
-edge-deblur bench --protocol defocus-kodak24 --passes 2 --precision int8 --baseline wiener --runs 3 --warmup 1 \
+edge-deblur bench --overwrite --protocol defocus-kodak24 --passes 2 --precision int8 --baseline wiener --runs 3 --warmup 1 \
     --json benchmarks/results/defocus-kodak24-2pass_unet_s3_224.json --markdown benchmarks/results/defocus-kodak24-2pass_unet_s3_224.md
 # as `deblur` runs photos: 2 passes of 4 test-time augmentation views (the suite's real-dpdd-val-deblur above too),
 # and 8 views for comparison
-edge-deblur bench --data runs/kwentar_aligned --dataset pairs --scale auto --passes 2 --views 4 --runs 3 --warmup 1 \
+edge-deblur bench --overwrite --data runs/kwentar_aligned --dataset pairs --scale auto --passes 2 --views 4 --runs 3 --warmup 1 \
     --json benchmarks/results/kwentar-aligned-deblur_unet_s3_224.json --markdown benchmarks/results/kwentar-aligned-deblur_unet_s3_224.md
-edge-deblur bench --protocol defocus-kodak24 --passes 2 --views 4 --baseline wiener --runs 3 --warmup 1 \
+edge-deblur bench --overwrite --protocol defocus-kodak24 --passes 2 --views 4 --baseline wiener --runs 3 --warmup 1 \
     --json benchmarks/results/defocus-kodak24-deblur_unet_s3_224.json --markdown benchmarks/results/defocus-kodak24-deblur_unet_s3_224.md
-edge-deblur bench --protocol real-dpdd-val --data $D/dpdd_dev --passes 2 --views 8 --precision int8 --baseline wiener \
+edge-deblur bench --overwrite --protocol real-dpdd-val --data $D/dpdd_dev --passes 2 --views 8 --precision int8 --baseline wiener \
     --runs 3 --warmup 1 --json benchmarks/results/real-dpdd-val-8views_unet_s3_224.json \
     --markdown benchmarks/results/real-dpdd-val-8views_unet_s3_224.md
-edge-deblur bench --data runs/kwentar_aligned --dataset pairs --scale auto --passes 2 --views 8 --precision int8 --runs 3 \
+edge-deblur bench --overwrite --data runs/kwentar_aligned --dataset pairs --scale auto --passes 2 --views 8 --precision int8 --runs 3 \
     --warmup 1 --json benchmarks/results/kwentar-aligned-8views_unet_s3_224.json \
     --markdown benchmarks/results/kwentar-aligned-8views_unet_s3_224.md
 python3 benchmarks/in_focus.py --passes 1 --out benchmarks/results/in_focus.json

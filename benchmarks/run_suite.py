@@ -145,7 +145,7 @@ def run_entry(entry: Entry, model_arg: str, out: Path, data_root: Path, threads:
                      # paper: ~1 s of Keras per 224x224 calibration crop on 2 cores; 32 crops keep it to minutes
                      calibration_samples=32 if entry.model == "paper" else 100,
                      json_path=out / f"{entry.stem}.json", markdown_path=out / f"{entry.stem}.md",
-                     plot_path=out / f"{entry.stem}.png", **kwargs)
+                     plot_path=out / f"{entry.stem}.png", overwrite=True, **kwargs)  # the suite's own results
 
 
 # --- summary ---------------------------------------------------------------------------------------------------------

@@ -247,6 +247,8 @@ def bench_cmd(
                               "one view)."),
     wide: bool = typer.Option(False, "--wide", help="Show every column (p90, first run, GFLOP/s, pre/post, threads, "
                               "backend) in the terminal; the result files always have them."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing --json/--csv/--markdown/--plot "
+                                   "files (otherwise an existing one stops the run before any work)."),
 ):
     """Benchmark a model's TFLite float32/float16/int8 exports against Keras, classical deconvolution and the
     blurred input: size, PSNR/SSIM, drops vs Keras, latency, FPS, GFLOP/s."""
@@ -258,7 +260,8 @@ def bench_cmd(
     result = run_bench(scale=_parse_scale(scale), passes=passes, views=_parse_views(views), model=model, data=data,
                        dataset=dataset, protocol=protocol, size=_parse_size(size), threads=threads, runs=runs,
                        warmup=warmup, precisions=tuple(precision or PRECISIONS), limit=limit, baseline=baseline,
-                       json_path=json_path, csv_path=csv_path, markdown_path=markdown_path, plot_path=plot_path)
+                       json_path=json_path, csv_path=csv_path, markdown_path=markdown_path, plot_path=plot_path,
+                       overwrite=overwrite)
     console = Console()
     if not console.is_terminal:  # piped or redirected: print the whole table rather than fold it to 80 columns
         columns = os.environ.get("COLUMNS", "")  # unless the user set a width

@@ -45,8 +45,8 @@ from edge_deblur.convert import (  # noqa: F401 (convert and the names tests and
 )
 from edge_deblur.errors import DataError, ModelError
 from edge_deblur.export_checks import (  # noqa: F401 (UntrainedWarning, MAX_DROP_VS_IDENTITY_DB: re-exported)
-    MAX_DROP_VS_IDENTITY_DB, UntrainedWarning, _check_numbers, _check_options, _check_quality, _fixed_model,
-    _output_folder,
+    MAX_DROP_VS_IDENTITY_DB, UntrainedWarning, _check_numbers, _check_options, _check_quality, _check_siblings,
+    _fixed_model, _output_folder,
 )
 from edge_deblur.export_data import _default_data, _describe_data, _verification_set  # noqa: F401
 from edge_deblur.manifest import _read_manifest, _unlist, write_manifest  # noqa: F401 (write_manifest: re-exported)
@@ -212,6 +212,7 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
     out = _output_folder(out, source, model is None)
     keras_model, sha, src_name = _open_source(model if source is None else source)
     _read_manifest(out, keras_model.name)  # refuses another model's manifest (or an unreadable one) before any work
+    _check_siblings(out, keras_model.name, sha, precisions)
     stride, fixed = _fixed_model(keras_model, (h, w), str(source) if source else keras_model.name)
 
     data, dataset = _find_data(data, dataset, source, say)

@@ -29,6 +29,27 @@ class UntrainedWarning(UserWarning):
     """A model far worse than the blurred input on the held-out images was exported anyway (`allow_untrained`)."""
 
 
+def _check_siblings(out: Path, name: str, sha: str | None, precisions: list[str]) -> None:
+    """Refuse an export that would leave, beside its new files, files of the same model name exported from another
+    .keras (two training runs of one registry model share its name): the folder would mix two models."""
+    from edge_deblur.model_files import read_metadata
+
+    if sha is None:
+        return
+    for precision in (p for p in PRECISIONS if p not in precisions):
+        path = out / f"{name}_{precision}.tflite"
+        if not path.is_file():
+            continue
+        try:
+            other = read_metadata(path).get("source_sha256")
+        except ModelError:
+            other = "unreadable"
+        if other != sha:
+            raise ModelError(f"{path} was exported from another {name}.keras than this one; export all its "
+                             f"precisions again (-q {precision} too) or choose another --out, so that the folder "
+                             "does not mix two models")
+
+
 def _check_options(precisions, io_dtype: str, calibration_samples: int, calibration_batch: int) -> list[str]:
     """The precisions to export ("all" expanded, repeats dropped), after refusing unknown ones and bad calibration
     options."""

@@ -81,10 +81,14 @@ def _check_grid(inputs: Sequence, path: Path, long_side: int | None, crop: int, 
     grid_format(path)
     if not inputs:
         raise ImageError("no photos for the grid")
-    if crop < MIN_SIDE or (long_side is not None and long_side < MIN_SIDE):
-        raise ImageError(f"the crop and the long side must be at least {MIN_SIDE} px, got {crop} and {long_side}")
+    if crop < MIN_SIDE:
+        raise ImageError(f"--crop {crop}: the window shown must be at least {MIN_SIDE} px")
+    if long_side is not None and long_side < MIN_SIDE:
+        raise ImageError(f"--long-side {long_side}: must be 0 (native size) or at least {MIN_SIDE} px")
     if any(Path(p).resolve() == path.resolve() for pair in inputs for p in pair if p is not None):
         raise ImageError(f"{path} is one of the photos: nothing written (inputs are never overwritten)")
+    if path.is_dir():
+        raise ImageError(f"{path} is a folder; give the grid's file name")
     if path.exists() and not overwrite:
         raise ImageError(f"{path} already exists: nothing written (pass --overwrite to replace it)")
 

@@ -182,6 +182,11 @@ def test_library_validation_happens_before_work(tmp_path):
         with pytest.raises(EdgeDeblurError, match=f"{photo}: use a {suffixes} file name"):
             run_bench("tiny", **{kw: photo})
     assert photo.read_bytes() == b"a user's photo"
+    plot = tmp_path / "input.png"  # --plot onto an existing photo (even one of the inputs) replaced it
+    plot.write_bytes(b"a user's photo")
+    with pytest.raises(EdgeDeblurError, match=f"--plot {plot}: already exists; nothing run \\(pass --overwrite"):
+        run_bench("tiny", plot_path=plot)
+    assert plot.read_bytes() == b"a user's photo"
     with pytest.raises(EdgeDeblurError, match="needs --dataset"):
         load_eval_set(data=tmp_path)
     with pytest.raises(ModelError, match="unknown model|no such model"):

@@ -717,3 +717,20 @@ def test_the_real_bundled_release_is_never_rewritten_without_out(photos, tmp_pat
         k: shipped[k] for k in ("release_commands", "measured", "keras")}
     assert [f["path"] for f in doc["files"]] == ["unet_s3_float16.tflite", "unet_s3_int8.tflite"]
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (ROOT / "export").iterdir()} == real
+
+
+def test_an_export_never_leaves_a_folder_mixing_two_models_of_one_name(tiny_keras, photos, tmp_path):
+    # two training runs of one registry model share its name: a second run's float32 beside the first's float16
+    other = tmp_path / "run_b" / "model.keras"
+    other.parent.mkdir()
+    randomized("tiny", seed=8).save(other)
+    kwargs = dict(data=photos, out=tmp_path / "ex", size=(32, 32), verify_images=1)
+    first = export_model(tiny_keras, ["float32", "float16"], **kwargs)
+    before = {r.path.name: r.path.read_bytes() for r in first}
+    with pytest.raises(ModelError, match=r"tiny_float16\.tflite was exported from another tiny\.keras than this one; "
+                                         r"export all its precisions again \(-q float16 too\)"):
+        export_model(other, ["float32"], **kwargs)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "ex").glob("*.tflite")} == before
+    export_model(tiny_keras, ["float32"], **kwargs)  # the same source again: its other files stay consistent
+    again = export_model(other, ["float32", "float16"], **kwargs)  # all of them: the folder is run B's
+    assert all(r.path is not None for r in again)

@@ -89,6 +89,10 @@ def test_grid_never_overwrites_unasked_and_never_an_input(tmp_path, model):
     assert out.read_bytes() == b"not yet a grid"
     assert cli("grid", photo, "-o", out, "-m", model, "--overwrite", "--crop", 32).exit_code == 0
     assert np.asarray(Image.open(out)).shape == (32, 32 * 2 + 4, 3)
+    (tmp_path / "g2.png").mkdir()
+    res = cli("grid", photo, "-o", tmp_path / "g2.png", "-m", model, "--overwrite")
+    assert (res.exit_code, res.stderr.strip()) == (2, f"error: {tmp_path / 'g2.png'} is a folder; give the grid's "
+                                                      "file name")
 
 
 def test_grid_options_and_photos_that_make_no_grid_are_one_line_errors(tmp_path, model):
@@ -96,8 +100,8 @@ def test_grid_options_and_photos_that_make_no_grid_are_one_line_errors(tmp_path,
     write_image(photo, smooth_image(40, 48, 1))
     write_image(tiny, smooth_image(3, 200, 1))
     cases = {
-        ("--crop", "0"): "error: the crop and the long side must be at least 16 px, got 0 and 640",
-        ("--long-side", "-1"): "error: the crop and the long side must be at least 16 px, got 224 and -1",
+        ("--crop", "0"): "error: --crop 0: the window shown must be at least 16 px",
+        ("--long-side", "-1"): "error: --long-side -1: must be 0 (native size) or at least 16 px",
         ("--split", "val"): "error: --split val chooses among the pairs of --data; give --data too",
         (str(tiny),): f"error: {tiny}: 200x3 px, too small for a grid (at least 16 px a side)",
     }

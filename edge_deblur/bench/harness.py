@@ -67,8 +67,9 @@ _SUFFIXES = {"json": (".json",), "csv": (".csv",), "markdown": (".md", ".markdow
              "plot": (".png", ".svg", ".pdf", ".jpg", ".jpeg")}
 
 
-def _check_outputs(paths: dict[str, str | os.PathLike | None]) -> dict[str, Path]:
-    """Validate output paths before any work: each must not be an existing folder, its parent must be creatable."""
+def _check_outputs(paths: dict[str, str | os.PathLike | None], overwrite: bool = False) -> dict[str, Path]:
+    """Validate output paths before any work: each must not be an existing folder, its parent must be creatable, its
+    suffix must be its format's and, unless `overwrite`, it must not exist (a --plot onto a photo replaced it)."""
     out = {}
     for what, p in paths.items():
         if p is None:
@@ -78,6 +79,8 @@ def _check_outputs(paths: dict[str, str | os.PathLike | None]) -> dict[str, Path
             raise EdgeDeblurError(f"--{what} {p}: is a folder; give a file name")
         if p.suffix.lower() not in _SUFFIXES[what]:  # a results file must not land on a photo or another file
             raise EdgeDeblurError(f"--{what} {p}: use a {' or '.join(_SUFFIXES[what])} file name")
+        if p.exists() and not overwrite:
+            raise EdgeDeblurError(f"--{what} {p}: already exists; nothing run (pass --overwrite to replace it)")
         for parent in p.parents:
             if parent.exists():
                 if not parent.is_dir():
@@ -110,6 +113,7 @@ def run_bench(
     scale: float | str | None = None,
     passes: int = 1,
     views: int = 1,
+    overwrite: bool = False,
 ) -> BenchResult:
     """Benchmark a model and its TFLite exports against the Keras model, classical deconvolution and identity.
 
@@ -141,6 +145,7 @@ def run_bench(
             in the header. Latency is always one pass on one frame.
         views: 2, 4 or 8 scores the models with test-time augmentation (`edge_deblur.views`): each image and its
             mirrored/transposed copies restored and the results averaged; stated in the header. Latency is one view.
+        overwrite: replace existing result files (otherwise an existing one is refused before any work).
 
     Returns:
         The `BenchResult`: rows identity, classical, keras, tflite-<precision>...
@@ -153,7 +158,8 @@ def run_bench(
     from edge_deblur.views import parse_views
 
     passes, views = parsed(parse_passes, passes), parsed(parse_views, views)
-    outputs = _check_outputs({"json": json_path, "csv": csv_path, "markdown": markdown_path, "plot": plot_path})
+    outputs = _check_outputs({"json": json_path, "csv": csv_path, "markdown": markdown_path, "plot": plot_path},
+                             overwrite)
     setup = _prepare(model, data, dataset, protocol, size, threads, limit, baseline,
                      scale is None and passes == 1 and views == 1)
 
