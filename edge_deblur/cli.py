@@ -375,6 +375,7 @@ def deblur_cmd(
         if issubclass(w.category, UserWarning):
             typer.echo(f"warning: {w.message}", err=True)
     if failures or len(written) != 1:  # one photo written: its own "wrote PATH" line says it all
+        where = where if written else ""  # nothing written: no folder to name (a new -o folder was never made)
         typer.echo(f"wrote {counted(len(written), 'image')}{where}" + (f"; {len(failures)} failed" if failures else ""))
     if failures:
         for _, reason in failures:

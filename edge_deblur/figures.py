@@ -12,6 +12,8 @@ from edge_deblur._io import atomic_path
 from edge_deblur.errors import ImageError
 from edge_deblur.images import to_uint8
 
+MIN_SIDE = 16  # the smallest crop, working long side and photo side of a grid (what the model's tiles need)
+
 
 def _label(tile, text: str):
     """Draw `text` on a dark band at the top of a PIL image, in a smaller font (down to 9 px) where 13 px would not
@@ -105,9 +107,6 @@ def _detail_crop(img: np.ndarray, crop: int) -> tuple[int, int]:
             if e > best:
                 best, where = e, (y, x)
     return where
-
-
-MIN_SIDE = 16  # the smallest crop, working long side and photo side of a grid (what the model's tiles need)
 
 
 def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | None]], path: str | os.PathLike,

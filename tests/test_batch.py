@@ -379,3 +379,11 @@ def test_an_rgb_colour_profile_is_kept_and_a_cmyk_one_is_not(tmp_path, model):
     assert res.exit_code == 0, res.output
     profiles = {p.name: Image.open(p).info.get("icc_profile") for p in (tmp_path / "out").iterdir()}
     assert profiles == {"p3.jpg": icc, "p3.png": icc, "cmyk.jpg": None}  # CMYK pixels were converted to RGB
+
+
+def test_a_batch_that_writes_nothing_names_no_folder(tmp_path, model):
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    res = cli("deblur", tmp_path / "bad.png", "-o", tmp_path / "newdir", "--model", model)
+    assert res.exit_code == 1
+    assert res.stdout.strip() == "wrote 0 images; 1 failed"  # was "wrote 0 images in .../newdir", never made
+    assert not (tmp_path / "newdir").exists()
