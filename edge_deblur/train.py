@@ -25,7 +25,7 @@ from edge_deblur.errors import DataError, TrainingError
 from edge_deblur.train_callbacks import (  # noqa: F401 (read_history: re-exported)
     _AtomicCSVLogger, _Checkpointer, _EpochLog, _TimeEstimate, read_history, read_state,
 )
-from edge_deblur.train_checks import _check_config, _run_folder
+from edge_deblur.train_checks import _check_config, _run_folder, ignored_options
 from edge_deblur.train_report import PSNR_CAP_DB, _card_of_run, _summary, plot_history, plot_predictions  # noqa: F401
 
 # Custom objects saved inside .keras files: registered so `keras.models.load_model` finds them.
@@ -231,6 +231,8 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
     console = console or Console()
     _check_config(cfg)
     sources = training_sources(cfg)
+    for note in ignored_options(cfg, sources):
+        console.print(f"warning: {note}", highlight=False)
     blur_cfg = make_blur(cfg)
 
     strategy = distribute.make_strategy(cfg.strategy, cfg.devices)  # multi-worker: before TensorFlow runs any op

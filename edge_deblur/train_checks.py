@@ -104,3 +104,29 @@ def _run_folder(out: Path):
             with contextlib.suppress(OSError):
                 p.rmdir()  # fails, as it should, on a folder the run already wrote into
         raise
+
+
+def ignored_options(cfg: TrainConfig, sources: list) -> list[str]:
+    """Options changed from their defaults that this run does not use, each as a sentence (the run goes on: they
+    are harmless, but a user who set them expects an effect)."""
+    from dataclasses import fields
+
+    def plain(v):  # a range may come as a list (from card.json) or a tuple
+        return tuple(v) if isinstance(v, (list, tuple)) else v
+
+    default = {f.name: f.default for f in fields(cfg)}
+    changed = {name for name in ("radius", "noise", "jpeg_prob", "max_radius", "pool", "real_scale")
+               if plain(getattr(cfg, name)) != plain(default[name])}
+    kinds = {s.dataset for s in sources}
+    notes = []
+    disc = sorted(changed & {"radius", "noise", "jpeg_prob"})
+    if "synthetic" not in kinds and changed & {"radius", "noise", "jpeg_prob", "max_radius", "pool"}:
+        notes.append("the synthetic blur options have no effect: this run has no synthetic source")
+    elif cfg.blur_model == "scene" and disc:
+        notes.append(f"{', '.join('--' + n.replace('_', '-') for n in disc)}: no effect with --blur-model scene "
+                     "(it draws its own blur, noise and JPEG, up to --max-radius)")
+    elif cfg.blur_model == "disc" and "max_radius" in changed:
+        notes.append("--max-radius: no effect with --blur-model disc (its radii come from --radius)")
+    if "real_scale" in changed and not kinds & {"pairs", "kwentar"}:
+        notes.append("--real-scale: no effect, this run has no real pairs (it shrinks pairs and kwentar data only)")
+    return notes

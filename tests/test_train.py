@@ -747,3 +747,22 @@ def test_two_logical_cpus_train_under_mirrored_strategy(photos, tmp_path):
     assert math.isfinite(result["psnr"])
     assert "strategy mirrored (2 replicas in all)" in " ".join(proc.stdout.split())
     assert (tmp_path / "mirrored" / "model.keras").is_file()
+
+
+def test_options_a_run_does_not_use_are_named_not_silently_dropped():
+    from edge_deblur.sources import Source
+    from edge_deblur.train import TrainConfig
+    from edge_deblur.train_checks import ignored_options
+
+    synthetic, pairs = [Source("synthetic", ("photos",))], [Source("pairs", ("dpdd",))]
+    assert ignored_options(TrainConfig(data=["p"]), synthetic) == []  # the defaults
+    assert ignored_options(TrainConfig(data=["p"], radius=[1.0, 5.0], real_scale=[1, 1]), synthetic) == []
+    assert ignored_options(TrainConfig(data=["p"], blur_model="scene", radius=(2.0, 8.0), jpeg_prob=0.3),
+                           synthetic) == ["--jpeg-prob, --radius: no effect with --blur-model scene (it draws its "
+                                          "own blur, noise and JPEG, up to --max-radius)"]
+    assert ignored_options(TrainConfig(data=["p"], max_radius=8.0), synthetic) == [
+        "--max-radius: no effect with --blur-model disc (its radii come from --radius)"]
+    assert ignored_options(TrainConfig(data=["p"], real_scale=(0.5, 1.0)), synthetic) == [
+        "--real-scale: no effect, this run has no real pairs (it shrinks pairs and kwentar data only)"]
+    assert ignored_options(TrainConfig(data=["d"], dataset="pairs", pool=100, real_scale=(0.5, 1.0)), pairs) == [
+        "the synthetic blur options have no effect: this run has no synthetic source"]
