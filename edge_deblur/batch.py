@@ -192,9 +192,9 @@ def _folder_plan(files: list[tuple[Path, Path | None]], out_dir: Path | None, so
 
 def _read(src: Path, max_pixels: int | None):
     """(uint8 or float image, (upright EXIF, RGB colour profile)) of one input."""
-    from edge_deblur.images import read_image, rgb_icc_profile, upright_exif
+    from edge_deblur.images import read_image, source_tags
 
-    return read_image(src, max_pixels=max_pixels, keep_uint8=True), (upright_exif(src), rgb_icc_profile(src))
+    return read_image(src, max_pixels=max_pixels, keep_uint8=True), source_tags(src)
 
 
 def _write(dest: Path, image, tags: tuple) -> Path:

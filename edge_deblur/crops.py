@@ -26,7 +26,7 @@ class ImageCache:
         from edge_deblur.images import read_image, to_uint8
 
         if path not in self._store:
-            self._store[path] = to_uint8(read_image(path))
+            self._store[path] = to_uint8(read_image(path, keep_uint8=True))
         return self._store[path].astype(np.float32) / 255.0
 
 

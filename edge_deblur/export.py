@@ -332,7 +332,7 @@ def _export_one(result: ExportResult, fixed, reps, calibration_batch: int, meta:
             tmp.write_bytes(stamped)
             say(f"verifying {path.name}")
             try:
-                _verify(result, tmp, meta["overlap"], checks, reference)
+                _verify(result, tmp, meta["overlap"], checks, reference, stamped)
             except ModelError as e:
                 raise ModelError(str(e).replace(str(tmp), path.name)) from None
             _unlist(out, name, path.name)  # the manifest never describes a file being replaced
@@ -343,8 +343,9 @@ def _export_one(result: ExportResult, fixed, reps, calibration_batch: int, meta:
     result.seconds = time.perf_counter() - start
 
 
-def _verify(result: ExportResult, path: Path, overlap: int, checks: list, reference: list) -> None:
-    """Run the file at `path` through the runtime on the held-out images and fill `result`'s numbers."""
+def _verify(result: ExportResult, path: Path, overlap: int, checks: list, reference: list, data: bytes) -> None:
+    """Run the file at `path` (whose bytes are `data`) through the runtime on the held-out images and fill
+    `result`'s numbers."""
     from edge_deblur.gpu_check import gpu_compatibility
     from edge_deblur.metrics import psnr, ssim
     from edge_deblur.runtime import Deblurrer
@@ -352,7 +353,7 @@ def _verify(result: ExportResult, path: Path, overlap: int, checks: list, refere
     runner = Deblurrer(path, overlap=overlap, strategy="tiles")  # tiled like its Keras reference
     report = runner.op_report()
     result.fully_delegated, result.not_delegated = report["fully_delegated"], report["not_delegated"]
-    gpu = gpu_compatibility(path.read_bytes())
+    gpu = gpu_compatibility(data)
     result.gpu_compatible, result.gpu_issues = gpu["gpu_compatible"], gpu["gpu_issues"]
     outputs = [runner(b) for b, _ in checks]
     result.psnr_vs_keras = float(np.mean([psnr(o, r) for o, r in zip(outputs, reference)]))

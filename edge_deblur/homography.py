@@ -202,7 +202,7 @@ def _ecc_from_starts(tmpl: np.ndarray, inp: np.ndarray, p: AlignParams
     work_hw = tmpl.shape
     starts = _ecc_starts(tmpl, inp, p)
     sig = p.smooth_sigma
-    ts = _smooth(tmpl, sig)
+    ts, si = _smooth(tmpl, sig), _smooth(inp, sig)
     best, failures = None, {}
     for name, h0 in starts.items():
         try:
@@ -215,7 +215,7 @@ def _ecc_from_starts(tmpl: np.ndarray, inp: np.ndarray, p: AlignParams
             failures[name] = ("degenerate", why)
             continue
         mask = _valid_mask(h, work_hw, work_hw)
-        corr = _ncc(ts, _warp(_smooth(inp, sig), h, work_hw), mask)
+        corr = _ncc(ts, _warp(si, h, work_hw), mask)
         if best is None or corr > best[1]:
             best = (name, corr, h)
     return best, failures

@@ -172,41 +172,52 @@ def upright_exif(path: str | os.PathLike) -> bytes | None:
     TIFF structure tags of the source (size, bit depth, strips, colour map) are left out: they describe the source
     file, not the RGB image written. Returns None when the file has no EXIF or it cannot be read.
     """
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            exif = im.getexif()
-            if not exif:
-                return None
-            kept = Image.Exif()
-            for tag in _KEPT_TAGS:
-                if tag in exif:
-                    kept[tag] = exif[tag]
-            for tag in _SUB_IFDS:
-                ifd = {k: v for k, v in exif.get_ifd(tag).items() if k not in _SIZE_TAGS} if tag in exif else {}
-                if ifd:
-                    kept[tag] = ifd
-            if not len(kept):
-                return None
-            kept[0x0112] = 1
-            return kept.tobytes()
-    except (OSError, ValueError, SyntaxError, TypeError, KeyError, Image.DecompressionBombError):
-        return None
+    return source_tags(path)[0]
 
 
 def rgb_icc_profile(path: str | os.PathLike) -> bytes | None:
     """The file's ICC colour profile when it describes RGB data (a phone's Display P3, Adobe RGB, sRGB), to write
     with the result: its pixels stay in the source's colour space, so without the profile a viewer would show them
     as sRGB, with wrong colours. None for no profile, or one for data `read_image` converts (CMYK, gray)."""
+    return source_tags(path)[1]
+
+
+def source_tags(path: str | os.PathLike) -> tuple[bytes | None, bytes | None]:
+    """(`upright_exif`, `rgb_icc_profile`) of a file, from one opening of it; (None, None) if it cannot be read."""
     from PIL import Image
 
     try:
         with Image.open(path) as im:
-            icc = im.info.get("icc_profile")
-            rgb = im.mode in ("RGB", "RGBA", "RGBX", "RGBa", "P")
-    except (OSError, ValueError, SyntaxError, TypeError, Image.DecompressionBombError):
+            return _upright_exif_of(im), _rgb_icc_of(im)
+    except (OSError, ValueError, SyntaxError, TypeError, KeyError, Image.DecompressionBombError):
+        return None, None
+
+
+def _upright_exif_of(im) -> bytes | None:
+    """See `upright_exif`; `im` is the open file."""
+    from PIL import Image
+
+    exif = im.getexif()
+    if not exif:
         return None
+    kept = Image.Exif()
+    for tag in _KEPT_TAGS:
+        if tag in exif:
+            kept[tag] = exif[tag]
+    for tag in _SUB_IFDS:
+        ifd = {k: v for k, v in exif.get_ifd(tag).items() if k not in _SIZE_TAGS} if tag in exif else {}
+        if ifd:
+            kept[tag] = ifd
+    if not len(kept):
+        return None
+    kept[0x0112] = 1
+    return kept.tobytes()
+
+
+def _rgb_icc_of(im) -> bytes | None:
+    """See `rgb_icc_profile`; `im` is the open file."""
+    icc = im.info.get("icc_profile")
+    rgb = im.mode in ("RGB", "RGBA", "RGBX", "RGBa", "P")
     # the profile header's data colour space (bytes 16-19) must be RGB; gray or CMYK profiles do not fit RGB output
     return icc if isinstance(icc, bytes) and rgb and len(icc) >= 128 and icc[16:20] == b"RGB " else None
 

@@ -85,8 +85,10 @@ def write_manifest(out: str | os.PathLike, model_name: str, results: Sequence[Ex
         entry = {"path": r.path.name, "sha256": sha256_file(r.path), **entry}
         files[r.path.name] = entry
     keras_entry = old.get("keras")
-    if keras_file and (out / keras_file).is_file() and sha256_file(out / keras_file) == keras_sha256:
-        keras_entry = {"path": keras_file, "sha256": keras_sha256}  # the source itself lies in `out`
+    source_entry = {"path": keras_file, "sha256": keras_sha256}
+    if keras_file and keras_entry != source_entry and (out / keras_file).is_file() \
+            and sha256_file(out / keras_file) == keras_sha256:  # hashed once, at the first file listed
+        keras_entry = source_entry  # the source itself lies in `out`
     manifest = {**old, "model": model_name, "keras": keras_entry,
                 "files": sorted(files.values(), key=lambda e: PRECISIONS.index(e["precision"])
                                 if e.get("precision") in PRECISIONS else 9),
