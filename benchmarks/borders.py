@@ -59,15 +59,15 @@ def _data_sets(data_root: Path, limit: int | None):
     from edge_deblur.bench.sets import kodak24_set
     from edge_deblur.data import scan_pairs
     from edge_deblur.images import read_image
-    from edge_deblur.splits import DPDD_DEV_VAL
+    from edge_deblur.splits import recorded_split
 
     kodak = kodak24_set(data_root / "photos" / "kodak24", limit=limit)
-    yield "defocus-kodak24", kodak.description, [(p.name, p.blurred, p.sharp) for p in kodak]
+    yield "defocus-kodak24", kodak.description, ((p.name, p.blurred, p.sharp) for p in kodak)  # one pair at a time
     found = sorted(scan_pairs(data_root / "dpdd_dev").pairs, key=lambda p: p.sharp.stem)
-    for split, keep in (("val", True), ("train", False)):
-        chosen = [p for p in found if (p.sharp.stem in DPDD_DEV_VAL) == keep][:limit]
+    parts = recorded_split(data_root / "dpdd_dev", found)
+    for split in ("val", "train"):
         yield (f"dpdd_dev-{split}", f"dpdd_dev {split} scenes, real aperture defocus, 1024x683, whole images",
-               [(p.sharp.stem, read_image(p.blurred), read_image(p.sharp)) for p in chosen])
+               ((p.sharp.stem, read_image(p.blurred), read_image(p.sharp)) for p in parts[split][:limit]))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,21 +89,21 @@ def measure(model: str | None, data_root: Path, scale: str = "auto", passes: int
     rows = []
     for name in DPDD_DEV_VAL:
         row = {"scene": name}
-        images, outputs = {}, {}
+        images, outputs, changed = {}, {}, {}
         for kind in ("sharp", "blurred"):
             img8 = read_image(data_root / "dpdd_dev" / kind / f"{name}.png", keep_uint8=True)
             out8 = d(img8)
-            changed = np.abs(out8.astype(np.int16) - img8).max(axis=2) > 4  # the blurred shot's is kept
+            changed[kind] = np.abs(out8.astype(np.int16) - img8).max(axis=2) > 4
             images[kind], outputs[kind] = to_float(img8), to_float(out8)
             row[f"{kind}_psnr_out_vs_in"] = psnr(outputs[kind], images[kind])
-            row[f"{kind}_changed_4_255"] = float(changed.mean())
+            row[f"{kind}_changed_4_255"] = float(changed[kind].mean())
         blurred, out, sharp = images["blurred"], outputs["blurred"], images["sharp"]
         fine = {"input": _fine(blurred), "output": _fine(out), "reference": _fine(sharp)}  # each computed once
         fine_ms = {k: np.square(v).mean(axis=2) for k, v in fine.items()}
         row["sharp_fine_ms_input"] = float(fine_ms["reference"].mean())  # the sharp shot is the reference
         row["sharp_fine_ms_output"] = float(np.square(_fine(outputs["sharp"])).mean())
         fine_change = np.abs(fine["output"] - fine["input"]).max(axis=2)  # the fine scale of the change (linear)
-        maps = {"changed_4_255": changed, "fine_changed_4_255": fine_change > 4 / 255,
+        maps = {"changed_4_255": changed["blurred"], "fine_changed_4_255": fine_change > 4 / 255,
                 "fine_changed_8_255": fine_change > 8 / 255,
                 "mse_input": np.square(blurred - sharp).mean(axis=2), "mse_output": np.square(out - sharp).mean(axis=2),
                 **{f"fine_ms_{k}": v for k, v in fine_ms.items()}}
@@ -126,8 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help=".tflite file (default: the bundled int8 model)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "in_focus.json")
     parser.add_argument("--scale", default="auto", help="processing scale: auto (as `deblur`) or a number in (0, 1]")
-    parser.add_argument("--passes", type=int, choices=(1, 2), default=2, help="2 (as `deblur` runs photos) or 1")
-    parser.add_argument("--views", type=int, choices=(1, 2, 4, 8), default=1,
+    from edge_deblur.multiscale import PASSES
+    from edge_deblur.views import VIEWS
+
+    parser.add_argument("--passes", type=int, choices=PASSES, default=2, help="2 (as `deblur` runs photos) or 1")
+    parser.add_argument("--views", type=int, choices=VIEWS, default=1,
                         help="test-time augmentation views (`deblur` runs 4)")
     args = parser.parse_args(argv)
     root = default_data_root()

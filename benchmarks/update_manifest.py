@@ -28,8 +28,9 @@ def _rows(result: dict) -> dict[str, dict]:
 def measured(model: str) -> dict:
     """The release model's numbers from the suite results, with each target and whether it holds."""
     kodak_result = _load(f"defocus-kodak24_{model}_224.json")
-    out, checks = _kodak_numbers(_rows(kodak_result))
-    _speed_numbers(model, out, checks)
+    kodak = _rows(kodak_result)
+    out, checks = _kodak_numbers(kodak)
+    _speed_numbers(model, kodak["tflite-int8"], out, checks)
     _deblur_numbers(model, out, checks)
     out["targets"] = checks
     out["machine"] = kodak_result["header"]["machine"]
@@ -63,9 +64,9 @@ def _kodak_numbers(kodak: dict) -> tuple[dict, dict]:
     return out, checks
 
 
-def _speed_numbers(model: str, out: dict, checks: dict) -> None:
-    """Add the speed against `paper` (suite runs and head to head), the 512x512 runs and the 12 MP photo runs."""
-    int8 = _rows(_load(f"defocus-kodak24_{model}_224.json"))["tflite-int8"]
+def _speed_numbers(model: str, int8: dict, out: dict, checks: dict) -> None:
+    """Add the speed against `paper` (suite runs and head to head), the 512x512 runs and the 12 MP photo runs;
+    `int8` is the release int8 row of the Kodak run at 224x224."""
     paper = _load("defocus-kodak24_paper_224.json")
     if paper:  # the suite times each model in its own bench run, minutes apart
         p_int8 = _rows(paper)["tflite-int8"]

@@ -57,3 +57,23 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def missing_folders(path: Path) -> list[Path]:
+    """`path` and those of its parents that do not exist yet, deepest first: what making `path` would create (and
+    `remove_empty` may take back)."""
+    return [p for p in (path, *path.parents) if not p.exists()]
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove each folder that is still empty, deepest first (a folder something was written into stays)."""
+    for p in folders:
+        with contextlib.suppress(OSError):
+            p.rmdir()
+
+
+def file_in_the_way(path: Path) -> Path | None:
+    """The file at `path` or at the nearest existing folder above it, which would stop `path` being made as a
+    folder; None when nothing is in the way."""
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    return existing if existing is not None and not existing.is_dir() else None

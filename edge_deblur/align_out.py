@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
+from edge_deblur._io import missing_folders, remove_empty
 from edge_deblur.errors import DataError
 
 
@@ -101,7 +102,7 @@ def _make_tmp(out: Path) -> tuple[Path, list[Path]]:
     Returns:
         (the temporary folder, the parents this call created, innermost first, for `_discard`).
     """
-    created = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
+    created = missing_folders(out.parent)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     tmp.mkdir()  # not tempfile.mkdtemp: its 0700 mode would stay on `out` after the rename
@@ -111,8 +112,4 @@ def _make_tmp(out: Path) -> tuple[Path, list[Path]]:
 def _discard(tmp: Path, created: list[Path]) -> None:
     """Remove an unfinished run's `tmp` folder and the parents made for `out`, innermost first, only if still empty."""
     shutil.rmtree(tmp, ignore_errors=True)
-    for p in created:
-        try:
-            p.rmdir()
-        except OSError:
-            break
+    remove_empty(created)

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from edge_deblur._io import file_in_the_way
 from edge_deblur.errors import EdgeDeblurError, ImageError
 
 SUFFIX = "_deblurred"
@@ -137,8 +138,7 @@ def plan_outputs(files: list[tuple[Path, Path | None]], out_dir: Path | None, ov
         raise ImageError(f"{out_dir}: a file name, but {len(files)} photos would be written there; give a folder "
                          "for --out")
     if out_dir is not None:
-        folders = list(out_dir.parents) if single else [out_dir, *out_dir.parents]
-        bad = next((p for p in folders if p.exists() and not p.is_dir()), None)
+        bad = file_in_the_way(out_dir.parent if single else out_dir)
         if bad is not None:
             raise ImageError(f"{out_dir}: cannot write results there: {bad} is a file, not a folder")
         if not single and out_dir.suffix and not out_dir.is_dir():

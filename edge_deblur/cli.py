@@ -34,6 +34,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Dataset tools.", no_args_is_help=True, cls=Group)
 app.add_typer(data_app, name="data")
+
+
 @app.callback()
 def _main_options(
     verbose: bool = typer.Option(False, "--verbose", help="Let TensorFlow's and LiteRT's start-up log lines "
@@ -263,9 +265,10 @@ def bench_cmd(
                        json_path=json_path, csv_path=csv_path, markdown_path=markdown_path, plot_path=plot_path,
                        overwrite=overwrite)
     console = Console()
-    if not console.is_terminal:  # piped or redirected: print the whole table rather than fold it to 80 columns
-        columns = os.environ.get("COLUMNS", "")  # unless the user set a width
-        console = Console(width=int(columns) if columns.isdigit() else 220 if wide else 100)
+    # piped or redirected: print the whole table rather than fold it to 80 columns, unless $COLUMNS (which rich
+    # reads itself) sets a width
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
+        console = Console(width=220 if wide else 100)
     console.print(result.rich_table(wide=wide))
     for note in result.header["notes"]:
         console.print(Text(f"note: {note}"))  # wrapped at words to the table's width

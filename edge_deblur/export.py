@@ -28,7 +28,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import os
@@ -43,9 +42,10 @@ import numpy as np
 from edge_deblur.convert import (  # noqa: F401 (convert and the names tests and benchmarks use: re-exported)
     _CONVERTERS, CALIBRATION_BATCH, IO_DTYPES, PRECISIONS, _quiet_native, _tf, calibration_size, convert,
 )
+from edge_deblur._io import missing_folders, remove_empty
 from edge_deblur.errors import DataError, ModelError
-from edge_deblur.export_checks import (  # noqa: F401 (UntrainedWarning, MAX_DROP_VS_IDENTITY_DB: re-exported)
-    MAX_DROP_VS_IDENTITY_DB, UntrainedWarning, _check_numbers, _check_options, _check_quality, _check_siblings,
+from edge_deblur.export_checks import (  # noqa: F401 (UntrainedWarning: re-exported)
+    UntrainedWarning, _check_numbers, _check_options, _check_quality, _check_siblings,
     _fixed_model, _output_folder,
 )
 from edge_deblur.export_data import _default_data, _describe_data, _verification_set  # noqa: F401
@@ -144,7 +144,7 @@ def save_compact(model, path: str | os.PathLike) -> Path:
 
 def _bundled_keras() -> Path:
     """The bundled default .keras named by export/manifest.json."""
-    from edge_deblur.runtime import MANIFEST, bundled_manifest
+    from edge_deblur.model_files import MANIFEST, bundled_manifest
 
     found = bundled_manifest()
     if found is None:
@@ -209,7 +209,7 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
     precisions = _check_options(precisions, io_dtype, calibration_samples, calibration_batch)
     h, w = _check_numbers(size, seed, verify_images, overlap)
     source = _bundled_keras() if model is None else Path(model) if isinstance(model, (str, os.PathLike)) else None
-    out = _output_folder(out, source, model is None)
+    out = _output_folder(out, source)
     keras_model, sha, src_name = _open_source(model if source is None else source)
     _read_manifest(out, keras_model.name)  # refuses another model's manifest (or an unreadable one) before any work
     _check_siblings(out, keras_model.name, sha, precisions)
@@ -226,7 +226,7 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
     meta = {"model": keras_model.name, "input_size": [h, w], "stride": stride, "overlap": overlap,
             "source_file": src_name, "source_sha256": sha}
     results = []
-    created = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
+    created = missing_folders(out)
     try:
         for precision in precisions:
             io = io_dtype if precision == "int8" else "float32"
@@ -239,9 +239,7 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
             if result.path is not None:  # listed once written and verified
                 write_manifest(out, keras_model.name, [result], src_name, sha, command)
     finally:  # every precision failed (or an interrupt): no empty folders left behind
-        for p in created:
-            with contextlib.suppress(OSError):
-                p.rmdir()
+        remove_empty(created)
     return results
 
 

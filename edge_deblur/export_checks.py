@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_deblur._io import file_in_the_way
 from edge_deblur.convert import IO_DTYPES, PRECISIONS
 from edge_deblur.errors import DataError, EdgeDeblurError, ModelError
 
@@ -88,30 +89,29 @@ def _check_numbers(size, seed: int, verify_images: int, overlap: int) -> tuple[i
     return h, w
 
 
-def _output_folder(out, source: Path | None, bundled: bool) -> Path:
+def _output_folder(out, source: Path | None) -> Path:
     """The output folder: `out` (refused if it, or the first existing folder above it, is a file), else the folder
     of the .keras file, except for a model object or a .keras in the bundled release folder (see `export_model`)."""
     if out is not None:
         out = Path(out)
-        existing = next((p for p in (out, *out.parents) if p.exists()), None)
-        if existing is not None and not existing.is_dir():
-            raise EdgeDeblurError(f"--out {out}: " + ("is an existing file" if existing == out else
-                                                       f"{existing} is a file") + ", not a folder")
+        blocking = file_in_the_way(out)
+        if blocking is not None:
+            raise EdgeDeblurError(f"--out {out}: " + ("is an existing file" if blocking == out else
+                                                       f"{blocking} is a file") + ", not a folder")
         return out
     if source is None:
         raise EdgeDeblurError("a Keras model object has no folder to export beside: pass out=FOLDER")
-    if bundled or source.parent.resolve() in _bundled_folders():
+    if source.parent.resolve() in _bundled_folders():
         raise EdgeDeblurError(f"{source}: the bundled model; its folder holds the shipped exports and is never "
                               "rewritten by default: pass --out FOLDER (name that folder itself to replace them)")
     return source.parent
 
 
 def _bundled_folders() -> list[Path]:
-    """The folders the runtime reads the bundled release from (`edge_deblur.model_files.bundled_manifest`)."""
-    import edge_deblur.model_files
+    """The folders the runtime reads the bundled release from (a function: tests stand in a release of their own)."""
+    from edge_deblur.model_files import bundled_folders
 
-    here = Path(edge_deblur.model_files.__file__).resolve().parent
-    return [here / "_bundled", here.parent / "export"]
+    return bundled_folders()
 
 
 def _fixed_model(keras_model, size: tuple[int, int], label: str) -> tuple:

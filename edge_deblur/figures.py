@@ -11,8 +11,7 @@ import numpy as np
 from edge_deblur._io import atomic_path
 from edge_deblur.errors import ImageError
 from edge_deblur.images import to_uint8
-
-MIN_SIDE = 16  # the smallest crop, working long side and photo side of a grid (what the model's tiles need)
+from edge_deblur.integrity import MIN_TILE as MIN_SIDE  # the smallest crop, long side and photo side of a grid
 
 
 def _label(tile, text: str):
@@ -148,6 +147,8 @@ def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | No
     deblurrer = Deblurrer(model, num_threads=num_threads, scale=scale, passes=passes, views=views)
     rows = []
     stems = [Path(b).stem for b, _ in inputs]
+    how = ((", 2 passes" if deblurrer.passes == 2 else "")
+           + (f", {deblurrer.views} views" if deblurrer.views > 1 else ""))
     for blurred_path, sharp_path in inputs:
         img = read_image(blurred_path)
         shrink = 1.0 if long_side is None else min(1.0, long_side / max(img.shape[:2]))  # never enlarge
@@ -160,9 +161,8 @@ def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | No
         out = deblurrer(img)
         c = min(crop, h, w)
         y, x = _detail_crop(out, c)
-        name = Path(blurred_path).stem if stems.count(Path(blurred_path).stem) == 1 else Path(blurred_path).name
-        how = ((", 2 passes" if deblurrer.passes == 2 else "")
-               + (f", {deblurrer.views} views" if deblurrer.views > 1 else ""))
+        p = Path(blurred_path)
+        name = p.stem if stems.count(p.stem) == 1 else p.name
         at = "" if s >= 1 else f" (run at {s:.2f}x)"
         row = [(img[y : y + c, x : x + c], f"input {name}"),
                (out[y : y + c, x : x + c], f"{deblurrer.precision} output{how}{at}")]

@@ -20,7 +20,7 @@ def _unlist(out: Path, model_name: str, filename: str) -> None:
     import json
 
     from edge_deblur._io import write_json
-    from edge_deblur.runtime import MANIFEST
+    from edge_deblur.model_files import MANIFEST
 
     try:
         doc = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
@@ -40,7 +40,7 @@ def _read_manifest(out: Path, model_name: str) -> dict:
     """
     import json
 
-    from edge_deblur.runtime import MANIFEST
+    from edge_deblur.model_files import MANIFEST
 
     path = Path(out) / MANIFEST
     if not path.exists():
@@ -73,7 +73,7 @@ def write_manifest(out: str | os.PathLike, model_name: str, results: Sequence[Ex
     """
     from edge_deblur._io import write_json
     from edge_deblur.export import PRECISIONS, sha256_file  # export imports this module at load: here, not at top
-    from edge_deblur.runtime import MANIFEST
+    from edge_deblur.model_files import MANIFEST
 
     out = Path(out)
     old = _read_manifest(out, model_name)

@@ -57,6 +57,13 @@ def guess_precision(info) -> str:
     return "float16" if "float16" in info.tensor_types else "float32"
 
 
+def bundled_folders() -> list[Path]:
+    """Where a bundled release lives, in lookup order: the package's `_bundled/` (wheels), the repository's
+    `export/` (source checkouts)."""
+    here = Path(__file__).resolve().parent
+    return [here / "_bundled", here.parent / "export"]
+
+
 def bundled_manifest() -> tuple[Path, dict] | None:
     """(folder, parsed manifest) of the bundled model: the package's `_bundled/` (wheels) or the repository's
     `export/` (source checkouts); None when neither has a manifest.
@@ -64,8 +71,7 @@ def bundled_manifest() -> tuple[Path, dict] | None:
     Raises:
         ModelError: the manifest exists but is not a JSON object.
     """
-    here = Path(__file__).resolve().parent
-    for folder in (here / "_bundled", here.parent / "export"):
+    for folder in bundled_folders():
         manifest = folder / MANIFEST
         if not manifest.is_file():
             continue

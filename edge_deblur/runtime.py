@@ -30,7 +30,7 @@ import numpy as np
 
 from edge_deblur.errors import ImageError, ModelError
 from edge_deblur.images import to_uint8
-from edge_deblur.integrity import check_finite, check_graph, check_not_blank, checked_metadata
+from edge_deblur.integrity import MIN_TILE, check_finite, check_graph, check_not_blank, checked_metadata
 from edge_deblur.interpreters import (BACKENDS, SLOW_INT8_BACKENDS, delegation_report, dequantize,  # noqa: F401
                                       first_line, interpreter_class, quant_params, quantize, slow_int8_reason,
                                       warn_slow_int8)
@@ -323,14 +323,16 @@ class Deblurrer:
         return {"backend": self.backend, **delegation_report(details)}
 
 
-MIN_SCALED_SIDE = 16  # a scale may not shrink an image below this (nor below its own size, if smaller)
+MIN_SCALED_SIDE = MIN_TILE  # a scale may not shrink an image below this (nor below its own size, if smaller)
 
 
 def _check_scaled_size(hw: tuple[int, int], scale: float) -> None:
     """Refuse a processing scale that would leave the model a handful of pixels (its correction would be a flat
     offset, enlarged over the whole image)."""
+    from edge_deblur.multiscale import _scaled_size
+
     h, w = hw
-    sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+    sh, sw = _scaled_size(h, w, scale)
     if scale < 1 and min(sh, sw) < min(MIN_SCALED_SIDE, h, w):
         raise ImageError(f"scale {scale:g} shrinks this {w}x{h} image to {sw}x{sh} px; the model needs at least "
                          f"{min(MIN_SCALED_SIDE, h, w)} px a side (use a larger scale, or auto)")

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edge_deblur._io import file_in_the_way, missing_folders, remove_empty
 from edge_deblur.errors import DataError
 
 if TYPE_CHECKING:
@@ -77,11 +78,11 @@ def _check_numbers(cfg: TrainConfig) -> None:
 
 def _check_out(out: Path) -> None:
     """Refuse an --out that is a file, or lies under one (mkdir would fail only after the data is loaded)."""
-    if out.exists() and not out.is_dir():
+    blocking = file_in_the_way(out)
+    if blocking == out:
         raise DataError(f"--out {out}: exists and is not a folder; choose another --out")
-    parent = next((p for p in out.parents if p.exists()), Path("."))
-    if not out.exists() and not parent.is_dir():
-        raise DataError(f"--out {out}: {parent} is a file, not a folder; choose another --out")
+    if blocking is not None:
+        raise DataError(f"--out {out}: {blocking} is a file, not a folder; choose another --out")
 
 
 @contextlib.contextmanager
@@ -92,7 +93,7 @@ def _run_folder(out: Path):
     Raises:
         DataError: the folder cannot be created (permissions, a file in the way).
     """
-    created = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
+    created = missing_folders(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -100,9 +101,7 @@ def _run_folder(out: Path):
     try:
         yield
     except BaseException:  # also Ctrl-C before the first epoch: a refused or crashed start leaves nothing behind
-        for p in created:
-            with contextlib.suppress(OSError):
-                p.rmdir()  # fails, as it should, on a folder the run already wrote into
+        remove_empty(created)  # a folder the run already wrote into stays
         raise
 
 

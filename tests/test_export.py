@@ -569,7 +569,7 @@ def test_models_that_are_not_image_to_image_are_refused(photos, tmp_path, kind, 
 def test_a_model_far_worse_than_the_blurred_input_is_refused_unless_allowed(photos, tmp_path):
     """One random conv maps images to an image-shaped mess: export used to stamp and 'verify' it (float32 matched
     Keras), and `deblur` then ran it as ours."""
-    from edge_deblur.export import MAX_DROP_VS_IDENTITY_DB
+    from edge_deblur.export_checks import MAX_DROP_VS_IDENTITY_DB
 
     path = _odd_model(tmp_path / "randconv.keras", "randconv")
     kwargs = dict(data=photos, out=tmp_path / "out", size=(32, 32), verify_images=2)

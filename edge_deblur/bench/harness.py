@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edge_deblur._io import file_in_the_way
 from edge_deblur._text import counted
 from edge_deblur.bench.exports import _Calibration, _export
 from edge_deblur.bench.measure import _measure_latency, _measure_quality, _progress, _row, _Steps
@@ -81,11 +82,9 @@ def _check_outputs(paths: dict[str, str | os.PathLike | None], overwrite: bool =
             raise EdgeDeblurError(f"--{what} {p}: use a {' or '.join(_SUFFIXES[what])} file name")
         if p.exists() and not overwrite:
             raise EdgeDeblurError(f"--{what} {p}: already exists; nothing run (pass --overwrite to replace it)")
-        for parent in p.parents:
-            if parent.exists():
-                if not parent.is_dir():
-                    raise EdgeDeblurError(f"--{what} {p}: {parent} is a file, not a folder")
-                break
+        blocking = file_in_the_way(p.parent)
+        if blocking is not None:
+            raise EdgeDeblurError(f"--{what} {p}: {blocking} is a file, not a folder")
         out[what] = p
     return out
 
