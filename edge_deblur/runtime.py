@@ -226,17 +226,17 @@ class Deblurrer:
         x = check_image(image, self.path.name)
         s = resolve_scale(self.scale, *x.shape[:2])
         _check_scaled_size(x.shape[:2], s)
+        strips = self.strategy == "strips"
+        restore = averaged(self.run_windows if strips else (
+            lambda t: tile_apply(t, self.run_tile, self.input_size, self.stride, self.overlap)), self.views)
         # the coarse pass has its own window interpreter: one resized back and forth costs ~30 ms a photo
-        coarse = averaged(functools.partial(self.run_windows, coarse=True), self.views)
-        if self.strategy == "strips" and s >= 1:  # no float copy of the photo: uint8 in, uint8 out
-            out = averaged(self.run_windows, self.views)(x)
+        coarse = averaged(functools.partial(self.run_windows, coarse=True), self.views) if strips else None
+        if strips and s >= 1:  # no float copy of the photo: uint8 in, uint8 out
+            out = restore(x)
             out = add_coarse(x, out, coarse) if self.passes == 2 else out
         else:  # restore_scaled keeps a uint8 photo uint8 (no full-size float copy) and floats float
-            strips = self.strategy == "strips"
-            restore = averaged(self.run_windows if strips else (
-                lambda t: tile_apply(t, self.run_tile, self.input_size, self.stride, self.overlap)), self.views)
             out = restore_scaled(x if x.dtype == np.uint8 else to_float32(x), restore, s, self.passes,
-                                 coarse_restore=coarse if strips else None)
+                                 coarse_restore=coarse)
             out = _as_dtype_of(out, x)
         check_not_blank(out, x, str(self.path))
         return out

@@ -26,7 +26,7 @@ from edge_deblur.train_callbacks import (  # noqa: F401 (read_history: re-export
     _AtomicCSVLogger, _Checkpointer, _EpochLog, _TimeEstimate, read_history, read_state,
 )
 from edge_deblur.train_checks import _check_config, _run_folder, ignored_options
-from edge_deblur.train_report import PSNR_CAP_DB, _card_of_run, _summary, plot_history, plot_predictions  # noqa: F401
+from edge_deblur.train_report import PSNR_CAP_DB, _card_of_run, _summary, plot_history, plot_predictions
 
 # Custom objects saved inside .keras files: registered so `keras.models.load_model` finds them.
 _CUSTOM: dict = {}
