@@ -9,6 +9,8 @@ Data (`benchmarks/gpu/pack.py` makes the folder): the dpdd_dev train scenes at 6
 downscaling: their real blur shrinks with them), and a pool of scene-model synthetic pairs (`edge_deblur.blur.scene`,
 depth layers, lens PSFs, noise, JPEG) rendered by CPU worker processes WHILE training runs (batches are all real
 until the first renders arrive). Half of every batch is real, half synthetic. Random flips and 90-degree turns.
+`--smooth F` turns a fraction F of every batch (taken from its real half) into smooth in-focus content whose target
+is the input itself: without it the net brightened flat areas by up to 10 levels of 255 (release 4).
 
 Loop: Adam, linear warm-up then cosine decay to 1%, gradient-norm clip 1, bf16 autocast (float32 weights, the loss
 in float32). The number of steps is set from the measured step time so the run ends by `--minutes`.
@@ -67,10 +69,11 @@ def start_pool_render(photos: Path, items: int, pool_size: int, seed: int, worke
 class GpuBatches:
     """Random crops on the GPU: half from the real pairs, half from the synthetic pool rendered so far."""
 
-    def __init__(self, real, size: int, pool_items: int, pool_size: int, device, seed: int) -> None:
+    def __init__(self, real, size: int, pool_items: int, pool_size: int, device, seed: int,
+                 smooth: float = 0.0) -> None:
         import torch
 
-        self.torch, self.size, self.device = torch, size, device
+        self.torch, self.size, self.device, self.smooth = torch, size, device, smooth
         self.real = [tuple(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in pair) for pair in real]
         self.px = torch.empty((pool_items, pool_size, pool_size, 3), dtype=torch.uint8, device=device)
         self.py = torch.empty_like(self.px)
@@ -105,6 +108,27 @@ class GpuBatches:
             ys.append(b)
         x = self.torch.stack(xs).float().div_(255.0)
         y = self.torch.stack(ys).float().div_(255.0)
+        k = int(round(n * self.smooth))
+        if k:
+            x[n - k:], y[n - k:] = self._smooth_pairs(y[n - k:])
+        return x, y
+
+    def _smooth_pairs(self, sharp):
+        """In-focus content with no texture at the network's scale (flat areas, sky, slow gradients): the target
+        is the input itself, less a little sensor noise. Real crops never are this smooth, and without them the
+        net lifts flat areas by several levels. Each crop is shrunk by 8-64x (or to its mean colour) and enlarged
+        again (bilinear); noise sigma 0-2.5 levels."""
+        import torch.nn.functional as F
+
+        torch, s, rng = self.torch, self.size, self.rng
+        out = []
+        for img in sharp:
+            f = int(rng.choice([8, 16, 32, 64, s]))
+            small = F.avg_pool2d(img.permute(2, 0, 1)[None], f)
+            out.append(F.interpolate(small, size=(s, s), mode="bilinear", align_corners=False)[0].permute(1, 2, 0))
+        y = torch.stack(out)
+        sigma = torch.from_numpy(rng.uniform(0, 2.5 / 255, (len(y), 1, 1, 1))).float().to(y.device)
+        x = (y + sigma * torch.randn_like(y)).clamp_(0, 1)
         return x, y
 
 
@@ -129,12 +153,13 @@ def ssim_torch(a, b):
 
 
 def loss_of(kind: str, pred, y):
+    """`l1`, `l1+ssim` (L1 + 0.1 (1 - SSIM)) or `l1+ssimW` (weight W, e.g. `l1+ssim0.3`)."""
     l1 = (pred - y).abs().mean()
     if kind == "l1":
         return l1
-    if kind == "l1+ssim":
-        return l1 + 0.1 * (1.0 - ssim_torch(pred, y))
-    raise SystemExit(f"unknown loss '{kind}' (l1 | l1+ssim)")
+    if kind.startswith("l1+ssim"):
+        return l1 + float(kind[len("l1+ssim"):] or 0.1) * (1.0 - ssim_torch(pred, y))
+    raise SystemExit(f"unknown loss '{kind}' (l1 | l1+ssim | l1+ssimW)")
 
 
 class Run:
@@ -192,7 +217,7 @@ def _args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT / ".gpudata")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--model", action="append", required=True, help="TAG=ARCH:LOSS, repeatable (LOSS l1|l1+ssim)")
+    ap.add_argument("--model", action="append", required=True, help="TAG=ARCH:LOSS, repeatable (LOSS l1|l1+ssim|l1+ssimW)")
     ap.add_argument("--init", type=Path, help="warm start from this .keras (layers matching by name and shape)")
     ap.add_argument("--minutes", type=float, default=7.0, help="wall time of the whole run, start-up included")
     ap.add_argument("--max-steps", type=int, default=100_000)
@@ -200,6 +225,8 @@ def _args(argv):
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--pool", type=int, default=8000, help="synthetic pairs to render")
+    ap.add_argument("--smooth", type=float, default=0.0, help="fraction of each batch that is smooth in-focus "
+                    "content (target = input less noise)")
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
     ap.add_argument("--save-at", default="0.6,0.8,1.0", help="fractions of the run to save each model at")
     ap.add_argument("--seed", type=int, default=0)
@@ -262,7 +289,8 @@ def main(argv=None) -> int:
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     keras.utils.set_random_seed(a.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    data = GpuBatches(load_real(a.data / "dpdd_train", a.size), a.size, a.pool, pool_size, device, a.seed)
+    data = GpuBatches(load_real(a.data / "dpdd_train", a.size), a.size, a.pool, pool_size, device, a.seed,
+                      a.smooth)
     val = np.load(a.data / "val.npz")
     xv, yv = (torch.from_numpy(val[k]).to(device).float() / 255.0 for k in ("x", "y"))
     identity = float((10 * torch.log10(1.0 / ((xv - yv) ** 2).mean(dim=(1, 2, 3)))).mean())
