@@ -32,7 +32,7 @@ def run_once(photo: Path, out: Path, passes: int, views: int) -> tuple[float, fl
     """(wall seconds, peak resident MB) of one `deblur` process."""
     t0 = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", "edge_deblur", "deblur", str(photo), "-o", str(out),
-                              "--passes", str(passes), "--views", str(views)],
+                              "--passes", str(passes), "--views", str(views), "--overwrite"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - t0
