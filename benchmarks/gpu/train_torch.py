@@ -217,7 +217,8 @@ def _args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT / ".gpudata")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--model", action="append", required=True, help="TAG=ARCH:LOSS, repeatable (LOSS l1|l1+ssim|l1+ssimW)")
+    ap.add_argument("--model", action="append", required=True,
+                    help="TAG=ARCH:LOSS, repeatable (LOSS l1|l1+ssim|l1+ssimW)")
     ap.add_argument("--init", type=Path, help="warm start from this .keras (layers matching by name and shape)")
     ap.add_argument("--minutes", type=float, default=7.0, help="wall time of the whole run, start-up included")
     ap.add_argument("--max-steps", type=int, default=100_000)
