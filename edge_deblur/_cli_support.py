@@ -64,6 +64,9 @@ def _export_report(results, folder) -> list:
             continue
         table.add_row(r.path.name, f"{r.size_bytes:,}", f"{r.psnr_vs_keras:.2f}", f"{r.max_abs_diff:.2g}",
                       f"{r.delta_psnr:+.3f}", f"{r.delta_ssim:+.4f}", "all ops" if r.fully_delegated else "partly")
+        if r.flat_drift >= 1.0:  # levels of 255 (NaN: not measured, never shown)
+            after.append(f"{r.path.name}: on a uniform gray tile (level {r.flat_drift_level}) its output is "
+                         f"{r.flat_drift:.1f} levels of 255 away from the Keras output (flat areas round alike)")
         if not r.fully_delegated:
             after.append(f"{r.path.name}: not delegated to XNNPACK: {', '.join(r.not_delegated)}")
         after.extend(f"{r.path.name}: GPU delegate: {issue}" for issue in r.gpu_issues)

@@ -65,8 +65,10 @@ class ExportResult:
 
     `psnr_vs_keras` compares the TFLite output with the Keras output on the same tiles; `delta_psnr`/`delta_ssim`
     are (TFLite - Keras) against the ground truth; `psnr_identity` is the blurred input's own PSNR on the same
-    images (the bar a deblurring model has to clear). `error` says why a precision could not be exported (no file is
-    left for it).
+    images (the bar a deblurring model has to clear). `flat_drift` is the largest shift (levels of 255) of the file's
+    mean output from the Keras model's on uniform gray tiles at `FLAT_LEVELS`, at gray `flat_drift_level`: in a flat
+    area every pixel rounds alike, so an int8 file can move a whole area by several levels where its PSNR on photos
+    barely moves. `error` says why a precision could not be exported (no file is left for it).
     """
 
     precision: str
@@ -82,6 +84,8 @@ class ExportResult:
     ssim_tflite: float = math.nan
     delta_psnr: float = math.nan
     delta_ssim: float = math.nan
+    flat_drift: float = math.nan
+    flat_drift_level: int | None = None
     fully_delegated: bool | None = None
     not_delegated: list[str] = field(default_factory=list)
     gpu_compatible: bool | None = None
@@ -219,6 +223,7 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
     checks, verified_on = _held_out(data, dataset, verify_images, (h, w), stride, seed, say)
     reference, base = _keras_reference(fixed, checks, (h, w), stride, overlap, say)
     identity = _check_quality(reference, checks, str(source) if source else keras_model.name, allow_untrained)
+    flat = _keras_flat(fixed, (h, w))
     reps, calib_desc = None, None
     if "int8" in precisions:
         reps, calib_desc = _calibration(data, dataset, calibration_samples, calibration_batch, (h, w), stride, seed,
@@ -234,8 +239,8 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
                                   psnr_identity=identity, verified_on=verified_on)
             results.append(result)
             _export_one(result, fixed, reps if precision == "int8" else None, calibration_batch,
-                        meta | {"calibration": calib_desc if precision == "int8" else None}, out, checks, reference,
-                        say)
+                        meta | {"calibration": calib_desc if precision == "int8" else None}, out, checks,
+                        (reference, flat), say)
             if result.path is not None:  # listed once written and verified
                 write_manifest(out, keras_model.name, [result], src_name, sha, command)
     finally:  # every precision failed (or an interrupt): no empty folders left behind
@@ -307,8 +312,18 @@ def _keras_reference(fixed, checks: list, size: tuple[int, int], stride: int, ov
                        float(np.mean([ssim(r, s) for r, (_, s) in zip(reference, checks)])))
 
 
+FLAT_LEVELS = tuple(range(8, 256, 16))  # uniform gray tiles the files are checked on (levels of 255)
+
+
+def _keras_flat(fixed, size: tuple[int, int]) -> np.ndarray:
+    """The Keras model's mean output (levels of 255) on one uniform gray tile per level of FLAT_LEVELS."""
+    tiles = np.stack([np.full((*size, 3), v / 255, np.float32) for v in FLAT_LEVELS])
+    out = np.concatenate([np.asarray(fixed(tiles[i:i + 4], training=False)) for i in range(0, len(tiles), 4)])
+    return np.clip(out, 0.0, 1.0).mean(axis=(1, 2, 3)) * 255
+
+
 def _export_one(result: ExportResult, fixed, reps, calibration_batch: int, meta: dict, out: Path, checks: list,
-                reference: list, say) -> None:
+                reference: tuple, say) -> None:
     """Convert, stamp, verify and only then write one precision, filling `result` (its `error` on failure, with no
     file written and an older file of the same name left as it was)."""
     from edge_deblur._io import atomic_path
@@ -341,9 +356,9 @@ def _export_one(result: ExportResult, fixed, reps, calibration_batch: int, meta:
     result.seconds = time.perf_counter() - start
 
 
-def _verify(result: ExportResult, path: Path, overlap: int, checks: list, reference: list, data: bytes) -> None:
-    """Run the file at `path` (whose bytes are `data`) through the runtime on the held-out images and fill
-    `result`'s numbers."""
+def _verify(result: ExportResult, path: Path, overlap: int, checks: list, reference: tuple, data: bytes) -> None:
+    """Run the file at `path` (whose bytes are `data`) through the runtime on the held-out images (and on flat gray
+    tiles) and fill `result`'s numbers; `reference` is the Keras outputs on both."""
     from edge_deblur.gpu_check import gpu_compatibility
     from edge_deblur.metrics import psnr, ssim
     from edge_deblur.runtime import Deblurrer
@@ -353,6 +368,12 @@ def _verify(result: ExportResult, path: Path, overlap: int, checks: list, refere
     result.fully_delegated, result.not_delegated = report["fully_delegated"], report["not_delegated"]
     gpu = gpu_compatibility(data)
     result.gpu_compatible, result.gpu_issues = gpu["gpu_compatible"], gpu["gpu_issues"]
+    reference, flat = reference
+    h, w = runner.input_size
+    drift = [float(runner.run_tile(np.full((h, w, 3), v / 255, np.float32)).mean() * 255 - k)
+             for v, k in zip(FLAT_LEVELS, flat)]  # one raw tile each: no blank-output check on a flat input
+    worst = int(np.argmax(np.abs(drift)))
+    result.flat_drift, result.flat_drift_level = abs(drift[worst]), FLAT_LEVELS[worst]
     outputs = [runner(b) for b, _ in checks]
     result.psnr_vs_keras = float(np.mean([psnr(o, r) for o, r in zip(outputs, reference)]))
     result.max_abs_diff = float(max(np.abs(o - r).max() for o, r in zip(outputs, reference)))

@@ -93,7 +93,11 @@ def test_export_table_keeps_file_names_and_byte_counts_whole_at_80_columns():
         assert any(r.path.name in line and f"{r.size_bytes:,}" in line for line in text.splitlines()), r.path.name
     assert "a_model_with_a_rather_long_name_int8.tflite" in text.replace("\n", "").replace(" ", "").replace(
         "│", "")  # folded onto two lines at most, never cut
-    assert "not delegated to XNNPACK: QUANTIZE" in text
+    assert "not delegated to XNNPACK: QUANTIZE" in text and "uniform gray" not in text  # flat drift not measured
+    results[2].flat_drift, results[2].flat_drift_level = 5.8, 152
+    text = "\n".join(line for r in _export_report(results, Path("/tmp/out")) for line in _render(r, 80))
+    assert "unet_s2_int8.tflite: on a uniform gray tile (level 152) its output is 5.8 levels of 255 away" in " ".join(
+        text.split())
     note = [line for line in text.splitlines() if "verified on" in line or "Keras model's" in line]
     assert len(note) == 2 and all(len(line) <= 80 for line in note)  # the note is wrapped at words, not cut
 

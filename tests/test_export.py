@@ -87,6 +87,24 @@ def test_verification_numbers(exported):
         assert "test-split" in r.verified_on
 
 
+def test_flat_gray_drift_is_the_files_shift_from_keras_on_uniform_tiles(exported, tiny_keras):
+    from edge_deblur.export import FLAT_LEVELS, load_keras
+
+    keras_model = load_keras(tiny_keras)
+    by = {r.precision: r for r in exported[1]}
+    assert by["float32"].flat_drift < 1e-3 and by["float16"].flat_drift < 0.05  # levels of 255
+    for r in by.values():  # recomputed independently at the level each file reports as its worst, and at all levels
+        runner = Deblurrer(r.path)
+        drifts = {}
+        for v in FLAT_LEVELS:
+            tile = np.full((1, 32, 32, 3), v / 255, np.float32)
+            keras_mean = np.clip(np.asarray(keras_model(tile, training=False)), 0, 1).mean() * 255
+            drifts[v] = abs(runner.run_tile(tile[0]).mean() * 255 - keras_mean)
+        assert r.flat_drift_level in FLAT_LEVELS and max(drifts.values()) == pytest.approx(r.flat_drift, abs=1e-3)
+        assert drifts[r.flat_drift_level] == pytest.approx(r.flat_drift, abs=1e-3)
+        assert r.to_dict()["flat_drift"] == pytest.approx(r.flat_drift)
+
+
 def test_metadata_round_trip(exported, tiny_keras):
     sha = hashlib.sha256(tiny_keras.read_bytes()).hexdigest()
     import edge_deblur
