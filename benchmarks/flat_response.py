@@ -22,12 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_deblur.export import FLAT_LEVELS  # the levels `export` checks each file on (no TensorFlow import)
+
 ROOT = Path(__file__).resolve().parents[1]
-LEVELS = tuple(range(8, 256, 16))
 RAMP = (40, 210)
 
 
-def measure(model: str, size: tuple[int, int] = (683, 1024), levels=LEVELS, scale: str | float = "auto",
+def measure(model: str, size: tuple[int, int] = (683, 1024), levels=FLAT_LEVELS, scale: str | float = "auto",
             passes: int = 2, views: int = 4) -> dict:
     """The flat and ramp responses of one .tflite file run by `Deblurrer` (8-bit in, 8-bit out)."""
     from edge_deblur.runtime import Deblurrer

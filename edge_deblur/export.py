@@ -35,7 +35,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
 
@@ -52,6 +52,7 @@ from edge_deblur.export_data import _default_data, _describe_data, _verification
 from edge_deblur.manifest import _read_manifest, _unlist, write_manifest  # noqa: F401 (write_manifest: re-exported)
 
 DEFAULT_CALIBRATION_SAMPLES = 300
+FLAT_LEVELS = tuple(range(8, 256, 16))  # uniform gray tiles the files are checked on (levels of 255)
 MIN_CALIBRATION_SAMPLES = 100
 
 
@@ -222,8 +223,8 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
     data, dataset = _find_data(data, dataset, source, say)
     checks, verified_on = _held_out(data, dataset, verify_images, (h, w), stride, seed, say)
     reference, base = _keras_reference(fixed, checks, (h, w), stride, overlap, say)
-    identity = _check_quality(reference, checks, str(source) if source else keras_model.name, allow_untrained)
-    flat = _keras_flat(fixed, (h, w))
+    identity = _check_quality(reference.photos, checks, str(source) if source else keras_model.name,
+                              allow_untrained)
     reps, calib_desc = None, None
     if "int8" in precisions:
         reps, calib_desc = _calibration(data, dataset, calibration_samples, calibration_batch, (h, w), stride, seed,
@@ -240,7 +241,7 @@ def export_model(model=None, precisions: Iterable[str] = PRECISIONS, data=None, 
             results.append(result)
             _export_one(result, fixed, reps if precision == "int8" else None, calibration_batch,
                         meta | {"calibration": calib_desc if precision == "int8" else None}, out, checks,
-                        (reference, flat), say)
+                        reference, say)
             if result.path is not None:  # listed once written and verified
                 write_manifest(out, keras_model.name, [result], src_name, sha, command)
     finally:  # every precision failed (or an interrupt): no empty folders left behind
@@ -297,9 +298,17 @@ def _held_out(data, dataset: str, count: int, size: tuple[int, int], stride: int
                     f"{_describe_data(data)}, centre crops <= {2 * h}x{2 * w}")
 
 
+class KerasReference(NamedTuple):
+    """What each exported file is compared with: the Keras outputs on the held-out images (tiled as the files will
+    be) and its mean output on the uniform gray tiles of FLAT_LEVELS (levels of 255)."""
+
+    photos: list
+    flat: np.ndarray
+
+
 def _keras_reference(fixed, checks: list, size: tuple[int, int], stride: int, overlap: int,
-                     say) -> tuple[list, tuple[float, float]]:
-    """The Keras outputs on the held-out images, tiled as the files will be (their reference), and mean PSNR/SSIM."""
+                     say) -> tuple[KerasReference, tuple[float, float]]:
+    """The Keras reference (above) and the Keras outputs' mean PSNR/SSIM on the held-out images."""
     from edge_deblur.metrics import psnr, ssim
     from edge_deblur.runtime import tile_apply
 
@@ -308,11 +317,9 @@ def _keras_reference(fixed, checks: list, size: tuple[int, int], stride: int, ov
 
     say("running the Keras model on the held-out images")
     reference = [tile_apply(b, keras_tile, size, stride, overlap) for b, _ in checks]
-    return reference, (float(np.mean([psnr(r, s) for r, (_, s) in zip(reference, checks)])),
-                       float(np.mean([ssim(r, s) for r, (_, s) in zip(reference, checks)])))
-
-
-FLAT_LEVELS = tuple(range(8, 256, 16))  # uniform gray tiles the files are checked on (levels of 255)
+    return KerasReference(reference, _keras_flat(fixed, size)), (
+        float(np.mean([psnr(r, s) for r, (_, s) in zip(reference, checks)])),
+        float(np.mean([ssim(r, s) for r, (_, s) in zip(reference, checks)])))
 
 
 def _keras_flat(fixed, size: tuple[int, int]) -> np.ndarray:
@@ -323,7 +330,7 @@ def _keras_flat(fixed, size: tuple[int, int]) -> np.ndarray:
 
 
 def _export_one(result: ExportResult, fixed, reps, calibration_batch: int, meta: dict, out: Path, checks: list,
-                reference: tuple, say) -> None:
+                reference: KerasReference, say) -> None:
     """Convert, stamp, verify and only then write one precision, filling `result` (its `error` on failure, with no
     file written and an older file of the same name left as it was)."""
     from edge_deblur._io import atomic_path
@@ -356,9 +363,10 @@ def _export_one(result: ExportResult, fixed, reps, calibration_batch: int, meta:
     result.seconds = time.perf_counter() - start
 
 
-def _verify(result: ExportResult, path: Path, overlap: int, checks: list, reference: tuple, data: bytes) -> None:
-    """Run the file at `path` (whose bytes are `data`) through the runtime on the held-out images (and on flat gray
-    tiles) and fill `result`'s numbers; `reference` is the Keras outputs on both."""
+def _verify(result: ExportResult, path: Path, overlap: int, checks: list, reference: KerasReference,
+            data: bytes) -> None:
+    """Run the file at `path` (whose bytes are `data`) through the runtime on the held-out images and on the flat
+    gray tiles and fill `result`'s numbers."""
     from edge_deblur.gpu_check import gpu_compatibility
     from edge_deblur.metrics import psnr, ssim
     from edge_deblur.runtime import Deblurrer
@@ -368,15 +376,14 @@ def _verify(result: ExportResult, path: Path, overlap: int, checks: list, refere
     result.fully_delegated, result.not_delegated = report["fully_delegated"], report["not_delegated"]
     gpu = gpu_compatibility(data)
     result.gpu_compatible, result.gpu_issues = gpu["gpu_compatible"], gpu["gpu_issues"]
-    reference, flat = reference
     h, w = runner.input_size
     drift = [float(runner.run_tile(np.full((h, w, 3), v / 255, np.float32)).mean() * 255 - k)
-             for v, k in zip(FLAT_LEVELS, flat)]  # one raw tile each: no blank-output check on a flat input
+             for v, k in zip(FLAT_LEVELS, reference.flat)]  # one raw tile each: no blank-output check on a flat input
     worst = int(np.argmax(np.abs(drift)))
     result.flat_drift, result.flat_drift_level = abs(drift[worst]), FLAT_LEVELS[worst]
     outputs = [runner(b) for b, _ in checks]
-    result.psnr_vs_keras = float(np.mean([psnr(o, r) for o, r in zip(outputs, reference)]))
-    result.max_abs_diff = float(max(np.abs(o - r).max() for o, r in zip(outputs, reference)))
+    result.psnr_vs_keras = float(np.mean([psnr(o, r) for o, r in zip(outputs, reference.photos)]))
+    result.max_abs_diff = float(max(np.abs(o - r).max() for o, r in zip(outputs, reference.photos)))
     result.psnr_tflite = float(np.mean([psnr(o, s) for o, (_, s) in zip(outputs, checks)]))
     result.ssim_tflite = float(np.mean([ssim(o, s) for o, (_, s) in zip(outputs, checks)]))
     result.delta_psnr = result.psnr_tflite - result.psnr_keras
