@@ -40,7 +40,7 @@ from typing import Callable, Iterable, NamedTuple
 import numpy as np
 
 from edge_deblur.convert import (  # noqa: F401 (convert and the names tests and benchmarks use: re-exported)
-    _CONVERTERS, CALIBRATION_BATCH, IO_DTYPES, PRECISIONS, _quiet_native, _tf, calibration_size, convert,
+    _CONVERTERS, CALIBRATION_BATCH, PRECISIONS, _quiet_native, _tf, calibration_size, convert,
 )
 from edge_deblur._io import missing_folders, remove_empty
 from edge_deblur.errors import DataError, ModelError

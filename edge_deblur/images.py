@@ -175,15 +175,9 @@ def upright_exif(path: str | os.PathLike) -> bytes | None:
     return source_tags(path)[0]
 
 
-def rgb_icc_profile(path: str | os.PathLike) -> bytes | None:
-    """The file's ICC colour profile when it describes RGB data (a phone's Display P3, Adobe RGB, sRGB), to write
-    with the result: its pixels stay in the source's colour space, so without the profile a viewer would show them
-    as sRGB, with wrong colours. None for no profile, or one for data `read_image` converts (CMYK, gray)."""
-    return source_tags(path)[1]
-
-
 def source_tags(path: str | os.PathLike) -> tuple[bytes | None, bytes | None]:
-    """(`upright_exif`, `rgb_icc_profile`) of a file, from one opening of it; (None, None) if it cannot be read."""
+    """(`upright_exif`, the RGB colour profile: see `_rgb_icc_of`) of a file, from one opening of it; (None, None)
+    if it cannot be read."""
     from PIL import Image
 
     try:
@@ -215,7 +209,9 @@ def _upright_exif_of(im) -> bytes | None:
 
 
 def _rgb_icc_of(im) -> bytes | None:
-    """See `rgb_icc_profile`; `im` is the open file."""
+    """The open file `im`'s ICC colour profile when it describes RGB data (a phone's Display P3, Adobe RGB, sRGB), to
+    write with the result: its pixels stay in the source's colour space, so without the profile a viewer would show
+    them as sRGB, with wrong colours. None for no profile, or one for data `read_image` converts (CMYK, gray)."""
     icc = im.info.get("icc_profile")
     rgb = im.mode in ("RGB", "RGBA", "RGBX", "RGBa", "P")
     # the profile header's data colour space (bytes 16-19) must be RGB; gray or CMYK profiles do not fit RGB output
@@ -257,7 +253,7 @@ def write_image(path: str | os.PathLike, img: np.ndarray, quality: int = 95, exi
     """Write an RGB image (float [0, 1] or uint8) atomically as 8-bit; the format follows the suffix.
 
     EXIF that does not fit a JPEG (one 64 KB segment) is left out with an `ImageWarning`. `icc_profile` (the
-    source's, from `rgb_icc_profile`) is embedded in JPEG, PNG, TIFF and WebP files; BMP cannot hold one.
+    source's, from `source_tags`) is embedded in JPEG, PNG, TIFF and WebP files; BMP cannot hold one.
 
     Raises:
         ImageError: the array is not HxWx3 uint8 or finite float, quality is outside [1, 100], `exif` is not an
