@@ -17,11 +17,16 @@ MANIFEST = "manifest.json"
 MAX_MODEL_BYTES = 1 << 30  # ours are ~1-3 MB; a file this big is not one (and would be read whole into memory)
 
 
+def require_model_file(path: Path) -> None:
+    """Raise a ModelError unless `path` is a file: a folder given as the model says so, anything else is missing."""
+    if not path.is_file():
+        raise ModelError(f"{path}: " + ("a folder, not a model file" if path.is_dir() else "no such model file"))
+
+
 def read_model_bytes(path: str | os.PathLike) -> bytes:
     """The bytes of a model file, with a ModelError for missing, unreadable or huge (> MAX_MODEL_BYTES) files."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: " + ("a folder, not a model file" if path.is_dir() else "no such model file"))
+    require_model_file(path)
     try:
         size = path.stat().st_size
         if size > MAX_MODEL_BYTES:

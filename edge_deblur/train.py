@@ -71,11 +71,11 @@ def load_keras(path: str | os.PathLike, compile: bool = False):
     import keras
 
     from edge_deblur.errors import ModelError
+    from edge_deblur.model_files import require_model_file
     from edge_deblur.models import single_io
 
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: " + ("a folder, not a model file" if path.is_dir() else "no such model file"))
+    require_model_file(path)
     if not zipfile.is_zipfile(path):  # Keras itself says "File not found" for a file that is there
         raise ModelError(f"{path}: not a Keras model file (a .keras file is a zip archive; this one is not)")
     _register_metrics()
