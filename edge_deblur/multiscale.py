@@ -22,6 +22,8 @@ from typing import Callable
 
 import numpy as np
 
+from edge_deblur.integrity import MIN_TILE as MIN_SCALED_SIDE  # the least a scale may leave of a side
+
 # Long side (px) at which the release model is trained to see defocus: the dpdd_dev pairs are 1024x683 and are
 # trained at 0.5x-1x; 1024 px keeps a 12 MP photo's blur near that range.
 TARGET_LONG_SIDE = 1024
@@ -42,6 +44,23 @@ def auto_scale(height: int, width: int, target: int = TARGET_LONG_SIDE) -> float
 def resolve_scale(scale: float | str | None, height: int, width: int) -> float:
     """The number a scale setting means for an image: 'auto' -> `auto_scale`, None -> 1 (native), else itself."""
     return auto_scale(height, width) if scale == "auto" else float(scale or 1.0)
+
+
+def check_scaled_size(hw: tuple[int, int], scale: float) -> None:
+    """Refuse a processing scale that would leave the model a handful of pixels (its correction would be a flat
+    offset, enlarged over the whole image).
+
+    Raises:
+        ImageError: the image (h, w) at `scale` is under `MIN_SCALED_SIDE` px a side (or under its own size, if
+            smaller).
+    """
+    from edge_deblur.errors import ImageError
+
+    h, w = hw
+    sh, sw = _scaled_size(h, w, scale)
+    if scale < 1 and min(sh, sw) < min(MIN_SCALED_SIDE, h, w):
+        raise ImageError(f"scale {scale:g} shrinks this {w}x{h} image to {sw}x{sh} px; the model needs at least "
+                         f"{min(MIN_SCALED_SIDE, h, w)} px a side (use a larger scale, or auto)")
 
 
 def parse_scale(value: str | float | None) -> float | str | None:
@@ -185,10 +204,12 @@ def restore_scaled(image: np.ndarray, restore: Callable[[np.ndarray], np.ndarray
 
     Raises:
         ValueError: `passes` is not 1 or 2.
+        ImageError: `scale` leaves the model too few pixels (`check_scaled_size`).
     """
     from edge_deblur.images import to_float, to_uint8
 
     passes = parse_passes(passes)
+    check_scaled_size(image.shape[:2], scale)
     sh, sw = _scaled_size(*image.shape[:2], scale)
     if scale >= 1 or (sh, sw) == image.shape[:2]:
         x = to_float(image)

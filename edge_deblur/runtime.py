@@ -30,7 +30,7 @@ import numpy as np
 
 from edge_deblur.errors import ImageError, ModelError
 from edge_deblur.images import to_uint8
-from edge_deblur.integrity import MIN_TILE, check_finite, check_graph, check_not_blank, checked_metadata
+from edge_deblur.integrity import check_finite, check_graph, check_not_blank, checked_metadata
 from edge_deblur.interpreters import (BACKENDS, SLOW_INT8_BACKENDS, delegation_report, dequantize,  # noqa: F401
                                       first_line, interpreter_class, quant_params, quantize, slow_int8_reason,
                                       warn_slow_int8)
@@ -217,15 +217,15 @@ class Deblurrer:
 
         Raises:
             ImageError: not an HxWx3 array, an unsupported dtype, float values outside [0, 1], or a processing
-                scale that shrinks the image below `MIN_SCALED_SIDE` px a side.
+                scale that shrinks the image below `multiscale.MIN_SCALED_SIDE` px a side.
             ModelError: the model's output holds NaN/infinity, or is all black or all white for an image that is not.
         """
-        from edge_deblur.multiscale import add_coarse, resolve_scale, restore_scaled
+        from edge_deblur.multiscale import add_coarse, check_scaled_size, resolve_scale, restore_scaled
         from edge_deblur.views import averaged
 
         x = check_image(image, self.path.name)
         s = resolve_scale(self.scale, *x.shape[:2])
-        _check_scaled_size(x.shape[:2], s)
+        check_scaled_size(x.shape[:2], s)
         strips = self.strategy == "strips"
         restore = averaged(self.run_windows if strips else (
             lambda t: tile_apply(t, self.run_tile, self.input_size, self.stride, self.overlap)), self.views)
@@ -321,21 +321,6 @@ class Deblurrer:
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"{self.path}: cannot list the model's ops ({first_line(e)})") from None
         return {"backend": self.backend, **delegation_report(details)}
-
-
-MIN_SCALED_SIDE = MIN_TILE  # a scale may not shrink an image below this (nor below its own size, if smaller)
-
-
-def _check_scaled_size(hw: tuple[int, int], scale: float) -> None:
-    """Refuse a processing scale that would leave the model a handful of pixels (its correction would be a flat
-    offset, enlarged over the whole image)."""
-    from edge_deblur.multiscale import _scaled_size
-
-    h, w = hw
-    sh, sw = _scaled_size(h, w, scale)
-    if scale < 1 and min(sh, sw) < min(MIN_SCALED_SIDE, h, w):
-        raise ImageError(f"scale {scale:g} shrinks this {w}x{h} image to {sw}x{sh} px; the model needs at least "
-                         f"{min(MIN_SCALED_SIDE, h, w)} px a side (use a larger scale, or auto)")
 
 
 def _as_dtype_of(y: np.ndarray, like: np.ndarray) -> np.ndarray:

@@ -353,6 +353,11 @@ def test_processing_scale_applies_to_models_only(tiny_keras, tmp_path):
     assert "0.5 scale" in json.loads((tmp_path / "half.json").read_text())["header"]["data"]["processing_scale"]
     res = CliRunner().invoke(app, ["bench", "--model", str(tiny_keras), "--scale", "2", "--runs", "1"])
     assert res.exit_code == 2 and "--scale: scale must be 'auto' or a number in (0, 1]" in res.output
+    out = tmp_path / "tiny.json"  # a scale that leaves the model a few pixels: refused as `deblur` refuses it
+    res = CliRunner().invoke(app, ["bench", "--model", str(tiny_keras), "--size", "32", "--limit", "1", "--runs", "1",
+                                   "--warmup", "0", "--precision", "float32", "--scale", "0.01", "--json", str(out)])
+    assert res.exit_code == 2 and "shrinks this 512x512 image to 5x5 px; the model needs at least 16 px" in res.output
+    assert not out.exists()
 
 
 def _one_pair_bench(tiny_keras):

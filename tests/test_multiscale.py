@@ -136,3 +136,15 @@ def test_add_coarse_keeps_a_uint8_photo_uint8_with_the_float_result():
     assert got.dtype == np.uint8 and got.shape == img8.shape
     assert np.abs(got.astype(int) - (expect * 255 + 0.5).astype(int)).max() <= 1
     assert add_coarse(img8, img8, brighten) is img8  # nothing corrected: no second pass, the first result itself
+
+
+def test_a_scale_that_leaves_a_few_pixels_is_refused_by_every_caller():
+    from edge_deblur.errors import ImageError
+
+    img = np.full((100, 60, 3), 0.5, np.float32)
+    with pytest.raises(ImageError, match="scale 0.1 shrinks this 60x100 image to 6x10 px; .* at least 16 px"):
+        restore_scaled(img, lambda x: x, 0.1)
+    small = np.full((12, 10, 3), 0.5, np.float32)  # an image under 16 px may keep its own size, no less
+    assert restore_scaled(small, lambda x: x, 0.99).shape == small.shape
+    with pytest.raises(ImageError, match="at least 10 px a side"):
+        restore_scaled(small, lambda x: x, 0.5)

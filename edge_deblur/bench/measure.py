@@ -12,7 +12,7 @@ import numpy as np
 from edge_deblur.bench.results import REFERENCE_KINDS, Row
 from edge_deblur.bench.runners import _Runner
 from edge_deblur.bench.sets import EvalSet
-from edge_deblur.errors import ModelError
+from edge_deblur.errors import ImageError, ModelError
 
 
 def _mean(xs: Sequence[float]) -> float:
@@ -64,7 +64,10 @@ def _measure_quality(runners: list[_Runner], eval_set: EvalSet, steps: _Steps, s
         restore = averaged(lambda x: r.restore(x, pair.radius), views)
         if scale is None and passes == 1:
             return restore(pair.blurred)
-        return restore_scaled(pair.blurred, restore, resolve_scale(scale, *pair.blurred.shape[:2]), passes)
+        try:
+            return restore_scaled(pair.blurred, restore, resolve_scale(scale, *pair.blurred.shape[:2]), passes)
+        except ImageError as e:
+            raise ImageError(f"{pair.name}: {e}") from None
 
     for pair in eval_set:
         steps.describe(f"quality {pair.name}")
