@@ -111,7 +111,9 @@ class GpuBatches:
         k = int(round(n * self.smooth))
         if k:
             x[n - k:], y[n - k:] = self._smooth_pairs(y[n - k:])
-        return x, y
+        real = self.torch.zeros(n, dtype=self.torch.bool, device=self.device)
+        real[n_synth:n - k] = True
+        return x, y, real
 
     def _smooth_pairs(self, sharp):
         """In-focus content with no texture at the network's scale (flat areas, sky, slow gradients): the target
@@ -133,7 +135,7 @@ class GpuBatches:
 
 
 def ssim_torch(a, b):
-    """Mean SSIM of NHWC images in [0, 1] (Gaussian window 11, sigma 1.5, per channel)."""
+    """SSIM of each NHWC image in [0, 1] (Gaussian window 11, sigma 1.5, per channel, mean over the image)."""
     import torch
     import torch.nn.functional as F
 
@@ -149,17 +151,23 @@ def ssim_torch(a, b):
     saa, sbb, sab = blur(a * a) - mu_a ** 2, blur(b * b) - mu_b ** 2, blur(a * b) - mu_a * mu_b
     c1, c2 = 0.01 ** 2, 0.03 ** 2
     s = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (saa + sbb + c2))
-    return s.mean()
+    return s.mean(dim=(1, 2, 3))
 
 
-def loss_of(kind: str, pred, y):
-    """`l1`, `l1+ssim` (L1 + 0.1 (1 - SSIM)) or `l1+ssimW` (weight W, e.g. `l1+ssim0.3`)."""
-    l1 = (pred - y).abs().mean()
-    if kind == "l1":
-        return l1
+def loss_of(kind: str, pred, y, real=None):
+    """`l1`, `l1+ssim` (L1 + 0.1 (1 - SSIM)) or `l1+ssimW` (weight W, e.g. `l1+ssim0.3`), optionally with
+    `@realR`: the real dpdd crops (`real`, a bool per sample) count R times as much as the others in the batch mean
+    (e.g. `l1+ssim0.6@real0.33`: in effect a quarter real, three quarters synthetic, from the same batches)."""
+    kind, _, share = kind.partition("@real")
+    per = (pred - y).abs().mean(dim=(1, 2, 3))
     if kind.startswith("l1+ssim"):
-        return l1 + float(kind[len("l1+ssim"):] or 0.1) * (1.0 - ssim_torch(pred, y))
-    raise SystemExit(f"unknown loss '{kind}' (l1 | l1+ssim | l1+ssimW)")
+        per = per + float(kind[len("l1+ssim"):] or 0.1) * (1.0 - ssim_torch(pred, y))
+    elif kind != "l1":
+        raise SystemExit(f"unknown loss '{kind}' (l1 | l1+ssim | l1+ssimW, each optionally @realR)")
+    if not share or real is None:
+        return per.mean()
+    w = 1.0 + (float(share) - 1.0) * real.float()
+    return (per * w).sum() / w.sum()
 
 
 class Run:
@@ -177,14 +185,14 @@ class Run:
         assert all(isinstance(p, torch.nn.Parameter) and p.requires_grad for p in self.params)
         self.opt = torch.optim.Adam(self.params, lr=lr)
 
-    def step(self, x, y, lr: float) -> float:
+    def step(self, x, y, real, lr: float) -> float:
         import torch
 
         for g in self.opt.param_groups:
             g["lr"] = lr
         with torch.autocast("cuda" if x.is_cuda else "cpu", dtype=torch.bfloat16):
             pred = self.model(x, training=True)
-        loss = loss_of(self.loss, pred.float(), y)
+        loss = loss_of(self.loss, pred.float(), y, real)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.params, 1.0)
@@ -252,9 +260,9 @@ def train_loop(runs: list[Run], data: GpuBatches, chunks, val, a, t_start: float
     losses, history = {r.tag: [] for r in runs}, []
     while step < total:
         _take_renders(data, chunks)
-        x, y = data.batch(a.batch)
+        x, y, real = data.batch(a.batch)
         for r in runs:
-            losses[r.tag].append(r.step(x, y, lr_at(step, total, a.lr)))
+            losses[r.tag].append(r.step(x, y, real, lr_at(step, total, a.lr)))
         step += 1
         if step == 50 or step % a.log_every == 0:  # plan the rest of the run from the measured step time
             now = time.time()
