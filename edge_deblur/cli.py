@@ -138,7 +138,8 @@ def train_cmd(
     batch_size: Optional[int] = typer.Option(None, help="Crops per batch.", show_default=_recipe("batch_size")),
     size: Optional[int] = typer.Option(None, help="Square crop size in pixels.", show_default=_recipe("size")),
     lr: Optional[float] = typer.Option(None, help="Initial learning rate.", show_default=_recipe("lr")),
-    loss: Optional[str] = typer.Option(None, help="l1 | mse | l1+ssim (L1 + 0.1 x (1 - SSIM)).",
+    loss: Optional[str] = typer.Option(None, help="l1 | mse | l1+ssim (L1 + 0.1 x (1 - SSIM)) | "
+                                        "l1+ssimW (weight W, e.g. l1+ssim0.6 as release 5).",
                                         show_default=_recipe("loss")),
     schedule: Optional[str] = typer.Option(None, help="cosine | plateau.", show_default=_recipe("schedule")),
     recipe: Optional[str] = typer.Option(None, help="A named training recipe for any model: paper (Adam 1e-3, MSE, "
@@ -163,7 +164,9 @@ def train_cmd(
     devices: Optional[str] = typer.Option(None, help="Comma-separated devices for MirroredStrategy, e.g. "
                                           "/cpu:0,/cpu:1.", show_default="all GPUs if several, else one device"),
     source: List[str] = typer.Option(None, "--source", help="Mix sources in one run: KIND=PATH[,PATH]\\[@WEIGHT], "
-                                     "repeatable, e.g. pairs=dpdd_dev@0.5 (replaces --data/--dataset).",
+                                     "repeatable, e.g. pairs=dpdd_dev@0.5 (replaces --data/--dataset); KIND smooth: "
+                                     "photos as smooth in-focus pairs that must come out unchanged, e.g. "
+                                     "smooth=photos@0.0625.",
                                      show_default="none: --data/--dataset"),
     blur_model: str = typer.Option("disc", help="Synthetic blur: disc (uniform disc, --radius) | scene (depth "
                                    "layers with occlusion, lens PSFs, sensor noise, JPEG; up to --max-radius)."),

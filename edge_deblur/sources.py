@@ -6,6 +6,11 @@ Each source is split by scene on its own (real folders with a recorded split, su
 are drawn from the sources in proportion to their weights, and the validation set holds fixed crops of every
 source's validation scenes.
 
+A `smooth` source (`smooth=PHOTOS[@WEIGHT]`, sharp photos as for `synthetic`) adds in-focus smooth content whose
+target is the input itself (`edge_deblur.blur.smooth`): the release run gives it 1/16 of every batch
+(`smooth=...@0.0625` beside sources weighing 1 in all), so the net leaves flat areas as they are. It only adds
+to other sources: it has no validation crops of its own.
+
 Realistic synthetic defocus (`edge_deblur.blur.SceneBlurConfig`) is too slow to render on the fly beside a
 training step on a small CPU, so `PooledSampler` renders a pool of pairs once, in worker processes, before
 training starts; each step then cuts random crops (with flips and rotations) out of the pool.
@@ -22,8 +27,11 @@ from typing import Sequence
 import numpy as np
 
 from edge_deblur.crops import CropSampler, ImageCache, _augment, _image_size, validation_crops
-from edge_deblur.data import Pair, scan, split_scan
+from edge_deblur.data import DATASETS, Pair, scan, split_scan
 from edge_deblur.errors import DataError
+
+SOURCE_KINDS = DATASETS + ("smooth",)  # smooth: sharp photos turned into smooth in-focus pairs (see above)
+PHOTO_KINDS = ("synthetic", "smooth")  # sources made from sharp photos alone (several folders allowed)
 
 
 @dataclass(frozen=True)
@@ -44,13 +52,11 @@ def parse_source(text: str) -> Source:
     Raises:
         DataError: malformed text, unknown kind, or a weight that is not a positive number.
     """
-    from edge_deblur.data import DATASETS
-
     kind, sep, rest = text.partition("=")
     if not sep or not rest:
         raise DataError(f"--source '{text}': expected KIND=PATH[,PATH...][@WEIGHT], e.g. pairs=dpdd_dev@0.5")
-    if kind not in DATASETS:
-        raise DataError(f"--source '{text}': unknown kind '{kind}'; choose one of: {', '.join(DATASETS)}")
+    if kind not in SOURCE_KINDS:
+        raise DataError(f"--source '{text}': unknown kind '{kind}'; choose one of: {', '.join(SOURCE_KINDS)}")
     paths, _, weight_text = rest.rpartition("@") if "@" in rest else (rest, "", "1")
     try:
         weight = float(weight_text)
@@ -71,6 +77,9 @@ class SourceSplit:
     recorded: bool = False
 
     def describe(self) -> str:
+        if self.source.dataset == "smooth":
+            return (f"{self.scan.describe()} -> smooth in-focus content, all {len(self.parts['train'])} photos "
+                    f"(no validation crops, weight {self.source.weight:g})")
         how = "recorded split" if self.recorded else "scene split"
         counts = " / ".join(f"{len(self.parts[k])} {k}" for k in ("train", "val", "test"))
         return f"{self.scan.describe()} -> {counts} ({how}, weight {self.source.weight:g})"
@@ -78,8 +87,10 @@ class SourceSplit:
 
 def split_source(source: Source, seed: int, blur: str = "defocus") -> SourceSplit:
     """Scan a source and split it: the recorded split of a known real folder, else by scene from `seed`."""
-    data = list(source.paths) if source.dataset == "synthetic" else source.paths[0]
-    found = scan(data, source.dataset, blur)
+    photos = source.dataset in PHOTO_KINDS
+    found = scan(list(source.paths) if photos else source.paths[0], "synthetic" if photos else source.dataset, blur)
+    if source.dataset == "smooth":  # every photo trains: there are no validation crops of smooth content
+        return SourceSplit(source, found, {"train": list(found.pairs), "val": [], "test": []})
     parts, recorded = split_scan(found, seed)
     return SourceSplit(source, found, parts, recorded=recorded)
 
@@ -206,14 +217,22 @@ def build_sources(sources: Sequence[Source], size: int, blur, seed: int, start_e
     Raises:
         DataError: a source without train or validation scenes, or any loader error.
     """
+    from edge_deblur.blur.smooth import SmoothInFocus
+
+    if all(s.dataset == "smooth" for s in sources):
+        raise DataError("a smooth source only adds in-focus content to the crops of other sources; give one more "
+                        "--source (pairs, kwentar or synthetic)")
     splits = [split_source(s, seed, blur_kind) for s in sources]
     samplers, xs, ys = [], [], []
     for k, sp in enumerate(splits):
         train, val = sp.parts["train"], sp.parts["val"]
+        crop_seed = seed + start_epoch * 1009 + k * 7
+        if sp.source.dataset == "smooth":
+            samplers.append(CropSampler(train, size, SmoothInFocus(), seed=crop_seed))
+            continue
         if not train or not val:
             raise DataError(f"{sp.source}: need at least 2 scenes to train with a validation split, "
                             f"found {len(sp.scan.pairs)} pair(s)")
-        crop_seed = seed + start_epoch * 1009 + k * 7
         if sp.source.dataset == "synthetic" and pool_items > 0:
             samplers.append(PooledSampler(train, size, blur, pool_items, pool_size=size + size // 2, seed=crop_seed))
         else:

@@ -25,7 +25,7 @@ from edge_deblur.errors import DataError, TrainingError
 from edge_deblur.train_callbacks import (  # noqa: F401 (read_history: re-exported)
     _AtomicCSVLogger, _Checkpointer, _EpochLog, _TimeEstimate, read_history, read_state,
 )
-from edge_deblur.train_checks import _check_config, _run_folder, ignored_options
+from edge_deblur.train_checks import _check_config, _run_folder, ignored_options, ssim_weight
 from edge_deblur.train_report import PSNR_CAP_DB, _card_of_run, _summary, plot_history, plot_predictions
 
 # Custom objects saved inside .keras files: registered so `keras.models.load_model` finds them.
@@ -49,13 +49,30 @@ def _register_metrics():
         y_pred = tf.clip_by_value(tf.cast(y_pred, tf.float32), 0.0, 1.0)
         return tf.image.ssim(y_pred, tf.cast(y_true, tf.float32), max_val=1.0)
 
-    @keras.saving.register_keras_serializable(package="edge_deblur")
-    def l1_ssim(y_true, y_pred):  # L1 + 0.1 (1 - SSIM) per crop: the release's loss (benchmarks/gpu/train_torch.py)
+    def l1_ssim_of(y_true, y_pred, weight: float):  # per crop, as benchmarks/gpu/train_torch.py's l1+ssimW
         y_true, y_pred = tf.cast(y_true, tf.float32), tf.cast(y_pred, tf.float32)
         l1 = tf.reduce_mean(tf.abs(y_true - y_pred), axis=[1, 2, 3])
-        return l1 + 0.1 * (1.0 - tf.image.ssim(tf.clip_by_value(y_pred, 0.0, 1.0), y_true, max_val=1.0))
+        return l1 + weight * (1.0 - tf.image.ssim(tf.clip_by_value(y_pred, 0.0, 1.0), y_true, max_val=1.0))
 
-    _CUSTOM.update(psnr=psnr, ssim=ssim, l1_ssim=l1_ssim)
+    @keras.saving.register_keras_serializable(package="edge_deblur")
+    def l1_ssim(y_true, y_pred):  # L1 + 0.1 (1 - SSIM): what runs compiled before L1SSIM hold (still loadable)
+        return l1_ssim_of(y_true, y_pred, 0.1)
+
+    @keras.saving.register_keras_serializable(package="edge_deblur")
+    class L1SSIM(keras.losses.Loss):
+        """L1 + `ssim_weight` (1 - SSIM) per crop (`--loss l1+ssimW`; release 5: 0.6)."""
+
+        def __init__(self, ssim_weight: float = 0.1, name: str = "l1_ssim", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.ssim_weight = float(ssim_weight)
+
+        def call(self, y_true, y_pred):
+            return l1_ssim_of(y_true, y_pred, self.ssim_weight)
+
+        def get_config(self):
+            return {**super().get_config(), "ssim_weight": self.ssim_weight}
+
+    _CUSTOM.update(psnr=psnr, ssim=ssim, l1_ssim=l1_ssim, L1SSIM=L1SSIM)
     return _CUSTOM
 
 
@@ -199,8 +216,9 @@ def _compile(model, cfg: TrainConfig, total_steps: int):
         lr = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=max(total_steps, 1), alpha=0.01)
     else:
         lr = cfg.lr
-    losses = {"l1": "mean_absolute_error", "mse": "mean_squared_error", "l1+ssim": metrics["l1_ssim"]}
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss=losses[cfg.loss],
+    weight = ssim_weight(cfg.loss)
+    loss = {"l1": "mean_absolute_error", "mse": "mean_squared_error"}.get(cfg.loss) or metrics["L1SSIM"](weight)
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss,
                   metrics=[metrics["psnr"], metrics["ssim"]])
 
 
@@ -246,7 +264,8 @@ def train(cfg: TrainConfig, console=None, callbacks: Sequence | None = None) -> 
         val_per_image=cfg.val_crops_per_image, blur_kind=cfg.blur)
     for sp in splits:
         console.print(sp.describe())
-    parts = {k: [p for sp in splits for p in sp.parts[k]] for k in ("train", "val", "test")}
+    scenes = [sp for sp in splits if sp.source.dataset != "smooth"]  # smooth content: a regulariser, no scenes
+    parts = {k: [p for sp in scenes for p in sp.parts[k]] for k in ("train", "val", "test")}
     sampler.check()  # surface every unreadable / too-small image before the model is built (not inside tf.data)
     with _run_folder(out):  # only now, after every check; a start that fails removes the folder it made
         steps = _steps_per_epoch(cfg, len(parts["train"]))

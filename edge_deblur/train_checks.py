@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from edge_deblur.train import TrainConfig
 
 PRECISIONS = ("float32", "bfloat16")
-LOSSES = ("l1", "mse", "l1+ssim")
+LOSSES = ("l1", "mse", "l1+ssim")  # l1+ssim may carry its SSIM weight: l1+ssim0.6 (without it: 0.1)
+MAX_SSIM_WEIGHT = 10.0
 SCHEDULES = ("cosine", "plateau")
 SSIM_WINDOW = 11  # px: tf.image.ssim's filter; the SSIM metric of training fails on smaller crops
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding (keras.utils.set_random_seed) takes no larger seed
@@ -34,8 +35,8 @@ def _check_config(cfg: TrainConfig) -> None:
     if cfg.size % spec.stride:
         raise DataError(f"--size {cfg.size} must be a multiple of {spec.stride} for model '{cfg.model}'")
     _check_numbers(cfg)
-    for option, value, choices in (("loss", cfg.loss, LOSSES), ("schedule", cfg.schedule, SCHEDULES),
-                                   ("precision", cfg.precision, PRECISIONS)):
+    ssim_weight(cfg.loss)
+    for option, value, choices in (("schedule", cfg.schedule, SCHEDULES), ("precision", cfg.precision, PRECISIONS)):
         if value not in choices:
             raise DataError(f"unknown {option} '{value}'; choose one of: {', '.join(choices)}")
     if cfg.qat and cfg.precision != "float32":
@@ -43,6 +44,27 @@ def _check_config(cfg: TrainConfig) -> None:
     if cfg.init and not Path(cfg.init).is_file():
         raise ModelError(f"--init {cfg.init}: no such model file")
     _check_out(Path(cfg.out))
+
+
+def ssim_weight(loss: str) -> float | None:
+    """The SSIM weight W of a loss named `l1+ssimW` (0.1 for plain `l1+ssim`); None for `l1` and `mse`.
+
+    Raises:
+        DataError: an unknown loss, or a weight that is not a number in [0, MAX_SSIM_WEIGHT].
+    """
+    if loss in ("l1", "mse"):
+        return None
+    if not loss.startswith("l1+ssim"):
+        raise DataError(f"unknown loss '{loss}'; choose one of: {', '.join(LOSSES)} (l1+ssimW weighs SSIM by W, "
+                        "e.g. l1+ssim0.6)")
+    text = loss[len("l1+ssim"):]
+    try:
+        weight = float(text) if text else 0.1
+    except ValueError:
+        weight = float("nan")
+    if not 0 <= weight <= MAX_SSIM_WEIGHT or text.strip() != text or "_" in text:
+        raise DataError(f"--loss {loss}: the SSIM weight after l1+ssim must be a number in [0, {MAX_SSIM_WEIGHT:g}]")
+    return weight
 
 
 def _check_numbers(cfg: TrainConfig) -> None:

@@ -66,6 +66,36 @@ def test_build_sources_mixes_real_and_synthetic(photo_dirs):
     assert x.shape == y.shape == (32, 32, 3)
 
 
+def test_smooth_source_adds_in_focus_pairs_and_no_validation_crops(photo_dirs):
+    from edge_deblur.blur.smooth import SmoothInFocus, smoothed
+
+    pairs, photos = photo_dirs
+    assert parse_source(f"smooth={photos}@0.25") == Source("smooth", (str(photos),), 0.25)
+    sources = [parse_source(f"pairs={pairs}"), parse_source(f"smooth={photos}@0.25")]
+    sampler, x_val, y_val, splits = build_sources(sources, 32, BlurConfig(radius=(2, 3)), seed=0)
+    assert len(splits[1].parts["train"]) == 4 and not splits[1].parts["val"]  # every photo trains
+    assert len(x_val) == len(splits[0].parts["val"]) * 8  # validation: the real pairs' crops alone
+    smooth = sampler.samplers[1]
+    for _ in range(20):
+        x, y = smooth.sample()
+        assert np.abs(x - y).max() < 13 / 255  # only noise of sigma <= 2.5 levels separates input and target
+        # no texture at the net's scale: enlarged >= 8x (bilinear), the target moves <= 1/8 of full range a pixel
+        assert max(np.abs(np.diff(y, axis=a)).max() for a in (0, 1)) <= 1 / 8 + 1e-6
+    with pytest.raises(DataError, match="a smooth source only adds in-focus content to the crops of other sources"):
+        build_sources(sources[1:], 32, BlurConfig(), seed=0)
+    noise = np.random.default_rng(1).random((64, 64, 3)).astype(np.float32)
+    assert np.abs(np.diff(smoothed(noise, 8), axis=0)).mean() < np.abs(np.diff(noise, axis=0)).mean() / 20
+    img = smooth_image(64, 64, seed=3)
+    flat = smoothed(img, 0)  # factor 0: the crop's mean colour everywhere
+    np.testing.assert_allclose(flat, np.broadcast_to(img.mean(axis=(0, 1), dtype=np.float64), img.shape), atol=1e-6)
+    x, y = SmoothInFocus(noise=(0.0, 0.0)).pair(img, np.random.default_rng(0))
+    np.testing.assert_array_equal(x, y)  # no noise: the target is exactly the input
+    a, b = (SmoothInFocus().pair(img, np.random.default_rng(7)) for _ in range(2))
+    np.testing.assert_array_equal(a[0], b[0])  # reproducible from the seed
+    with pytest.raises(DataError, match="whole numbers >= 0"):
+        SmoothInFocus(factors=(-2,))
+
+
 def test_real_pairs_rescale_keeps_alignment(photo_dirs):
     pairs, _ = photo_dirs
     s = CropSampler(scan_pairs(pairs).pairs, 32, seed=3, scale=(0.6, 0.8))

@@ -650,24 +650,34 @@ def _gaussian_ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(vals))
 
 
-def test_l1_ssim_loss_is_l1_plus_a_tenth_of_the_ssim_gap_and_trains(photos, tmp_path):
+def test_l1_ssim_loss_is_l1_plus_a_weighted_ssim_gap_and_trains_with_smooth_content(photos, tmp_path):
     from edge_deblur.train import _register_metrics, load_keras
 
-    loss = _register_metrics()["l1_ssim"]
+    custom = _register_metrics()
     sharp = np.stack([smooth_image(48, 48, 1), smooth_image(48, 48, 2)])
     blurred = np.clip(sharp + np.random.default_rng(0).normal(0, 0.05, sharp.shape), 0, 1).astype(np.float32)
-    got = np.asarray(loss(sharp, blurred))
-    want = [np.abs(s - b).mean() + 0.1 * (1 - _gaussian_ssim(b, s)) for s, b in zip(sharp, blurred)]
-    np.testing.assert_allclose(got, want, atol=1e-4)
-    assert np.allclose(np.asarray(loss(sharp, sharp)), 0.0, atol=1e-6)
+    l1 = [np.abs(s - b).mean() for s, b in zip(sharp, blurred)]
+    gap = [1 - _gaussian_ssim(b, s) for s, b in zip(sharp, blurred)]
+    np.testing.assert_allclose(np.asarray(custom["l1_ssim"](sharp, blurred)), np.add(l1, np.multiply(0.1, gap)),
+                               atol=1e-4)  # the function older checkpoints were compiled with
+    weighted = custom["L1SSIM"](0.6)  # --loss l1+ssim0.6: the batch mean of the per-crop losses
+    np.testing.assert_allclose(float(weighted(sharp, blurred)), np.mean(np.add(l1, np.multiply(0.6, gap))), atol=1e-4)
+    assert abs(float(weighted(sharp, sharp))) < 1e-6
     out = tmp_path / "ssim"
-    res = cli(*TINY, "--data", photos, "--epochs", 2, "--loss", "l1+ssim", "--out", out)
+    res = cli(*TINY[:3], "--size", 32, "--steps-per-epoch", 2, "--source", f"synthetic={photos}",
+              "--source", f"smooth={photos}@0.5", "--epochs", 2, "--loss", "l1+ssim0.6", "--out", out)
     assert res.exit_code == 0, res.output
+    assert "smooth in-focus content, all 10 photos (no validation crops, weight 0.5)" in " ".join(res.output.split())
     card = json.loads((out / "card.json").read_text())
-    assert card["config"]["loss"] == "l1+ssim" and card["metrics"]["psnr"] > 15
+    assert card["config"]["loss"] == "l1+ssim0.6" and card["metrics"]["psnr"] > 15
+    assert card["data"]["sources"] == [f"synthetic={photos}@1", f"smooth={photos}@0.5"]
     rows = _history(out)
     assert all(math.isfinite(float(r["loss"])) for r in rows)
-    load_keras(out / "last.keras", compile=True)  # the loss is registered: the run can be resumed
+    resumed = load_keras(out / "last.keras", compile=True)  # the loss is registered: the run can be resumed
+    assert resumed.loss.ssim_weight == pytest.approx(0.6)
+    res = cli(*TINY, "--data", photos, "--loss", "l1+ssim-1", "--out", tmp_path / "bad")
+    assert res.exit_code == 2 and "--loss l1+ssim-1: the SSIM weight after l1+ssim must be a number in [0, 10]" \
+        in res.output
 
 
 def test_identical_pairs_give_a_finite_identity_baseline(tmp_path):
