@@ -90,10 +90,17 @@ def test_smooth_source_adds_in_focus_pairs_and_no_validation_crops(photo_dirs):
     np.testing.assert_allclose(flat, np.broadcast_to(img.mean(axis=(0, 1), dtype=np.float64), img.shape), atol=1e-6)
     x, y = SmoothInFocus(noise=(0.0, 0.0)).pair(img, np.random.default_rng(0))
     np.testing.assert_array_equal(x, y)  # no noise: the target is exactly the input
+    rng = np.random.default_rng(2)  # relevel: smooth content at every brightness, near-white walls included
+    means = [SmoothInFocus(relevel=1.0).pair(img, rng)[1].mean() for _ in range(200)]
+    assert min(means) < 0.1 and max(means) > 0.9 and np.mean(np.array(means) > 0.9) > 0.05
+    kept = [SmoothInFocus(relevel=0.0).pair(img, rng)[1].mean() for _ in range(20)]
+    np.testing.assert_allclose(kept, img.mean(), atol=0.01)  # as the photo came: its own brightness
     a, b = (SmoothInFocus().pair(img, np.random.default_rng(7)) for _ in range(2))
     np.testing.assert_array_equal(a[0], b[0])  # reproducible from the seed
     with pytest.raises(DataError, match="whole numbers >= 0"):
         SmoothInFocus(factors=(-2,))
+    with pytest.raises(DataError, match="relevel"):
+        SmoothInFocus(relevel=1.5)
 
 
 def test_real_pairs_rescale_keeps_alignment(photo_dirs):

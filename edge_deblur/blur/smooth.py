@@ -6,6 +6,11 @@ to 10 levels of 255). A small share of these pairs in every batch teaches it to 
 is. The same construction as `benchmarks/gpu/train_torch.py --smooth` (the release run), in numpy for the CPU
 trainer: a sharp crop shrunk by 8 to 64 times (area average), or to its mean colour, and enlarged again
 (bilinear); the input adds Gaussian noise of sigma 0 to 2.5 levels of 255.
+
+Photos seldom hold smooth content near black or white, and release 5, trained on such crops as they came, still
+lifted flat near-white areas (gray 236 by 3 levels, 248 to 255): so `relevel` moves a share of the pairs to a
+random brightness (their mean to a uniform level in [0, 1], their contrast scaled by 0.2-1, clipped), covering
+every level from black to a white wall.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge_deblur.blur.checks import check_range
+from edge_deblur.blur.checks import check_probability, check_range
 
 
 @dataclass(frozen=True)
@@ -24,10 +29,12 @@ class SmoothInFocus:
     Attributes:
         factors: shrink factors drawn uniformly; 0 means the crop's mean colour (a flat patch).
         noise: (min, max) Gaussian noise sigma of the input, in [0, 1] units.
+        relevel: probability that a pair's target is moved to a random brightness (see the module docstring).
     """
 
     factors: tuple[int, ...] = (8, 16, 32, 64, 0)
     noise: tuple[float, float] = (0.0, 2.5 / 255.0)
+    relevel: float = 0.5
     margin: int = 0  # no context is read around a crop: nothing here looks across its border
 
     def __post_init__(self) -> None:
@@ -37,10 +44,15 @@ class SmoothInFocus:
         if not self.factors or any(int(f) != f or f < 0 for f in self.factors):
             raise DataError(f"SmoothInFocus.factors: whole numbers >= 0 expected, got {self.factors}")
         check_range("SmoothInFocus.noise", self.noise, 0.0, 1.0)
+        check_probability("SmoothInFocus.relevel", self.relevel)
 
     def pair(self, img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(noisy input, smooth target), float32 HxWx3 in [0, 1], from an HxWx3 float image in [0, 1]."""
         target = smoothed(img, int(self.factors[int(rng.integers(len(self.factors)))]))
+        if rng.random() < self.relevel:
+            level, contrast = rng.uniform(0.0, 1.0), rng.uniform(0.2, 1.0)
+            target = np.clip(level + (target - target.mean(axis=(0, 1))) * np.float32(contrast), 0.0, 1.0)
+            target = target.astype(np.float32, copy=False)
         sigma = rng.uniform(*self.noise)
         noisy = target + rng.normal(0.0, 1.0, target.shape).astype(np.float32) * np.float32(sigma)
         return np.clip(noisy, 0.0, 1.0, out=noisy), target
