@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edge_deblur.errors import EdgeDeblurError
+
 
 def _default_data(data, dataset: str, model_path: Path | None = None) -> tuple[Any, str, str]:
     """(data, dataset, where from): the given ones; else the training data named in the model's card.json when
@@ -32,11 +34,23 @@ def _card_data(model_path: Path | None) -> tuple[Any, str] | None:
     try:
         info = json.loads((model_path.parent / "card.json").read_text(encoding="utf-8"))["data"]
         paths, dataset = [Path(p) for p in info["paths"]], str(info["dataset"])
-    except (OSError, ValueError, KeyError, TypeError):
+        if dataset == "mixed":
+            paths, dataset = _main_source(info["sources"])
+    except (OSError, ValueError, KeyError, TypeError, EdgeDeblurError):
         return None
     if not paths or not all(p.exists() for p in paths):
         return None
     return (paths if len(paths) > 1 else paths[0]), dataset
+
+
+def _main_source(specs: list) -> tuple[list[Path], str]:
+    """(paths, dataset) of the weightiest source of a mixed run (the first of equals; a smooth source never: it
+    has no blur), from the card's `--source` texts."""
+    from edge_deblur.sources import parse_source
+
+    sources = [s for s in (parse_source(str(t)) for t in specs) if s.dataset != "smooth"]
+    main = max(sources, key=lambda s: s.weight)  # max keeps the first of equal weights
+    return [Path(p) for p in main.paths], main.dataset
 
 
 def _describe_data(data) -> str:

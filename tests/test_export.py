@@ -419,6 +419,10 @@ def test_without_data_export_uses_the_training_data_of_the_model_card(tmp_path):
     data, dataset, why = _default_data(None, "pairs", model)
     assert (data, dataset) == (photos, "synthetic") and "card.json" in why
     assert _default_data(tmp_path, "pairs", model)[:2] == (tmp_path, "pairs")  # --data wins
+    mixed = {"paths": [str(tmp_path), str(photos)], "dataset": "mixed",  # a --source run: its weightiest source
+             "sources": [f"smooth={photos}@2", f"synthetic={photos}@0.5", f"pairs={tmp_path}@0.5"]}
+    (model.parent / "card.json").write_text(json.dumps({"data": mixed}))
+    assert _default_data(None, "pairs", model)[:2] == (photos, "synthetic")
     photos.rmdir()  # the card names data that is gone: say so, fall back to the shared photos
     assert "no usable card.json" in _default_data(None, "pairs", model)[2]
 
