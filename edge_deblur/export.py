@@ -290,10 +290,10 @@ def _held_out(data, dataset: str, count: int, size: tuple[int, int], stride: int
               say) -> tuple[list, str]:
     """Held-out (blurred, sharp) crops up to twice `size` (so verification exercises tiling) and a line naming them."""
     h, w = size
-    say(f"reading up to {count} held-out test images of {_describe_data(data)}")
+    say(f"reading up to {count} held-out images of {_describe_data(data)} (its test split, or val where there is none)")
     checks, part = _verification_set(data, dataset, count, (2 * h, 2 * w), stride, seed)
     if not checks:
-        raise DataError(f"{_describe_data(data)}: no held-out test images to verify the export on")
+        raise DataError(f"{_describe_data(data)}: no held-out {part}-split images to verify the export on")
     return checks, (f"{len(checks)} {part}-split images of {dataset} data "
                     f"{_describe_data(data)}, centre crops <= {2 * h}x{2 * w}")
 
