@@ -37,8 +37,11 @@ COARSE_MAX_WEIGHT = 0.5
 
 
 def auto_scale(height: int, width: int, target: int = TARGET_LONG_SIDE) -> float:
-    """The processing scale for an image: shrink so its long side is `target` px, never enlarge."""
-    return min(1.0, target / max(height, width, 1))
+    """The processing scale for an image: shrink so its long side is `target` px, never enlarge, and never leave
+    the short side under `MIN_SCALED_SIDE` px (a long thin strip, e.g. a 3000x40 panorama crop, shrinks less)."""
+    short = min(height, width)
+    least = 1.0 if short <= MIN_SCALED_SIDE else (MIN_SCALED_SIDE + 0.5) / short  # rounds to MIN_SCALED_SIDE px
+    return min(1.0, max(target / max(height, width, 1), least))
 
 
 def resolve_scale(scale: float | str | None, height: int, width: int) -> float:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import smooth_image
-from edge_deblur.multiscale import (COARSE_MAX_WEIGHT, TARGET_LONG_SIDE, add_coarse, auto_scale, coarse_weight,
-                                    parse_passes, parse_scale, resize_float, restore_scaled)
+from edge_deblur.multiscale import (COARSE_MAX_WEIGHT, TARGET_LONG_SIDE, add_coarse, auto_scale, check_scaled_size,
+                                    coarse_weight, parse_passes, parse_scale, resize_float, restore_scaled)
 
 
 def test_auto_scale_only_shrinks():
@@ -15,6 +15,11 @@ def test_auto_scale_only_shrinks():
     assert auto_scale(300, 200) == 1.0
     assert auto_scale(3000, 4000) == pytest.approx(TARGET_LONG_SIDE / 4000)
     assert auto_scale(6000, 8000, target=2000) == 0.25
+    for h, w in ((40, 3000), (3000, 17), (100, 5000), (16, 4000), (5, 9000)):  # thin strips: the short side >= 16
+        s = auto_scale(h, w)
+        assert s <= 1 and min(h, w, round(min(h, w) * s)) >= min(16, h, w), (h, w, s)
+        check_scaled_size((h, w), s)  # accepted, where 'auto' used to shrink a 3000x40 strip to 1024x14 and refuse
+    assert auto_scale(40, 3000) < 1  # still shrunk as far as it can be
 
 
 def test_parse_scale():
