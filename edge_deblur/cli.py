@@ -429,7 +429,8 @@ def grid_cmd(
     label = "sharp shot (not aligned)" if dataset == "kwentar" else "sharp reference"
     written = deblur_grid(pairs[:limit], out, model=model, long_side=long_side or None, crop=crop,
                           scale=scale_value, passes=passes, views=views, reference_label=label, overwrite=overwrite)
-    typer.echo(f"wrote {written} ({written.stat().st_size / 1e3:.0f} kB)")
+    size = written.stat().st_size
+    typer.echo(f"wrote {written} ({size / 1e3:.0f} kB)" if size >= 1000 else f"wrote {written} ({size} bytes)")
 
 
 def main() -> None:  # pragma: no cover - entry point for `python -m edge_deblur`

@@ -155,7 +155,8 @@ def deblur_grid(inputs: Sequence[tuple[str | os.PathLike, str | os.PathLike | No
         h, w = round(img.shape[0] * shrink), round(img.shape[1] * shrink)
         if min(h, w) < MIN_SIDE:
             raise ImageError(f"{blurred_path}: {w}x{h} px{' after shrinking' if shrink < 1 else ''}, too small for a "
-                             f"grid (at least {MIN_SIDE} px a side)")
+                             f"grid (at least {MIN_SIDE} px a side)" + ("; --long-side 0 keeps its native size"
+                                                                        if shrink < 1 else ""))
         img = resize(img, h, w) if shrink < 1 else img
         s = resolve_scale(scale, h, w)  # for the label: the deblurrer runs at that scale itself
         out = deblurrer(img)

@@ -36,6 +36,9 @@ def test_grid_rows_are_input_output_and_reference_crops(tmp_path, model):
     res = cli("grid", "--data", data, "--dataset", "pairs", "--crop", 32, "--long-side", 0, "--model", model,
               "-o", tmp_path / "g.png")
     assert res.exit_code == 0, res.output
+    size = (tmp_path / "g.png").stat().st_size
+    assert res.stdout.strip() == f"wrote {tmp_path / 'g.png'} " + (f"({size / 1e3:.0f} kB)" if size >= 1000
+                                                                   else f"({size} bytes)")
     grid = np.asarray(Image.open(tmp_path / "g.png").convert("RGB"))
     assert grid.shape == (32 * 2 + 4, 32 * 3 + 4 * 2, 3)  # 2 rows x (input | output | reference), 4 px gaps
     band = 26  # rows under the label at the top of each tile
@@ -96,14 +99,17 @@ def test_grid_never_overwrites_unasked_and_never_an_input(tmp_path, model):
 
 
 def test_grid_options_and_photos_that_make_no_grid_are_one_line_errors(tmp_path, model):
-    photo, tiny = tmp_path / "a.png", tmp_path / "one.png"
+    photo, tiny, strip = tmp_path / "a.png", tmp_path / "one.png", tmp_path / "strip.png"
     write_image(photo, smooth_image(40, 48, 1))
     write_image(tiny, smooth_image(3, 200, 1))
+    write_image(strip, smooth_image(30, 2000, 1))
     cases = {
         ("--crop", "0"): "error: --crop 0: the window shown must be at least 16 px",
         ("--long-side", "-1"): "error: --long-side -1: must be 0 (native size) or at least 16 px",
         ("--split", "val"): "error: --split val chooses among the pairs of --data; give --data too",
         (str(tiny),): f"error: {tiny}: 200x3 px, too small for a grid (at least 16 px a side)",
+        (str(strip),): f"error: {strip}: 640x10 px after shrinking, too small for a grid (at least 16 px a side); "
+                       "--long-side 0 keeps its native size",
     }
     for extra, message in cases.items():
         res = cli("grid", photo, *extra, "-o", tmp_path / "g.png", "-m", model)
@@ -111,7 +117,7 @@ def test_grid_options_and_photos_that_make_no_grid_are_one_line_errors(tmp_path,
     res = cli("grid", photo, "--limit", "0", "-o", tmp_path / "g.png", "-m", model)
     assert (res.exit_code, res.stderr.strip()) == (2, "error: Invalid value for '--limit': Input should be greater "
                                                    "than or equal to 1 (see 'edge-deblur grid --help')")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "one.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "one.png", "strip.png"]
 
 
 def test_grid_rows_of_photos_with_one_stem_are_told_apart(tmp_path, model):
