@@ -10,7 +10,9 @@ downscaling: their real blur shrinks with them), and a pool of scene-model synth
 depth layers, lens PSFs, noise, JPEG) rendered by CPU worker processes WHILE training runs (batches are all real
 until the first renders arrive). Half of every batch is real, half synthetic. Random flips and 90-degree turns.
 `--smooth F` turns a fraction F of every batch (taken from its real half) into smooth in-focus content whose target
-is the input itself: without it the net brightened flat areas by up to 10 levels of 255 (release 4).
+is the input itself: without it the net brightened flat areas by up to 10 levels of 255 (release 4). `--relevel P`
+moves a share P of that content to a random brightness, as `edge_deblur.blur.smooth` does (release 5, made
+without it, still lifts flat near-white areas).
 
 Loop: Adam, linear warm-up then cosine decay to 1%, gradient-norm clip 1, bf16 autocast (float32 weights, the loss
 in float32). The number of steps is set from the measured step time so the run ends by `--minutes`.
@@ -70,10 +72,10 @@ class GpuBatches:
     """Random crops on the GPU: half from the real pairs, half from the synthetic pool rendered so far."""
 
     def __init__(self, real, size: int, pool_items: int, pool_size: int, device, seed: int,
-                 smooth: float = 0.0) -> None:
+                 smooth: float = 0.0, relevel: float = 0.0) -> None:
         import torch
 
-        self.torch, self.size, self.device, self.smooth = torch, size, device, smooth
+        self.torch, self.size, self.device, self.smooth, self.relevel = torch, size, device, smooth, relevel
         self.real = [tuple(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in pair) for pair in real]
         self.px = torch.empty((pool_items, pool_size, pool_size, 3), dtype=torch.uint8, device=device)
         self.py = torch.empty_like(self.px)
@@ -129,6 +131,14 @@ class GpuBatches:
             small = F.avg_pool2d(img.permute(2, 0, 1)[None], f)
             out.append(F.interpolate(small, size=(s, s), mode="bilinear", align_corners=False)[0].permute(1, 2, 0))
         y = torch.stack(out)
+        # a random brightness: mean to U(0, 1), contrast x U(0.2, 1) (as edge_deblur.blur.smooth); nothing is drawn
+        # without --relevel, so the release 5 command still makes the same batches
+        moved = torch.from_numpy(rng.random(len(y)) < self.relevel).to(y.device) if self.relevel > 0 else None
+        if moved is not None and bool(moved.any()):
+            level = torch.from_numpy(rng.uniform(0, 1, (len(y), 1, 1, 1))).float().to(y.device)
+            gain = torch.from_numpy(rng.uniform(0.2, 1, (len(y), 1, 1, 1))).float().to(y.device)
+            shifted = (level + (y - y.mean(dim=(1, 2), keepdim=True)) * gain).clamp(0, 1)
+            y = torch.where(moved[:, None, None, None], shifted, y)
         sigma = torch.from_numpy(rng.uniform(0, 2.5 / 255, (len(y), 1, 1, 1))).float().to(y.device)
         x = (y + sigma * torch.randn_like(y)).clamp_(0, 1)
         return x, y
@@ -234,6 +244,8 @@ def _args(argv):
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--pool", type=int, default=8000, help="synthetic pairs to render")
+    ap.add_argument("--relevel", type=float, default=0.0, help="share of the smooth content moved to a random "
+                    "brightness (mean uniform in [0, 1], contrast x0.2-1)")
     ap.add_argument("--smooth", type=float, default=0.0, help="fraction of each batch that is smooth in-focus "
                     "content (target = input less noise)")
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
@@ -299,7 +311,7 @@ def main(argv=None) -> int:
     keras.utils.set_random_seed(a.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     data = GpuBatches(load_real(a.data / "dpdd_train", a.size), a.size, a.pool, pool_size, device, a.seed,
-                      a.smooth)
+                      a.smooth, a.relevel)
     val = np.load(a.data / "val.npz")
     xv, yv = (torch.from_numpy(val[k]).to(device).float() / 255.0 for k in ("x", "y"))
     identity = float((10 * torch.log10(1.0 / ((xv - yv) ** 2).mean(dim=(1, 2, 3)))).mean())
