@@ -220,7 +220,8 @@ class Deblurrer:
                 scale that shrinks the image below `multiscale.MIN_SCALED_SIDE` px a side.
             ModelError: the model's output holds NaN/infinity, or is all black or all white for an image that is not.
         """
-        from edge_deblur.multiscale import add_coarse, check_scaled_size, resolve_scale, restore_scaled
+        from edge_deblur.multiscale import (add_coarse, check_scaled_size, guard_bright_flat, resolve_scale,
+                                            restore_scaled)
         from edge_deblur.views import averaged
 
         x = check_image(image, self.path.name)
@@ -233,7 +234,7 @@ class Deblurrer:
         coarse = averaged(functools.partial(self.run_windows, coarse=True), self.views) if strips else None
         if strips and s >= 1:  # no float copy of the photo: uint8 in, uint8 out
             out = restore(x)
-            out = add_coarse(x, out, coarse) if self.passes == 2 else out
+            out = guard_bright_flat(x, add_coarse(x, out, coarse) if self.passes == 2 else out)
         else:  # restore_scaled keeps a uint8 photo uint8 (no full-size float copy) and floats float
             out = restore_scaled(x if x.dtype == np.uint8 else to_float32(x), restore, s, self.passes,
                                  coarse_restore=coarse)

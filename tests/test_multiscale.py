@@ -153,3 +153,25 @@ def test_a_scale_that_leaves_a_few_pixels_is_refused_by_every_caller():
     assert restore_scaled(small, lambda x: x, 0.99).shape == small.shape
     with pytest.raises(ImageError, match="at least 10 px a side"):
         restore_scaled(small, lambda x: x, 0.5)
+
+
+def test_bright_flat_areas_keep_the_input_and_everything_else_the_correction():
+    from edge_deblur.multiscale import bright_flat_keep
+
+    img = np.full((120, 160, 3), 240 / 255, np.float32)  # a white wall on the left ...
+    img[:, 80:] = 100 / 255  # ... a flat mid-gray area on the right ...
+    rng = np.random.default_rng(0)
+    img[60:, :80] = (225 + rng.normal(0, 8, (60, 80, 1))) / 255  # ... and bright texture under the wall
+    img = np.clip(img, 0, 1)
+    keep = bright_flat_keep(img)
+    assert keep[:40, :60].max() == 0.0  # bright and flat: nothing to deblur
+    assert keep[:, 100:].min() == 1.0 and keep[80:, :60].min() == 1.0  # dark flat, bright textured: all of it
+    np.testing.assert_allclose(bright_flat_keep(img, rows=7), keep, atol=1e-5)  # strips (with their halo) agree
+    lift = lambda x: np.clip(x + 0.02, 0, 1)  # noqa: E731  a model that lifts everything by ~5 levels
+    for scale in (1.0, 0.5):
+        out = restore_scaled(img, lift, scale)
+        np.testing.assert_allclose(out[:40, :60], img[:40, :60], atol=1e-6)
+        np.testing.assert_allclose(out[:, 110:], img[:, 110:] + 0.02, atol=1e-3)
+        assert np.abs(out[90:, :50] - img[90:, :50] - 0.02).mean() < 2e-3
+    small = np.full((5, 4, 3), 0.95, np.float32)  # smaller than the window: nothing is guarded
+    assert bright_flat_keep(small).min() == 1.0
