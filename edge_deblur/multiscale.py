@@ -14,6 +14,9 @@ result and skips the second pass; one whose energy lies mostly in the coarse ban
 the coarse pass. The half scale, the even mean and the thresholds were chosen by measurement with the bundled
 model on dpdd_dev (training and validation scenes), the aligned kwentar pairs and small synthetic Kodak blur (see
 the README); benchmarks/results holds real-dpdd-val and kwentar-aligned with 1 and 2 passes.
+
+Bright flat areas (a white wall, an overcast sky) keep the input: there the correction is left out
+(`guard_bright_flat`, see GUARD_*), since the release model lifts clean near-white areas by several levels.
 """
 
 from __future__ import annotations

@@ -52,6 +52,9 @@ class Deblurrer:
     input and output images is one window's, whatever the photo size (`edge_deblur.strips`). The bytes a window
     pixel costs are measured on the interpreter at the first photo (`edge_deblur.window_runner`).
 
+    Bright flat areas of a photo (a white wall, an overcast sky) come out as they went in: the correction is left
+    out there (`edge_deblur.multiscale.guard_bright_flat`), since the release model lifts them by several levels.
+
     Thread safety: interpreters guarded by one lock. Calling the object (or `run_tile`) from several threads
     gives exactly the serial results, but photos (and tiles) run one at a time: threads add no speed (use
     `num_threads` for parallel kernels, or one Deblurrer per thread, each with its own interpreters and memory).

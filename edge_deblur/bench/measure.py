@@ -46,10 +46,11 @@ def _measure_quality(runners: list[_Runner], eval_set: EvalSet, steps: _Steps, s
                      passes: int = 1, views: int = 1) -> dict[int, dict[str, list]]:
     """PSNR/SSIM of every variant on the same pair, pair by pair; also each output's PSNR against Keras'.
 
-    With `scale` ('auto' or a number) or 2 `passes`, the models (not identity or classical rows) restore each
-    image through `edge_deblur.multiscale.restore_scaled`: at that processing scale, their correction enlarged back,
-    with the coarse second pass when asked. With `views` > 1 every model call averages that many symmetries of its
-    image (`edge_deblur.views.averaged`), in both passes.
+    With `scale` ('auto' or a number), 2 `passes` or `views` > 1, the models (not identity or classical rows)
+    restore each image through `edge_deblur.multiscale.restore_scaled`, as `deblur` runs photos: at that processing
+    scale, their correction enlarged back, with the coarse second pass when asked, bright flat areas left alone.
+    With `views` > 1 every model call averages that many symmetries of its image (`edge_deblur.views.averaged`), in
+    both passes.
     """
     from edge_deblur.metrics import psnr, ssim
     from edge_deblur.multiscale import resolve_scale, restore_scaled
@@ -62,7 +63,7 @@ def _measure_quality(runners: list[_Runner], eval_set: EvalSet, steps: _Steps, s
         if r.kind in REFERENCE_KINDS:
             return r.restore(pair.blurred, pair.radius)
         restore = averaged(lambda x: r.restore(x, pair.radius), views)
-        if scale is None and passes == 1:
+        if scale is None and passes == 1 and views == 1:  # the model alone; else as `deblur` runs photos
             return restore(pair.blurred)
         try:
             return restore_scaled(pair.blurred, restore, resolve_scale(scale, *pair.blurred.shape[:2]), passes)
