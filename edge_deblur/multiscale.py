@@ -184,11 +184,13 @@ def guard_bright_flat(image: np.ndarray, out: np.ndarray) -> np.ndarray:
     keep = bright_flat_keep(image)
     if keep.min() >= 1.0:
         return out
-    guarded = np.empty_like(out)
+    guarded = out.copy()
+    inside = keep < 1.0  # only the guarded pixels are recomputed: the others stay `out`'s, to the bit
+    k = keep[inside]
     for c in range(image.shape[2]):
-        x = to_float(image[..., c])
-        y = x + (to_float(out[..., c]) - x) * keep
-        guarded[..., c] = to_uint8(y) if out.dtype == np.uint8 else np.clip(y, 0.0, 1.0)
+        x = to_float(image[..., c][inside])
+        y = x + (to_float(out[..., c][inside]) - x) * k
+        guarded[..., c][inside] = to_uint8(y) if out.dtype == np.uint8 else np.clip(y, 0.0, 1.0)
     return guarded
 
 

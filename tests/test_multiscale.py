@@ -156,7 +156,7 @@ def test_a_scale_that_leaves_a_few_pixels_is_refused_by_every_caller():
 
 
 def test_bright_flat_areas_keep_the_input_and_everything_else_the_correction():
-    from edge_deblur.multiscale import bright_flat_keep
+    from edge_deblur.multiscale import bright_flat_keep, guard_bright_flat
 
     img = np.full((120, 160, 3), 240 / 255, np.float32)  # a white wall on the left ...
     img[:, 80:] = 100 / 255  # ... a flat mid-gray area on the right ...
@@ -173,5 +173,9 @@ def test_bright_flat_areas_keep_the_input_and_everything_else_the_correction():
         np.testing.assert_allclose(out[:40, :60], img[:40, :60], atol=1e-6)
         np.testing.assert_allclose(out[:, 110:], img[:, 110:] + 0.02, atol=1e-3)
         assert np.abs(out[90:, :50] - img[90:, :50] - 0.02).mean() < 2e-3
+    out = lift(img)
+    guarded = guard_bright_flat(img, out)
+    assert np.array_equal(guarded[:, 100:], out[:, 100:])  # unguarded pixels stay the restoration's, to the bit
+    np.testing.assert_array_equal(guarded[:40, :60], img[:40, :60])
     small = np.full((5, 4, 3), 0.95, np.float32)  # smaller than the window: nothing is guarded
     assert bright_flat_keep(small).min() == 1.0
