@@ -251,7 +251,8 @@ def add_coarse(image: np.ndarray, first: np.ndarray, restore: Callable[[np.ndarr
 
 
 def restore_scaled(image: np.ndarray, restore: Callable[[np.ndarray], np.ndarray], scale: float,
-                   passes: int = 1, coarse_restore: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+                   passes: int = 1, coarse_restore: Callable[[np.ndarray], np.ndarray] | None = None,
+                   guard: bool = True) -> np.ndarray:
     """Run `restore` at `scale` and add its enlarged correction to the full-size image.
 
     Args:
@@ -261,10 +262,11 @@ def restore_scaled(image: np.ndarray, restore: Callable[[np.ndarray], np.ndarray
         passes: 2 also restores at half that scale where the blur is large (see the module docstring).
         coarse_restore: what restores that half-scale image (default `restore`; the runtime gives a second
             interpreter, so that one is not resized between the two sizes).
+        guard: leave the correction out of bright flat areas (`guard_bright_flat`).
 
     Returns:
-        HxWx3 in [0, 1]: uint8 for a uint8 image (rounded), else float32. Where the image is bright and flat at the
-        processing scale, the correction is left out (`guard_bright_flat`).
+        HxWx3 in [0, 1]: uint8 for a uint8 image (rounded), else float32. With `guard`, where the image is bright
+        and flat at the processing scale, the correction is left out (`guard_bright_flat`).
 
     Raises:
         ValueError: `passes` is not 1 or 2.
@@ -278,11 +280,13 @@ def restore_scaled(image: np.ndarray, restore: Callable[[np.ndarray], np.ndarray
     if scale >= 1 or (sh, sw) == image.shape[:2]:
         x = to_float(image)
         y = restore(x)
-        y = guard_bright_flat(x, add_coarse(x, y, coarse_restore or restore) if passes == 2 else y)
+        y = add_coarse(x, y, coarse_restore or restore) if passes == 2 else y
+        y = guard_bright_flat(x, y) if guard else y
         return to_uint8(y) if image.dtype == np.uint8 else y
     small = resize_float(image, sh, sw, shrink=True)
     restored = restore(small)
     correction = (add_coarse(small, restored, coarse_restore or restore) if passes == 2 else restored) - small
-    correction *= bright_flat_keep(small)[..., None]
+    if guard:
+        correction *= bright_flat_keep(small)[..., None]
     del small, restored
     return _add_enlarged(image, correction)

@@ -53,7 +53,8 @@ class Deblurrer:
     pixel costs are measured on the interpreter at the first photo (`edge_deblur.window_runner`).
 
     Bright flat areas of a photo (a white wall, an overcast sky) come out as they went in: the correction is left
-    out there (`edge_deblur.multiscale.guard_bright_flat`), since the release model lifts them by several levels.
+    out there (`edge_deblur.multiscale.guard_bright_flat`, `guard_flat`), since the release model lifts them by
+    several levels.
 
     Thread safety: interpreters guarded by one lock. Calling the object (or `run_tile`) from several threads
     gives exactly the serial results, but photos (and tiles) run one at a time: threads add no speed (use
@@ -85,9 +86,12 @@ class Deblurrer:
         window_budget: bytes one window may cost, the interpreter's buffers and ours (the default: the bundled
             int8 file in ~1.1 MP windows, float16 in ~0.93 MP).
         window_pixels: the most pixels a window may hold; given, it wins over `window_budget` (nothing measured).
+        guard_flat: leave bright flat areas as they are (`edge_deblur.multiscale.guard_bright_flat`); False gives
+            the model's own output there (what `bench` scores as the model alone).
 
     Attributes:
         path, backend, metadata, precision, input_size (h, w), num_threads, stride, overlap, scale, passes, views,
+        guard_flat,
         strategy, halo, window_budget, window_pixels (the bound in effect: None until the first photo learns it),
         window_memory (how the bound was chosen: source 'measured', 'default' or 'explicit', bytes_per_pixel,
         window_pixels), window_setups (shape, seconds, window_pixels, bytes_per_pixel of each window size prepared).
@@ -105,13 +109,14 @@ class Deblurrer:
     def __init__(self, model: str | os.PathLike | None = None, num_threads: int | None = None, overlap: int = 32,
                  *, backend: str | None = None, allow_foreign: bool = False, scale: float | str | None = None,
                  passes: int = 1, views: int = 1, strategy: str = "auto", halo: int = HALO,
-                 window_budget: int = WINDOW_BUDGET, window_pixels: int | None = None):
+                 window_budget: int = WINDOW_BUDGET, window_pixels: int | None = None, guard_flat: bool = True):
         from edge_deblur.multiscale import parse_passes, parse_scale
         from edge_deblur.views import parse_views
 
         self.scale = parse_scale(scale)  # ValueError before any file is read
         self.passes = parse_passes(passes)
         self.views = parse_views(views)
+        self.guard_flat = bool(guard_flat)
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         self.path = Path(model) if model is not None else bundled_model("int8")
@@ -237,10 +242,11 @@ class Deblurrer:
         coarse = averaged(functools.partial(self.run_windows, coarse=True), self.views) if strips else None
         if strips and s >= 1:  # no float copy of the photo: uint8 in, uint8 out
             out = restore(x)
-            out = guard_bright_flat(x, add_coarse(x, out, coarse) if self.passes == 2 else out)
+            out = add_coarse(x, out, coarse) if self.passes == 2 else out
+            out = guard_bright_flat(x, out) if self.guard_flat else out
         else:  # restore_scaled keeps a uint8 photo uint8 (no full-size float copy) and floats float
             out = restore_scaled(x if x.dtype == np.uint8 else to_float32(x), restore, s, self.passes,
-                                 coarse_restore=coarse)
+                                 coarse_restore=coarse, guard=self.guard_flat)
             out = _as_dtype_of(out, x)
         check_not_blank(out, x, str(self.path))
         return out

@@ -120,7 +120,7 @@ class _TFLiteRunner(_Runner):
         from edge_deblur.runtime import Deblurrer
 
         self.path = Path(path)
-        self.d = Deblurrer(self.path, num_threads=threads)
+        self.d = Deblurrer(self.path, num_threads=threads, guard_flat=False)  # the model alone, as the Keras row
         self.precision = precision
         self.name = f"tflite-{precision}"
         self.backend = self.d.backend
