@@ -52,13 +52,14 @@ def measure(model: str, size: tuple[int, int] = (683, 1024), levels=FLAT_LEVELS,
 
 def main(argv: list[str] | None = None) -> int:
     from edge_deblur._io import write_json
+    from edge_deblur.model_files import bundled_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", action="append", help=".tflite file, repeatable (default: the bundled float16 "
-                        "and int8 files)")
+                        "and int8 files of export/manifest.json)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "flat_response.json")
     args = parser.parse_args(argv)
-    models = args.model or [str(p) for p in sorted((ROOT / "export").glob("*.tflite"))]
+    models = args.model or [str(bundled_model(p)) for p in ("float16", "int8")]
     results = [measure(m) for m in models]
     write_json(args.out, {"rows": results})
     for r in results:

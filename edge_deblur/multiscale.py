@@ -147,10 +147,9 @@ def _add_enlarged(image: np.ndarray, correction: np.ndarray, first: np.ndarray |
 
 def _box_mean(a: np.ndarray, win: int) -> np.ndarray:
     """Mean over the win x win window around each element of a 2-D float64 array (edges reflected)."""
-    r = win // 2
-    c = np.pad(a, r, mode="reflect").cumsum(axis=0).cumsum(axis=1)
-    c = np.pad(c, ((1, 0), (1, 0)))
-    return (c[win:, win:] - c[:-win, win:] - c[win:, :-win] + c[:-win, :-win]) / (win * win)
+    from edge_deblur.metrics import _box  # the windowed mean SSIM uses ('valid' windows: hence the reflected margin)
+
+    return _box(np.pad(a, win // 2, mode="reflect"), win)
 
 
 def bright_flat_keep(image: np.ndarray, rows: int = 512) -> np.ndarray:
@@ -250,6 +249,15 @@ def add_coarse(image: np.ndarray, first: np.ndarray, restore: Callable[[np.ndarr
     return _add_enlarged(image, coarse, first=first, weight=weight)
 
 
+def restore_full(image: np.ndarray, restore: Callable[[np.ndarray], np.ndarray], passes: int = 1,
+                 coarse_restore: Callable[[np.ndarray], np.ndarray] | None = None, guard: bool = True) -> np.ndarray:
+    """`restore` at the image's own size, then the coarse pass (`add_coarse`) when `passes` is 2 and the bright-flat
+    guard (`guard_bright_flat`) when asked; in the dtype `restore` gives for `image`."""
+    y = restore(image)
+    y = add_coarse(image, y, coarse_restore or restore) if passes == 2 else y
+    return guard_bright_flat(image, y) if guard else y
+
+
 def restore_scaled(image: np.ndarray, restore: Callable[[np.ndarray], np.ndarray], scale: float,
                    passes: int = 1, coarse_restore: Callable[[np.ndarray], np.ndarray] | None = None,
                    guard: bool = True) -> np.ndarray:
@@ -278,10 +286,7 @@ def restore_scaled(image: np.ndarray, restore: Callable[[np.ndarray], np.ndarray
     check_scaled_size(image.shape[:2], scale)
     sh, sw = _scaled_size(*image.shape[:2], scale)
     if scale >= 1 or (sh, sw) == image.shape[:2]:
-        x = to_float(image)
-        y = restore(x)
-        y = add_coarse(x, y, coarse_restore or restore) if passes == 2 else y
-        y = guard_bright_flat(x, y) if guard else y
+        y = restore_full(to_float(image), restore, passes, coarse_restore, guard)
         return to_uint8(y) if image.dtype == np.uint8 else y
     small = resize_float(image, sh, sw, shrink=True)
     restored = restore(small)

@@ -228,22 +228,18 @@ class Deblurrer:
                 scale that shrinks the image below `multiscale.MIN_SCALED_SIDE` px a side.
             ModelError: the model's output holds NaN/infinity, or is all black or all white for an image that is not.
         """
-        from edge_deblur.multiscale import (add_coarse, check_scaled_size, guard_bright_flat, resolve_scale,
-                                            restore_scaled)
+        from edge_deblur.multiscale import resolve_scale, restore_full, restore_scaled
         from edge_deblur.views import averaged
 
         x = check_image(image, self.path.name)
-        s = resolve_scale(self.scale, *x.shape[:2])
-        check_scaled_size(x.shape[:2], s)
+        s = resolve_scale(self.scale, *x.shape[:2])  # restore_scaled refuses one that leaves too few pixels
         strips = self.strategy == "strips"
         restore = averaged(self.run_windows if strips else (
             lambda t: tile_apply(t, self.run_tile, self.input_size, self.stride, self.overlap)), self.views)
         # the coarse pass has its own window interpreter: one resized back and forth costs ~30 ms a photo
         coarse = averaged(functools.partial(self.run_windows, coarse=True), self.views) if strips else None
         if strips and s >= 1:  # no float copy of the photo: uint8 in, uint8 out
-            out = restore(x)
-            out = add_coarse(x, out, coarse) if self.passes == 2 else out
-            out = guard_bright_flat(x, out) if self.guard_flat else out
+            out = restore_full(x, restore, self.passes, coarse, self.guard_flat)
         else:  # restore_scaled keeps a uint8 photo uint8 (no full-size float copy) and floats float
             out = restore_scaled(x if x.dtype == np.uint8 else to_float32(x), restore, s, self.passes,
                                  coarse_restore=coarse, guard=self.guard_flat)
