@@ -7,7 +7,9 @@ activations, which in a flat area is the same at every pixel and so does not ave
 can shift the whole area by several levels.
 
 For each .tflite file: the mean change (output minus input, levels of 255, all channels) of a uniform gray photo at
-16 levels (8, 24, ..., 248), and the mean absolute change of a horizontal ramp from 40 to 210.
+16 levels (8, 24, ..., 248), and the mean absolute change of a horizontal ramp from 40 to 210; once as `deblur` runs
+photos and once without its flat-area guard (`guard_flat=False`: the file's own response, which the guard hides on
+these exactly flat photos).
 
 Usage (from the repository root):
     python benchmarks/flat_response.py            # the bundled float16 and int8 files -> results/flat_response.json
@@ -29,11 +31,12 @@ RAMP = (40, 210)
 
 
 def measure(model: str, size: tuple[int, int] = (683, 1024), levels=FLAT_LEVELS, scale: str | float = "auto",
-            passes: int = 2, views: int = 4) -> dict:
-    """The flat and ramp responses of one .tflite file run by `Deblurrer` (8-bit in, 8-bit out)."""
+            passes: int = 2, views: int = 4, guard: bool = True) -> dict:
+    """The flat and ramp responses of one .tflite file run by `Deblurrer` (8-bit in, 8-bit out); `guard`: its
+    flat-area guard (`guard_flat`)."""
     from edge_deblur.runtime import Deblurrer
 
-    d = Deblurrer(model, scale=scale, passes=passes, views=views)
+    d = Deblurrer(model, scale=scale, passes=passes, views=views, guard_flat=guard)
     h, w = size
     shift = {}
     for g in levels:
@@ -43,7 +46,7 @@ def measure(model: str, size: tuple[int, int] = (683, 1024), levels=FLAT_LEVELS,
     ramp_change = float(np.abs(d(ramp).astype(np.float64) - ramp).mean())
     worst = max(shift, key=lambda g: abs(shift[g]))
     return {"model": str(model), "precision": d.precision, "size": [h, w], "scale": scale, "passes": passes,
-            "views": views, "gray_shift": {str(g): round(v, 2) for g, v in shift.items()},
+            "views": views, "guard": guard, "gray_shift": {str(g): round(v, 2) for g, v in shift.items()},
             "mean_abs_shift": round(float(np.mean(np.abs(list(shift.values())))), 2),
             "worst": {"level": worst, "shift": round(shift[worst], 2)},
             "levels_off_by_more_than_2": sum(abs(v) > 2 for v in shift.values()),
@@ -60,10 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "flat_response.json")
     args = parser.parse_args(argv)
     models = args.model or [str(bundled_model(p)) for p in ("float16", "int8")]
-    results = [measure(m) for m in models]
+    results = [measure(m, guard=g) for m in models for g in (True, False)]
     write_json(args.out, {"rows": results})
     for r in results:
-        print(f"{Path(r['model']).name}: gray shift mean |{r['mean_abs_shift']:.2f}| levels, worst "
+        name = Path(r["model"]).name + ("" if r["guard"] else " (no guard)")
+        print(f"{name}: gray shift mean |{r['mean_abs_shift']:.2f}| levels, worst "
               f"{r['worst']['shift']:+.1f} at gray {r['worst']['level']}, {r['levels_off_by_more_than_2']} of "
               f"{len(r['gray_shift'])} levels off by > 2; ramp {r['ramp_mean_abs_change']:.2f}")
     print(f"wrote {args.out}")

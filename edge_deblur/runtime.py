@@ -52,9 +52,9 @@ class Deblurrer:
     input and output images is one window's, whatever the photo size (`edge_deblur.strips`). The bytes a window
     pixel costs are measured on the interpreter at the first photo (`edge_deblur.window_runner`).
 
-    Bright flat areas of a photo (a white wall, an overcast sky) come out as they went in: the correction is left
-    out there (`edge_deblur.multiscale.guard_bright_flat`, `guard_flat`), since the release model lifts them by
-    several levels.
+    Flat areas of a photo come out as they went in: bright ones (a white wall, an overcast sky), which the release
+    model lifts by several levels, and still ones (no noise at all, any brightness), which an int8 file's rounding
+    can shift as a whole (`edge_deblur.multiscale.guard_flat`, `guard_flat`).
 
     Thread safety: interpreters guarded by one lock. Calling the object (or `run_tile`) from several threads
     gives exactly the serial results, but photos (and tiles) run one at a time: threads add no speed (use
@@ -86,7 +86,7 @@ class Deblurrer:
         window_budget: bytes one window may cost, the interpreter's buffers and ours (the default: the bundled
             int8 file in ~1.1 MP windows, float16 in ~0.93 MP).
         window_pixels: the most pixels a window may hold; given, it wins over `window_budget` (nothing measured).
-        guard_flat: leave bright flat areas as they are (`edge_deblur.multiscale.guard_bright_flat`); False gives
+        guard_flat: leave flat areas as they are (`edge_deblur.multiscale.guard_flat`); False gives
             the model's own output there (what `bench` scores as the model alone).
 
     Attributes:
@@ -234,18 +234,28 @@ class Deblurrer:
         x = check_image(image, self.path.name)
         s = resolve_scale(self.scale, *x.shape[:2])  # restore_scaled refuses one that leaves too few pixels
         strips = self.strategy == "strips"
-        restore = averaged(self.run_windows if strips else (
-            lambda t: tile_apply(t, self.run_tile, self.input_size, self.stride, self.overlap)), self.views)
+        restore = self._not_blank(averaged(self.run_windows if strips else (
+            lambda t: tile_apply(t, self.run_tile, self.input_size, self.stride, self.overlap)), self.views))
         # the coarse pass has its own window interpreter: one resized back and forth costs ~30 ms a photo
-        coarse = averaged(functools.partial(self.run_windows, coarse=True), self.views) if strips else None
+        coarse = self._not_blank(averaged(functools.partial(self.run_windows, coarse=True), self.views)
+                                 ) if strips else None
         if strips and s >= 1:  # no float copy of the photo: uint8 in, uint8 out
             out = restore_full(x, restore, self.passes, coarse, self.guard_flat)
         else:  # restore_scaled keeps a uint8 photo uint8 (no full-size float copy) and floats float
             out = restore_scaled(x if x.dtype == np.uint8 else to_float32(x), restore, s, self.passes,
                                  coarse_restore=coarse, guard=self.guard_flat)
             out = _as_dtype_of(out, x)
-        check_not_blank(out, x, str(self.path))
         return out
+
+    def _not_blank(self, restore):
+        """`restore`, checked: the model's whole output at the processing scale may not be all black or all white
+        for an image that is not (checked before the flat-area guard, which would hide it by keeping the input)."""
+        def run(image: np.ndarray) -> np.ndarray:
+            y = restore(image)
+            check_not_blank(y, image, str(self.path))
+            return y
+
+        return run
 
     # --- whole images in resized windows ---
     @property

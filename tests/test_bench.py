@@ -401,10 +401,10 @@ def test_views_score_the_models_with_test_time_augmentation(tiny_keras, tmp_path
     from edge_deblur.views import averaged
 
     kw, pair, restore = _one_pair_bench(tiny_keras)
-    from edge_deblur.multiscale import guard_bright_flat
+    from edge_deblur.multiscale import guard_flat
 
     four = run_bench(**kw, views=4, markdown_path=tmp_path / "four.md")
-    expect = guard_bright_flat(pair.blurred, averaged(restore, 4)(pair.blurred))  # as `deblur` runs photos
+    expect = guard_flat(pair.blurred, averaged(restore, 4)(pair.blurred))  # as `deblur` runs photos
     assert psnr(expect, restore(pair.blurred)) < 60  # the views change this model's output
     assert four.row("keras").psnr == pytest.approx(psnr(expect, pair.sharp), abs=1e-3)
     assert four.row("tflite-float32").psnr_vs_keras > 70  # TFLite gets the same views (and the same guard, once)

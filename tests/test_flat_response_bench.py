@@ -37,11 +37,15 @@ def test_an_identity_net_leaves_flat_gray_and_the_ramp_unchanged(files):
 
 def test_a_brightening_net_is_measured_to_the_level(files):
     # (a level that +8 would turn all white is refused by the runtime's blank-output check, not measured)
-    r = flat_response.measure(files["bright"], size=(40, 72), levels=(32, 128, 196), scale=1.0, passes=2, views=4)
+    r = flat_response.measure(files["bright"], size=(40, 72), levels=(32, 128, 196), scale=1.0, passes=2, views=4,
+                              guard=False)
     assert all(v == pytest.approx(8, abs=0.01) for v in r["gray_shift"].values()), r["gray_shift"]
     assert r["mean_abs_shift"] == pytest.approx(8, abs=0.01) and r["levels_off_by_more_than_2"] == 3
     assert r["ramp_mean_abs_change"] == pytest.approx(8, abs=0.01)  # the ramp ends at 210: nothing clips
-    # as `deblur` runs photos, a bright flat area keeps the input (multiscale.guard_bright_flat): 244 is not lifted,
-    # 216 (local mean 0.85, half way into the guard's brightness ramp) by half as much
-    r = flat_response.measure(files["bright"], size=(40, 72), levels=(216, 244), scale=1.0, passes=1, views=1)
-    assert r["gray_shift"] == {"216": pytest.approx(4, abs=0.5), "244": 0.0}, r["gray_shift"]
+    assert r["guard"] is False
+    # as `deblur` runs photos, an exactly flat area keeps the input at any level (multiscale.guard_flat); the ramp,
+    # 2.4 levels a pixel, is not flat and gets the full lift
+    r = flat_response.measure(files["bright"], size=(40, 72), levels=(32, 128, 196, 244), scale=1.0, passes=2,
+                              views=4)
+    assert r["gray_shift"] == {"32": 0.0, "128": 0.0, "196": 0.0, "244": 0.0}, r["gray_shift"]
+    assert r["ramp_mean_abs_change"] == pytest.approx(8, abs=0.01) and r["guard"] is True

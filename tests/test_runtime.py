@@ -121,11 +121,11 @@ def test_tiled_matches_whole_image_keras(tmp_path, tiny):
     img = smooth_image(136, 200, seed=5)  # several tiles in both directions, sizes a multiple of the stride
     ref = np.clip(np.asarray(tiny(img[None]))[0], 0, 1)
     # Overlap 96: the blend ignores the outer 24 px of each tile, more than the net's receptive-field radius.
-    tiled = Deblurrer(path, overlap=96)(img)
+    tiled = Deblurrer(path, overlap=96, guard_flat=False)(img)  # the model alone, as Keras gives it
     assert np.abs(tiled - ref).max() < 1e-5
     # The default overlap (32 px) is not exact for this net's receptive field, but stays below one 8-bit step.
     path64 = make_tflite(tmp_path / "tiny64.tflite", tiny, 64, "float32")
-    err = np.abs(Deblurrer(path64)(img) - ref)
+    err = np.abs(Deblurrer(path64, guard_flat=False)(img) - ref)
     assert err.max() < 4e-3 and err.mean() < 1e-4
 
 
@@ -353,7 +353,7 @@ def test_processing_scale_auto_restores_large_photos_at_1024_px(files, tmp_path)
     from edge_deblur.views import averaged
 
     img = smooth_image(300, 1200, seed=11)
-    native, auto = Deblurrer(files["float32"]), Deblurrer(files["float32"], scale="auto")
+    native, auto = Deblurrer(files["float32"], guard_flat=False), Deblurrer(files["float32"], scale="auto")
     expect = restore_scaled(img, native, 1024 / 1200)
     np.testing.assert_allclose(auto(img), expect, atol=1e-6)  # the model ran at 256x1024, correction enlarged
     assert psnr(auto(img), native(img)) < 60  # and that differs from a native-size run
@@ -362,7 +362,7 @@ def test_processing_scale_auto_restores_large_photos_at_1024_px(files, tmp_path)
     got = auto(img8)
     assert got.dtype == np.uint8 and np.abs(got.astype(int) - ref.astype(np.uint8)).max() <= 1
     small = smooth_image(100, 120, seed=12)
-    np.testing.assert_array_equal(auto(small), native(small))  # photos up to 1024 px are never rescaled
+    np.testing.assert_array_equal(auto(small), Deblurrer(files["float32"])(small))  # up to 1024 px: never rescaled
     with pytest.raises(ValueError, match="'auto' or a number in"):
         Deblurrer(files["float32"], scale=3)
     write_image(tmp_path / "wide.png", img)
@@ -387,7 +387,7 @@ def test_two_passes_in_the_runtime_match_restore_scaled(files):
     from edge_deblur.multiscale import restore_scaled
 
     img = smooth_image(120, 160, seed=13)
-    native = Deblurrer(files["float32"])
+    native = Deblurrer(files["float32"], guard_flat=False)  # the model alone: restore_scaled adds the guard
     two = Deblurrer(files["float32"], passes=2)
     assert two.passes == 2 and native.passes == 1
     np.testing.assert_allclose(two(img), restore_scaled(img, native, 1.0, passes=2), atol=1e-6)
@@ -473,14 +473,15 @@ def test_strips_match_whole_image_keras(tmp_path, tiny):
     padded = np.pad(img, ((0, 1), (0, 3), (0, 0)), mode="reflect")  # to a multiple of the stride (4)
     ref = np.clip(np.asarray(tiny(padded[None]))[0], 0, 1)[:203, :317]
     # a 24 px halo covers the net's receptive-field radius: windows of 120x120 give the whole-image result
-    exact = Deblurrer(path, halo=24, window_pixels=120 * 120)
+    exact = Deblurrer(path, halo=24, window_pixels=120 * 120, guard_flat=False)  # the model alone, like Keras
     np.testing.assert_allclose(exact(img), ref, atol=1e-5)
     assert len(exact.window_setups) == 1
     h, w = exact.window_setups[0]["shape"]
     assert h * w <= 120 * 120 and h < 203 and w < 317
     from edge_deblur.metrics import psnr
 
-    assert psnr(Deblurrer(path, halo=8, window_pixels=64 * 64)(img), ref) > 45  # a short halo: no visible seam
+    short = Deblurrer(path, halo=8, window_pixels=64 * 64, guard_flat=False)
+    assert psnr(short(img), ref) > 45  # a short halo: no visible seam
     u8 = (img * 255 + 0.5).astype(np.uint8)
     assert np.abs(exact(u8).astype(int) - (ref * 255 + 0.5).astype(np.uint8)).max() <= 1
 

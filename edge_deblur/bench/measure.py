@@ -48,7 +48,7 @@ def _measure_quality(runners: list[_Runner], eval_set: EvalSet, steps: _Steps, s
 
     With `scale` ('auto' or a number), 2 `passes` or `views` > 1, the models (not identity or classical rows)
     restore each image through `edge_deblur.multiscale.restore_scaled`, as `deblur` runs photos: at that processing
-    scale, their correction enlarged back, with the coarse second pass when asked, bright flat areas left alone.
+    scale, their correction enlarged back, with the coarse second pass when asked, flat areas left alone.
     With `views` > 1 every model call averages that many symmetries of its image (`edge_deblur.views.averaged`), in
     both passes.
     """
