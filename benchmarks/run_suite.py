@@ -446,4 +446,8 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from edge_deblur._quiet import filtered  # TensorFlow's and LiteRT's start-up chatter, as the CLI drops it
+
+    with filtered():
+        code = main()
+    sys.exit(code)
