@@ -279,7 +279,7 @@ def train_loop(runs: list[Run], data: GpuBatches, chunks, val, a, t_start: float
         if step == 50 or step % a.log_every == 0:  # plan the rest of the run from the measured step time
             now = time.time()
             per = (now - mark[1]) / (step - mark[0])
-            total = max(step + 1, min(a.max_steps, step + int((deadline - now) / per)))
+            total = max(step, min(a.max_steps, step + int((deadline - now) / per)))  # never past --max-steps
             mark = (step, now)
             print(f"{per * 1000:.1f} ms a step for {len(runs)} model(s): {total} steps planned", flush=True)
         if step % a.log_every == 0 or step == total:
