@@ -103,7 +103,7 @@ def seam_rows(models: list[Path], photo: np.ndarray, keras_path: Path) -> list[d
     ref = np.clip(np.asarray(keras.models.load_model(keras_path, compile=False)(crop[None]))[0], 0, 1)
     rows = []
     for model in models:
-        # the model alone (no bright-flat guard), as the Keras pass it is compared with
+        # the model alone (no flat-area guard), as the Keras pass it is compared with
         runs = {s: Deblurrer(model, strategy=s, guard_flat=False)(crop) for s in STRATEGIES}
         runs["whole"] = Deblurrer(model, window_pixels=crop.shape[0] * crop.shape[1], guard_flat=False)(crop)
         row = {"model": model.name, "crop": list(crop.shape[:2]),

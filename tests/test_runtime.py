@@ -243,13 +243,18 @@ def test_bundled_model_or_clear_error():
         d = Deblurrer()
         assert d.precision == "int8"
         assert d(np.zeros((40, 50, 3), np.uint8)).shape == (40, 50, 3)
-        # a clean white wall: the bundled net alone lifts it by several levels (README, "flat content"); deblur
-        # leaves bright flat areas as they are, at any processing scale
-        wall = np.full((300, 400, 3), 244, np.uint8)
+        # a white wall (a little noise, so only the bright rule holds it): the bundled net alone lifts it by several
+        # levels (README, "flat content"); deblur leaves bright flat areas as they are, at any processing scale
+        noise = np.random.default_rng(0).normal(0, 0.7, (300, 400, 1))
+        wall = np.clip(np.round(244 + noise), 0, 255).astype(np.uint8).repeat(3, axis=2)
         assert np.array_equal(d(wall), wall)
         assert np.array_equal(Deblurrer(scale=0.5, passes=1, views=1)(wall), wall)
         raw = d.run_windows(wall.astype(np.float32) / 255)
         assert raw.mean() * 255 > 246  # what the guard holds back
+        # a still mid-gray area (no noise at all): the int8 file's rounding alone shifts gray 152 as a whole
+        gray = np.full((300, 400, 3), 152, np.uint8)
+        assert np.array_equal(d(gray), gray)
+        assert abs(Deblurrer(guard_flat=False)(gray).mean() - 152) > 2
     else:
         with pytest.raises(ModelError, match="no bundled model"):
             Deblurrer()
