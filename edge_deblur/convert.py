@@ -179,9 +179,11 @@ def convert(model, precision: str, representative: np.ndarray | None = None, io_
             (see module docs); 0, or no more crops than one batch, gives the min/max over all crops.
 
     Returns:
-        The .tflite flatbuffer (no edge-deblur metadata yet; see `edge_deblur.tflite_meta.with_metadata`). For int8,
-        MINIMUM/RELU ops that are provably identities (the [0, 1] clip, already done by the output quantization)
-        are removed so XNNPACK takes the whole graph (`edge_deblur.tflite_rewrite.drop_identity_clips`).
+        The .tflite flatbuffer (no edge-deblur metadata yet; see `edge_deblur.tflite_meta.with_metadata`). 2x2
+        stride-2 transposed convolutions become a 1x1 convolution and DEPTH_TO_SPACE, the same in float and faster
+        (`edge_deblur.keras_rewrite`). For int8, MINIMUM/RELU ops that are provably identities (the [0, 1] clip,
+        already done by the output quantization) are removed so XNNPACK takes the whole graph
+        (`edge_deblur.tflite_rewrite.drop_identity_clips`).
 
     Raises:
         ModelError: unknown precision or io_dtype, missing representative set, or the converter failed (the
@@ -193,6 +195,9 @@ def convert(model, precision: str, representative: np.ndarray | None = None, io_
         raise ModelError(f"unknown io dtype '{io_dtype}'; choose one of: {', '.join(IO_DTYPES)}")
     if calibration_batch < 0:
         raise ModelError(f"calibration batch must be >= 0, got {calibration_batch}")
+    from edge_deblur.keras_rewrite import upsampling_as_depth_to_space
+
+    model = upsampling_as_depth_to_space(model)
     calib_model = model
     if precision == "int8" and representative is not None and np.ndim(representative) == 4 \
             and tuple(np.shape(representative)[1:3]) != tuple(model.inputs[0].shape[1:3]):
