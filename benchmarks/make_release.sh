@@ -26,6 +26,9 @@ KERAS_BACKEND=torch python3 benchmarks/gpu/train_torch.py --data .gpudata --out 
 rm -f export/manifest.json export/unet_s3_float16.tflite export/unet_s3_int8.tflite
 python3 benchmarks/gpu/soup.py export/unet_s3.keras runs/gpu3/a6_100.keras
 # 4. ship: float16 and int8 TFLite, int8 calibrated on 100 real blurred crops of the dpdd_dev train scenes
+#    (export writes each 2x2 stride-2 transposed convolution as a 1x1 convolution + DEPTH_TO_SPACE,
+#    edge_deblur.keras_rewrite; the shipped files were exported again that way, and steps 4-5 re-run but for
+#    borders.py and the kwentar alignment, after release 5's first export)
 edge-deblur export export/unet_s3.keras -o export -q float16 -q int8 --data $D/dpdd_dev --dataset pairs --calibration-samples 100
 # 5. measure and record
 python3 benchmarks/run_suite.py --only unet_s3 --keep-others --head-to-head

@@ -13,6 +13,8 @@ It writes the json and a .md beside it with, for the bundled int8 and float16 fi
   TensorFlow; --no-keras skips it), beside the whole-image TFLite pass of the same file;
 - peak process memory (VmHWM) of one child process per (file, size, strategy), uint8 photo in and out, 12 and
   48 MP (8000x6000);
+  (latency and memory: the model in windows or tiles at native size, without `deblur`'s flat-area guard, whose
+  own cost at native 12 MP is 0.4-0.5 s; `deblur` runs photos at the `auto` scale, see passes_cost.py)
 - `deblur_files` on a folder of 12 MP JPEGs (default 20): photos per second and the share of time in inference.
 """
 
@@ -62,7 +64,7 @@ def latency_rows(models: list[Path], threads: list[int], photo: np.ndarray, runs
     pixels = photo.shape[0] * photo.shape[1]
     for n in threads:
         for model in models:
-            d = {s: Deblurrer(model, num_threads=n, strategy=s) for s in STRATEGIES}
+            d = {s: Deblurrer(model, num_threads=n, strategy=s, guard_flat=False) for s in STRATEGIES}
             tile = np.random.default_rng(0).random((*d["tiles"].input_size, 3), dtype=np.float32)
             d["tiles"].set_input(tile)
             for _ in range(5):
@@ -121,7 +123,7 @@ def child(npy: str, model: str, strategy: str, threads: int) -> None:
 
     photo = np.load(npy)
     t0 = time.perf_counter()
-    d = Deblurrer(model, num_threads=threads, strategy=strategy)
+    d = Deblurrer(model, num_threads=threads, strategy=strategy, guard_flat=False)
     out = d(photo)
     seconds = time.perf_counter() - t0
     status = Path("/proc/self/status").read_text()

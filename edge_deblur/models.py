@@ -78,7 +78,8 @@ def _unet(name: str, widths: tuple[int, ...] = (24, 48, 96), blocks: tuple[int, 
           stem_stride: int = 2):
     """Residual U-Net for phones: stride-2 stem, len(widths) levels, transposed-conv upsampling, additive skips.
 
-    Every op (CONV_2D, TRANSPOSE_CONV, ADD, ReLU, MINIMUM/MAXIMUM) is XNNPACK-friendly in float and int8. The net
+    Every op (CONV_2D, TRANSPOSE_CONV, ADD, ReLU, MINIMUM/MAXIMUM) is XNNPACK-friendly in float and int8 (export
+    writes the 2x2 stride-2 transposed convolutions as CONV_2D + DEPTH_TO_SPACE, faster: `keras_rewrite`). The net
     predicts a correction that is added to the input; the sum is clipped to [0, 1]. With `stem_stride=1` the first
     level runs at full resolution (more fine-detail capacity, more FLOPs).
     """
