@@ -45,21 +45,21 @@ def _is_block_upsampling(layer_config: dict) -> bool:
 
 
 def _split(layer_config: dict) -> list[dict]:
-    """The config of a 1x1 Conv2D named `<name>_1x1` and of a DepthToSpace that keeps the original name (so the
-    layers downstream still find their input)."""
+    """The configs of a 1x1 Conv2D named `<name>_1x1` and of a DepthToSpace that keeps the original name (so the
+    layers downstream still find their input), as `keras.Model.from_config` reads them."""
+    import keras
+
     c, name = layer_config["config"], layer_config["config"]["name"]
-    conv = {"module": "keras.layers", "class_name": "Conv2D", "registered_name": None, "name": f"{name}_1x1",
-            "config": {"name": f"{name}_1x1", "trainable": c.get("trainable", True), "dtype": c["dtype"],
-                       "filters": 4 * c["filters"], "kernel_size": [1, 1], "strides": [1, 1], "padding": "valid",
-                       "data_format": "channels_last", "use_bias": c["use_bias"], "activation": "linear"},
-            "inbound_nodes": layer_config["inbound_nodes"]}
-    history = layer_config["inbound_nodes"][0]["args"][0]["config"]
-    d2s = {"module": None, "class_name": "edge_deblur>DepthToSpace", "registered_name": "edge_deblur>DepthToSpace",
-           "name": name, "config": {"name": name, "trainable": c.get("trainable", True), "dtype": c["dtype"]},
-           "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__", "config": {
-               "shape": list(history["shape"][:3]) + [4 * c["filters"]], "dtype": history["dtype"],
-               "keras_history": [f"{name}_1x1", 0, 0]}}], "kwargs": {}}]}
-    return [conv, d2s]
+    dtype = keras.dtype_policies.deserialize(c["dtype"]).name  # e.g. "float32" (the head) or "mixed_bfloat16"
+    conv = keras.saving.serialize_keras_object(keras.layers.Conv2D(
+        4 * c["filters"], 1, use_bias=c["use_bias"], dtype=dtype, name=f"{name}_1x1"))
+    d2s = keras.saving.serialize_keras_object(depth_to_space_layer()(dtype=dtype, name=name))
+    source = layer_config["inbound_nodes"][0]["args"][0]["config"]  # the tensor the transposed conv took
+    d2s_input = {"class_name": "__keras_tensor__", "config": {
+        "shape": list(source["shape"][:3]) + [4 * c["filters"]], "dtype": source["dtype"],
+        "keras_history": [f"{name}_1x1", 0, 0]}}
+    return [{**conv, "name": f"{name}_1x1", "inbound_nodes": layer_config["inbound_nodes"]},
+            {**d2s, "name": name, "inbound_nodes": [{"args": [d2s_input], "kwargs": {}}]}]
 
 
 def _as_1x1(kernel: np.ndarray, bias: np.ndarray | None) -> list[np.ndarray]:
@@ -78,14 +78,14 @@ def upsampling_as_depth_to_space(model):
     targets = {lc["config"]["name"] for lc in config["layers"] if _is_block_upsampling(lc)}
     if not targets:
         return model
-    depth_to_space_layer()
     config["layers"] = [new for lc in config["layers"]
                         for new in (_split(lc) if lc["config"]["name"] in targets else [lc])]
     rewritten = keras.Model.from_config(config)
     for layer in model.layers:
         weights = layer.get_weights()
         if layer.name in targets:
-            rewritten.get_layer(f"{layer.name}_1x1").set_weights(_as_1x1(*weights, *([None] * (2 - len(weights)))))
+            kernel, bias = weights[0], (weights[1] if len(weights) > 1 else None)
+            rewritten.get_layer(f"{layer.name}_1x1").set_weights(_as_1x1(kernel, bias))
         elif weights:
             rewritten.get_layer(layer.name).set_weights(weights)
     return rewritten
