@@ -375,6 +375,7 @@ def _one_pair_bench(tiny_keras):
 def test_two_passes_score_the_models_as_deblur_runs_them(tiny_keras, tmp_path):
     from edge_deblur.bench import run_bench
     from edge_deblur.errors import EdgeDeblurError
+    from edge_deblur.images import to_float, to_uint8
     from edge_deblur.metrics import psnr
     from edge_deblur.multiscale import coarse_weight, restore_scaled
 
@@ -382,11 +383,15 @@ def test_two_passes_score_the_models_as_deblur_runs_them(tiny_keras, tmp_path):
     two = run_bench(**kw, passes=2, markdown_path=tmp_path / "two.md")
     assert coarse_weight(restore(pair.blurred) - pair.blurred) > 0  # this model's correction does take 2 passes
     expect = restore_scaled(pair.blurred, restore, 1.0, passes=2)
-    assert two.row("keras").psnr == pytest.approx(psnr(expect, pair.sharp), abs=1e-3)
+    written = to_float(to_uint8(expect))  # the 8-bit image `deblur` would write is what is scored
+    assert two.row("keras").psnr == pytest.approx(psnr(written, pair.sharp), abs=1e-4)
+    assert abs(psnr(written, pair.sharp) - psnr(expect, pair.sharp)) > 1e-3  # the rounding shows in the score
+    assert two.row("tflite-float32").psnr_vs_keras > 70  # compared unrounded: the export's own fidelity
     assert two.row("identity").psnr == pytest.approx(psnr(pair.blurred, pair.sharp), abs=1e-9)
     md = (tmp_path / "two.md").read_text()
     assert "passes: 2: the models also restore" in md
-    assert "on full images (the models at the processing scale, passes and views above)" in md  # not "at native size"
+    assert "on full images (the models at the processing scale, passes and views above, their outputs rounded to the 8 " \
+           "bits `deblur` writes)" in md  # not "at native size"
     assert "0 warm-up + 1 timed run per variant" in md and "the first 1 pair only (limit 1)" in md
     with pytest.raises(EdgeDeblurError, match="passes must be 1 or 2, got 3"):
         run_bench(**kw, passes=3)
@@ -397,6 +402,7 @@ def test_two_passes_score_the_models_as_deblur_runs_them(tiny_keras, tmp_path):
 def test_views_score_the_models_with_test_time_augmentation(tiny_keras, tmp_path):
     from edge_deblur.bench import run_bench
     from edge_deblur.errors import EdgeDeblurError
+    from edge_deblur.images import to_float, to_uint8
     from edge_deblur.metrics import psnr
     from edge_deblur.views import averaged
 
@@ -406,7 +412,7 @@ def test_views_score_the_models_with_test_time_augmentation(tiny_keras, tmp_path
     four = run_bench(**kw, views=4, markdown_path=tmp_path / "four.md")
     expect = guard_flat(pair.blurred, averaged(restore, 4)(pair.blurred))  # as `deblur` runs photos
     assert psnr(expect, restore(pair.blurred)) < 60  # the views change this model's output
-    assert four.row("keras").psnr == pytest.approx(psnr(expect, pair.sharp), abs=1e-3)
+    assert four.row("keras").psnr == pytest.approx(psnr(to_float(to_uint8(expect)), pair.sharp), abs=1e-4)
     assert four.row("tflite-float32").psnr_vs_keras > 70  # TFLite gets the same views (and the same guard, once)
     assert four.row("identity").psnr == pytest.approx(psnr(pair.blurred, pair.sharp), abs=1e-9)
     assert "views: 4: the models restore each image and its first 3 mirrored" in (tmp_path / "four.md").read_text()

@@ -303,7 +303,8 @@ def _notes(src: ModelSource, eval_set: EvalSet, limit: int | None, native: bool 
         notes.append(f"{src.name} has UNTRAINED random weights: quality rows of the model are meaningless.")
     if limit is not None:
         notes.append(f"quality measured on the first {counted(eval_set.count, 'pair')} only (limit {limit}).")
-    where = "at native size" if native else "(the models at the processing scale, passes and views above)"
+    where = "at native size" if native else ("(the models at the processing scale, passes and views above, "
+                                             "their outputs rounded to the 8 bits `deblur` writes)")
     notes.append(f"PSNR/SSIM: RGB in [0, 1] on full images {where} (TFLite in ~1 MP windows sized by a "
                  "memory budget, edge_deblur.strips); means over pairs. dPSNR/dSSIM: row minus Keras. PSNR vs "
                  "Keras: the row's output against the Keras output. FPS = 1000 / median inference ms. GFLOP: 2 x "
