@@ -28,6 +28,8 @@ from typing import Callable
 import numpy as np
 
 from edge_deblur.integrity import MIN_TILE as MIN_SCALED_SIDE  # the least a scale may leave of a side
+from edge_deblur.resample import resize_channel as _resize_channel
+from edge_deblur.resample import resize_float, resize_rows, strips
 
 # Long side (px) at which the release model is trained to see defocus: the dpdd_dev pairs are 1024x683 and are
 # trained at 0.5x-1x; 1024 px keeps a 12 MP photo's blur near that range.
@@ -100,26 +102,6 @@ def parse_scale(value: str | float | None) -> float | str | None:
     return s
 
 
-def resize_float(image: np.ndarray, height: int, width: int, shrink: bool) -> np.ndarray:
-    """Resize a float32 (or uint8, read as /255) HxWxC image per channel with Pillow: box filter when shrinking,
-    bilinear when enlarging; float32 out. Only one channel of the input is ever held as float32 at a time."""
-    from edge_deblur.images import to_float
-
-    out = np.empty((height, width, image.shape[2]), np.float32)
-    for c in range(image.shape[2]):
-        out[..., c] = _resize_channel(to_float(image[..., c]), height, width, shrink)
-    return out
-
-
-def _resize_channel(channel: np.ndarray, height: int, width: int, shrink: bool) -> np.ndarray:
-    """A 2-D float array resized with Pillow to height x width (box filter shrinking, bilinear enlarging)."""
-    from PIL import Image
-
-    method = Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR
-    chan = Image.fromarray(np.ascontiguousarray(channel, dtype=np.float32), mode="F")
-    return np.asarray(chan.resize((width, height), method), dtype=np.float32)
-
-
 def _scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
     """(height, width) times `scale`, rounded, at least 1 px each."""
     return max(1, round(height * scale)), max(1, round(width * scale))
@@ -132,22 +114,19 @@ def _add_enlarged(image: np.ndarray, correction: np.ndarray, first: np.ndarray |
     With `first` (an earlier result for `image`, same shape and dtype), the result is blended with it instead:
     (1 - weight) * first + weight * (image + enlarged correction).
 
-    A channel at a time and, for uint8, in strips of `rows` rows: a 12 MP uint8 photo needs its output (36 MB) and
-    one enlarged float channel (48 MB), not float copies of the photo (144 MB each).
+    A channel at a time, in strips of `rows` rows (`edge_deblur.resample.resize_rows`): a 12 MP uint8 photo needs
+    its output (36 MB) and a few MB of float strips, never a float copy of the photo or of a whole channel.
     """
     from edge_deblur.images import to_float, to_uint8
 
     h, w = image.shape[:2]
     out = np.empty((h, w, image.shape[2]), np.uint8 if image.dtype == np.uint8 else np.float32)
-    step = rows if image.dtype == np.uint8 else h
     for c in range(image.shape[2]):
-        corr = _resize_channel(correction[..., c], h, w, shrink=False)
-        for y in range(0, h, step):
-            rows_ = slice(y, y + step)
-            summed = to_float(image[rows_, :, c]) + corr[rows_]
+        for y0, y1 in strips(h, rows):
+            summed = to_float(image[y0:y1, :, c]) + resize_rows(correction[..., c], h, w, False, y0, y1)
             if first is not None:
-                summed = (1.0 - weight) * to_float(first[rows_, :, c]) + weight * summed
-            out[rows_, :, c] = to_uint8(summed) if image.dtype == np.uint8 else np.clip(summed, 0.0, 1.0)
+                summed = (1.0 - weight) * to_float(first[y0:y1, :, c]) + weight * summed
+            out[y0:y1, :, c] = to_uint8(summed) if image.dtype == np.uint8 else np.clip(summed, 0.0, 1.0)
     return out
 
 

@@ -61,7 +61,7 @@ class SmoothInFocus:
 def smoothed(img: np.ndarray, factor: int) -> np.ndarray:
     """`img` shrunk `factor` times (area average) and enlarged back to its size (bilinear); 0 or a factor as large
     as the image: its mean colour everywhere. float32."""
-    from edge_deblur.multiscale import resize_float
+    from edge_deblur.resample import resize_float
 
     h, w = img.shape[:2]
     x = np.asarray(img, np.float32)
