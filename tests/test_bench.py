@@ -390,8 +390,8 @@ def test_two_passes_score_the_models_as_deblur_runs_them(tiny_keras, tmp_path):
     assert two.row("identity").psnr == pytest.approx(psnr(pair.blurred, pair.sharp), abs=1e-9)
     md = (tmp_path / "two.md").read_text()
     assert "passes: 2: the models also restore" in md
-    assert "on full images (the models at the processing scale, passes and views above, their outputs rounded to the 8 " \
-           "bits `deblur` writes)" in md  # not "at native size"
+    assert ("on full images (the models at the processing scale, passes and views above, their outputs rounded to "
+            "the 8 bits `deblur` writes)") in md  # not "at native size"
     assert "0 warm-up + 1 timed run per variant" in md and "the first 1 pair only (limit 1)" in md
     with pytest.raises(EdgeDeblurError, match="passes must be 1 or 2, got 3"):
         run_bench(**kw, passes=3)

@@ -50,8 +50,8 @@ def _measure_quality(runners: list[_Runner], eval_set: EvalSet, steps: _Steps, s
     restore each image through `edge_deblur.multiscale.restore_scaled`, as `deblur` runs photos: at that processing
     scale, their correction enlarged back, with the coarse second pass when asked, flat areas left alone; and
     they score the 8-bit image `deblur` writes (rounded; a float result scores ~0.0006 SSIM higher on phone shots).
-    Their PSNR against Keras compares the unrounded outputs. With `views` > 1 every model call averages that many symmetries of its image (`edge_deblur.views.averaged`), in
-    both passes.
+    Their PSNR against Keras compares the unrounded outputs. With `views` > 1 every model call averages that many
+    symmetries of its image (`edge_deblur.views.averaged`), in both passes.
     """
     from edge_deblur.images import to_float, to_uint8
     from edge_deblur.metrics import psnr, ssim
