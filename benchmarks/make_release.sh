@@ -56,7 +56,7 @@ python3 benchmarks/in_focus.py --passes 1 --out benchmarks/results/in_focus.json
 python3 benchmarks/in_focus.py --passes 2 --out benchmarks/results/in_focus_2pass.json
 python3 benchmarks/in_focus.py --passes 2 --views 4 --out benchmarks/results/in_focus_deblur.json
 python3 benchmarks/passes_cost.py --out benchmarks/results/passes_cost.json
-python3 benchmarks/resize_strips.py --out benchmarks/results/resize_strips.json
+python3 benchmarks/photo_steps.py --out benchmarks/results/photo_steps.json
 python3 benchmarks/borders.py --out benchmarks/results/borders.json
 python3 benchmarks/photo_latency.py --out benchmarks/results/photo_12mp.json
 edge-deblur grid --overwrite --data $D/dpdd_dev --dataset pairs --split val --limit 4 --long-side 0 --crop 256 \

@@ -137,23 +137,49 @@ def _box_mean(a: np.ndarray, win: int) -> np.ndarray:
     return _box(np.pad(a, win // 2, mode="reflect"), win)
 
 
+def _box_sum_u32(a: np.ndarray, win: int) -> np.ndarray:
+    """Sums over the win x win windows ('valid' region) of a 2-D uint32 array, exact while each window's sum is
+    under 2**32: the running sums wrap around modulo 2**32 and their differences come out right."""
+    c = np.zeros((a.shape[0] + 1, a.shape[1] + 1), np.uint32)
+    np.cumsum(a, axis=0, dtype=np.uint32, out=c[1:, 1:])
+    np.cumsum(c[1:, 1:], axis=1, dtype=np.uint32, out=c[1:, 1:])
+    return c[win:, win:] - c[:-win, win:] - c[win:, :-win] + c[:-win, :-win]
+
+
+def _local_mean_sd(strip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation, over the GUARD_WINDOW-square window around each pixel (edges reflected), of
+    the channel mean of an HxWxC strip in [0, 1]. A uint8 strip is summed in integers, exactly and 2-3x faster than
+    in float64 (a window holds at most 225 x (3 x 255)**2 < 2**32)."""
+    from edge_deblur.images import to_float
+
+    win, chans = GUARD_WINDOW, strip.shape[2]
+    if strip.dtype == np.uint8 and chans <= 3:
+        g = strip[..., 0].astype(np.uint32)
+        for c in range(1, chans):
+            g += strip[..., c]  # the channel sum, 0..765
+        g = np.pad(g, win // 2, mode="reflect")
+        s1 = _box_sum_u32(g, win).astype(np.int64)
+        var = _box_sum_u32(g * g, win).astype(np.int64) * (win * win) - s1 * s1  # n^2 x variance, exactly
+        unit = np.float32(1.0 / (255.0 * chans * win * win))
+        return s1.astype(np.float32) * unit, np.sqrt(var.astype(np.float32)) * unit
+    g = sum(to_float(strip[..., c]).astype(np.float64) for c in range(chans)) / chans
+    mean = _box_mean(g, win)
+    return mean, np.sqrt(np.maximum(_box_mean(g * g, win) - mean * mean, 0.0))
+
+
 def flat_keep(image: np.ndarray, rows: int = 512) -> np.ndarray:
     """HxW float32: the share of a correction to keep at each pixel of `image` (HxWx3, uint8 or float in [0, 1]);
     0 where the image is bright and flat or still at any brightness (see GUARD_*), 1 elsewhere. In strips of `rows`
-    rows (float64 work arrays of one strip, whatever the photo's size)."""
-    from edge_deblur.images import to_float
-
+    rows (work arrays of one strip, whatever the photo's size)."""
     h, w = image.shape[:2]
     r = GUARD_WINDOW // 2
     keep = np.empty((h, w), np.float32)
     for y0 in range(0, h, rows):
         a, b = max(0, y0 - r), min(h, y0 + rows + r)  # the strip and its halo (real rows, not reflected ones)
-        g = sum(to_float(image[a:b, :, c]).astype(np.float64) for c in range(image.shape[2])) / image.shape[2]
-        if min(g.shape) <= r:  # too small to look at neighbourhoods: nothing is guarded
+        if min(b - a, w) <= r:  # too small to look at neighbourhoods: nothing is guarded
             keep[y0:y0 + rows] = 1.0
             continue
-        mean = _box_mean(g, GUARD_WINDOW)
-        sd = np.sqrt(np.maximum(_box_mean(g * g, GUARD_WINDOW) - mean * mean, 0.0))
+        mean, sd = _local_mean_sd(image[a:b])
         flat = 1.0 - np.clip((sd - GUARD_FLAT[0]) / (GUARD_FLAT[1] - GUARD_FLAT[0]), 0.0, 1.0)
         bright = np.clip((mean - GUARD_BRIGHT[0]) / (GUARD_BRIGHT[1] - GUARD_BRIGHT[0]), 0.0, 1.0)
         still = 1.0 - np.clip((sd - GUARD_STILL[0]) / (GUARD_STILL[1] - GUARD_STILL[0]), 0.0, 1.0)

@@ -2,7 +2,7 @@
 
 A strip of output rows is resized from only the source rows it needs (Pillow's `box`), so a uint8 photo is never
 held as float whole and the work arrays stay a few MB; for a 12 MP photo this is also 2-3x faster than resizing
-each channel whole (`benchmarks/results/resize_strips.json`). Box filter when shrinking, bilinear when enlarging;
+each channel whole (`benchmarks/results/photo_steps.json`). Box filter when shrinking, bilinear when enlarging;
 strip by strip the result is that of resizing the whole channel, to float rounding of the filter positions: a source
 row centred exactly on a box filter's edge (683 -> 342 rows: row 341) can land in the neighbouring output row.
 """

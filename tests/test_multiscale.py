@@ -187,3 +187,24 @@ def test_flat_areas_keep_the_input_and_everything_else_the_correction():
     np.testing.assert_array_equal(guarded[:, 180:], img[:, 180:])
     small = np.full((5, 4, 3), 0.95, np.float32)  # smaller than the window: nothing is guarded
     assert flat_keep(small).min() == 1.0
+
+
+def test_flat_keep_of_an_8bit_photo_sums_in_integers_as_the_float_path_does():
+    from edge_deblur.multiscale import _local_mean_sd, flat_keep
+
+    rng = np.random.default_rng(3)
+    img = np.empty((300, 410, 3), np.uint8)
+    img[:150] = 240  # still and bright
+    img[150:, :200] = np.clip(236 + rng.normal(0, 1.5, (150, 200, 1)), 0, 255).round()  # bright, a little noisy
+    img[150:, 200:] = rng.integers(0, 256, (150, 210, 3))  # texture
+    img[:40, :40] = 255  # saturated: the largest sums the integer path meets
+    keep8, keepf = flat_keep(img, rows=64), flat_keep(img.astype(np.float32) / 255, rows=64)
+    np.testing.assert_allclose(keep8, keepf, atol=1e-5)
+    assert keep8[50:140, 50:].max() == 0.0 and keep8[160:, 210:].min() == 1.0 and 0.2 < keep8[160:, :190].mean() < 0.8
+    mean, sd = _local_mean_sd(np.full((30, 30, 3), 255, np.uint8))
+    assert np.abs(mean - 1.0).max() < 1e-12 and np.all(sd == 0.0)  # the top of the range: no wrap-around left
+    m8, s8 = _local_mean_sd(img[150:, 200:])
+    mf, sf = _local_mean_sd(img[150:, 200:].astype(np.float32) / 255)
+    np.testing.assert_allclose(m8, mf, atol=1e-6)
+    np.testing.assert_allclose(s8, sf, atol=1e-6)
+    assert s8.mean() > 0.15  # random texture (the channel mean of uniform noise: sd ~0.167), computed alike
