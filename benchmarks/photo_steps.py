@@ -26,9 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def shrink_whole(photo: np.ndarray, height: int, width: int) -> np.ndarray:
     """Each channel converted to float whole and box-shrunk whole (how it ran before strips)."""
+    from edge_deblur.images import to_float
     from edge_deblur.resample import resize_channel
 
-    return np.stack([resize_channel(photo[..., c].astype(np.float32) / 255, height, width, True)
+    return np.stack([resize_channel(to_float(photo[..., c]), height, width, True)
                      for c in range(photo.shape[2])], axis=2)
 
 

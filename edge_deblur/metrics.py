@@ -31,12 +31,19 @@ def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 1.0, rows: int = 256)
     return float(10.0 * np.log10(data_range**2 / mse))
 
 
+def window_sums(x: np.ndarray, win: int, dtype=None) -> np.ndarray:
+    """Sum over every win x win window of the first two axes ('valid' region only), from running sums in `dtype`
+    (default: the one `np.cumsum` gives `x`). Unsigned running sums may wrap around: the window sums still come
+    out exact while each is below the dtype's range, since the differences are taken modulo it."""
+    c = np.zeros((x.shape[0] + 1, x.shape[1] + 1) + x.shape[2:], dtype or np.cumsum(x[:0, :0]).dtype)
+    np.cumsum(x, axis=0, dtype=c.dtype, out=c[1:, 1:])
+    np.cumsum(c[1:, 1:], axis=1, dtype=c.dtype, out=c[1:, 1:])
+    return c[win:, win:] - c[:-win, win:] - c[win:, :-win] + c[:-win, :-win]
+
+
 def _box(x: np.ndarray, win: int) -> np.ndarray:
     """Mean over every win x win window of the first two axes ('valid' region only)."""
-    c = np.cumsum(np.cumsum(x, axis=0), axis=1)
-    c = np.pad(c, ((1, 0), (1, 0)) + ((0, 0),) * (x.ndim - 2))
-    s = c[win:, win:] - c[:-win, win:] - c[win:, :-win] + c[:-win, :-win]
-    return s / (win * win)
+    return window_sums(x, win) / (win * win)
 
 
 def _ssim_map(a: np.ndarray, b: np.ndarray, data_range: float, win: int) -> np.ndarray:

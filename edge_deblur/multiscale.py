@@ -28,8 +28,7 @@ from typing import Callable
 import numpy as np
 
 from edge_deblur.integrity import MIN_TILE as MIN_SCALED_SIDE  # the least a scale may leave of a side
-from edge_deblur.resample import resize_channel as _resize_channel
-from edge_deblur.resample import resize_float, resize_rows, strips
+from edge_deblur.resample import resize_channel, resize_float, resize_rows, strips
 
 # Long side (px) at which the release model is trained to see defocus: the dpdd_dev pairs are 1024x683 and are
 # trained at 0.5x-1x; 1024 px keeps a 12 MP photo's blur near that range.
@@ -137,20 +136,12 @@ def _box_mean(a: np.ndarray, win: int) -> np.ndarray:
     return _box(np.pad(a, win // 2, mode="reflect"), win)
 
 
-def _box_sum_u32(a: np.ndarray, win: int) -> np.ndarray:
-    """Sums over the win x win windows ('valid' region) of a 2-D uint32 array, exact while each window's sum is
-    under 2**32: the running sums wrap around modulo 2**32 and their differences come out right."""
-    c = np.zeros((a.shape[0] + 1, a.shape[1] + 1), np.uint32)
-    np.cumsum(a, axis=0, dtype=np.uint32, out=c[1:, 1:])
-    np.cumsum(c[1:, 1:], axis=1, dtype=np.uint32, out=c[1:, 1:])
-    return c[win:, win:] - c[:-win, win:] - c[win:, :-win] + c[:-win, :-win]
-
-
 def _local_mean_sd(strip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation, over the GUARD_WINDOW-square window around each pixel (edges reflected), of
     the channel mean of an HxWxC strip in [0, 1]. A uint8 strip is summed in integers, exactly and 2-3x faster than
     in float64 (a window holds at most 225 x (3 x 255)**2 < 2**32)."""
     from edge_deblur.images import to_float
+    from edge_deblur.metrics import window_sums
 
     win, chans = GUARD_WINDOW, strip.shape[2]
     if strip.dtype == np.uint8 and chans <= 3:
@@ -158,8 +149,8 @@ def _local_mean_sd(strip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         for c in range(1, chans):
             g += strip[..., c]  # the channel sum, 0..765
         g = np.pad(g, win // 2, mode="reflect")
-        s1 = _box_sum_u32(g, win).astype(np.int64)
-        var = _box_sum_u32(g * g, win).astype(np.int64) * (win * win) - s1 * s1  # n^2 x variance, exactly
+        s1 = window_sums(g, win, np.uint32).astype(np.int64)  # uint32 running sums: exact, half float64's bytes
+        var = window_sums(g * g, win, np.uint32).astype(np.int64) * (win * win) - s1 * s1  # n^2 x variance
         unit = np.float32(1.0 / (255.0 * chans * win * win))
         return s1.astype(np.float32) * unit, np.sqrt(var.astype(np.float32)) * unit
     g = sum(to_float(strip[..., c]).astype(np.float64) for c in range(chans)) / chans
@@ -216,9 +207,9 @@ def _energies(channels) -> tuple[float, float]:
     """(energy of the correction, energy of its coarse band), summed over 2-D float32 channels, one at a time."""
     total = coarse = 0.0
     for ch in channels:
-        small = _resize_channel(ch, *_scaled_size(*ch.shape, COARSE_FACTOR), shrink=True)
+        small = resize_channel(ch, *_scaled_size(*ch.shape, COARSE_FACTOR), shrink=True)
         total += float(np.sum(np.square(ch, dtype=np.float64)))
-        coarse += float(np.sum(np.square(_resize_channel(small, *ch.shape, shrink=False), dtype=np.float64)))
+        coarse += float(np.sum(np.square(resize_channel(small, *ch.shape, shrink=False), dtype=np.float64)))
     return total, coarse
 
 
