@@ -171,6 +171,8 @@ def train_cmd(
     blur_model: str = typer.Option("disc", help="Synthetic blur: disc (uniform disc, --radius) | scene (depth "
                                    "layers with occlusion, lens PSFs, sensor noise, JPEG; up to --max-radius)."),
     max_radius: float = typer.Option(16.0, help="Largest blur radius of --blur-model scene, px."),
+    isp_prob: float = typer.Option(0.0, help="--blur-model scene: share of blurred images given a phone camera's "
+                                   "processing (chroma noise reduction, cored sharpening)."),
     pool: int = typer.Option(0, help="Render this many synthetic pairs up front in worker processes "
                              "(recommended with --blur-model scene; 0: blur each crop on the fly)."),
     real_scale: str = typer.Option("1,1", help="Random downscale range 'MIN,MAX' for real pairs (their blur "
@@ -201,7 +203,8 @@ def train_cmd(
                       steps_per_epoch=steps_per_epoch, resume=resume,
                       devices=devices.split(",") if devices else None, strategy=strategy,
                       init=str(init) if init else None, warm_start=warm, qat=qat, precision=precision,
-                      sources=list(source or []) or None, blur_model=blur_model, max_radius=max_radius, pool=pool,
+                      sources=list(source or []) or None, blur_model=blur_model, max_radius=max_radius,
+                      isp_prob=isp_prob, pool=pool,
                       real_scale=scale, recipe=recipe, samples_per_epoch=r.samples_per_epoch,
                       plateau_factor=r.plateau_factor, plateau_patience=r.plateau_patience)
     with _ctrl_c_stops_training(out):

@@ -137,6 +137,7 @@ class TrainConfig:
     sources: list[str] | None = None  # KIND=PATH[,PATH][@WEIGHT] specs; replace data/dataset when given
     blur_model: str = "disc"  # synthetic blur: "disc" (uniform disc) or "scene" (depth layers, lens PSFs, noise)
     max_radius: float = 16.0  # largest blur radius of the "scene" model, px
+    isp_prob: float = 0.0  # "scene" model: share of blurred images given a phone camera's processing
     pool: int = 0  # > 0: render that many synthetic pairs up front (needed for "scene" on small CPUs)
     real_scale: tuple[float, float] = (1.0, 1.0)  # random downscale range applied to real pairs
     recipe: str | None = None  # the named preset the recipe fields came from (e.g. "paper"); None: the model's own
@@ -164,11 +165,12 @@ def make_blur(cfg: TrainConfig):
         DataError: unknown blur model.
     """
     from edge_deblur.blur import BlurConfig, SceneBlurConfig
+    from edge_deblur.blur.isp import CameraISP
 
     if cfg.blur_model == "disc":
         return BlurConfig(radius=tuple(cfg.radius), noise=tuple(cfg.noise), jpeg_prob=cfg.jpeg_prob)
     if cfg.blur_model == "scene":
-        return SceneBlurConfig(max_radius=float(cfg.max_radius))
+        return SceneBlurConfig(max_radius=float(cfg.max_radius), isp=CameraISP(prob=float(cfg.isp_prob)))
     raise DataError(f"unknown blur model '{cfg.blur_model}'; choose one of: {', '.join(BLUR_MODELS)}")
 
 

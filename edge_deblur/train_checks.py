@@ -93,6 +93,7 @@ def _check_numbers(cfg: TrainConfig) -> None:
         shown = f"{hi * 255:g}" if lo == 0 else f"{lo * 255:g},{hi * 255:g}"
         raise DataError(f"--noise {shown}: the noise sigma must be in [0, 255] (1/255 units)")
     check_probability("--jpeg-prob", cfg.jpeg_prob)
+    check_probability("--isp-prob", cfg.isp_prob)
     check_range("--real-scale", cfg.real_scale, 0.0, 1.0, low_open=True)
     if not 0.5 <= cfg.max_radius <= LEVELS[-1]:
         raise DataError(f"--max-radius {cfg.max_radius:g}: must be in [0.5, {LEVELS[-1]:g}] px")
@@ -136,18 +137,20 @@ def ignored_options(cfg: TrainConfig, sources: list) -> list[str]:
         return tuple(v) if isinstance(v, (list, tuple)) else v
 
     default = {f.name: f.default for f in fields(cfg)}
-    changed = {name for name in ("radius", "noise", "jpeg_prob", "max_radius", "pool", "real_scale")
+    changed = {name for name in ("radius", "noise", "jpeg_prob", "max_radius", "isp_prob", "pool", "real_scale")
                if plain(getattr(cfg, name)) != plain(default[name])}
     kinds = {s.dataset for s in sources}
     notes = []
     disc = sorted(changed & {"radius", "noise", "jpeg_prob"})
-    if "synthetic" not in kinds and changed & {"radius", "noise", "jpeg_prob", "max_radius", "pool"}:
+    scene = sorted(changed & {"max_radius", "isp_prob"})
+    if "synthetic" not in kinds and changed & {"radius", "noise", "jpeg_prob", "max_radius", "isp_prob", "pool"}:
         notes.append("the synthetic blur options have no effect: this run has no synthetic source")
     elif cfg.blur_model == "scene" and disc:
         notes.append(f"{', '.join('--' + n.replace('_', '-') for n in disc)}: no effect with --blur-model scene "
                      "(it draws its own blur, noise and JPEG, up to --max-radius)")
-    elif cfg.blur_model == "disc" and "max_radius" in changed:
-        notes.append("--max-radius: no effect with --blur-model disc (its radii come from --radius)")
+    elif cfg.blur_model == "disc" and scene:
+        notes.append(f"{', '.join('--' + n.replace('_', '-') for n in scene)}: no effect with --blur-model disc "
+                     "(its radii come from --radius; the camera processing is the scene model's)")
     if "real_scale" in changed and not kinds & {"pairs", "kwentar"}:
         notes.append("--real-scale: no effect, this run has no real pairs (it shrinks pairs and kwentar data only)")
     return notes

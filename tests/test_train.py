@@ -520,6 +520,7 @@ BAD_NUMBERS = {
     "zero lr": (["--lr", "0"], "--lr 0: the learning rate must be a positive number"),
     "nan lr": (["--lr", "nan"], "--lr nan: the learning rate must be a positive number"),
     "jpeg probability 2": (["--jpeg-prob", "2"], "--jpeg-prob 2: a probability must be in [0, 1]"),
+    "camera processing probability -0.5": (["--isp-prob", "-0.5"], "--isp-prob -0.5: a probability must be in [0, 1]"),
     "zero steps": (["--steps-per-epoch", "0"], "--steps-per-epoch 0: must be at least 1"),
     "zero epochs": (["--epochs", "0"], "--epochs 0: must be at least 1"),
     "zero batch": (["--batch-size", "0"], "--batch-size 0: must be at least 1"),
@@ -771,7 +772,12 @@ def test_options_a_run_does_not_use_are_named_not_silently_dropped():
                            synthetic) == ["--jpeg-prob, --radius: no effect with --blur-model scene (it draws its "
                                           "own blur, noise and JPEG, up to --max-radius)"]
     assert ignored_options(TrainConfig(data=["p"], max_radius=8.0), synthetic) == [
-        "--max-radius: no effect with --blur-model disc (its radii come from --radius)"]
+        "--max-radius: no effect with --blur-model disc (its radii come from --radius; the camera processing is the "
+        "scene model's)"]
+    assert ignored_options(TrainConfig(data=["p"], max_radius=8.0, isp_prob=0.5), synthetic) == [
+        "--isp-prob, --max-radius: no effect with --blur-model disc (its radii come from --radius; the camera "
+        "processing is the scene model's)"]
+    assert ignored_options(TrainConfig(data=["p"], blur_model="scene", isp_prob=0.5), synthetic) == []
     assert ignored_options(TrainConfig(data=["p"], real_scale=(0.5, 1.0)), synthetic) == [
         "--real-scale: no effect, this run has no real pairs (it shrinks pairs and kwentar data only)"]
     assert ignored_options(TrainConfig(data=["d"], dataset="pairs", pool=100, real_scale=(0.5, 1.0)), pairs) == [

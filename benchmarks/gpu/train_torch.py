@@ -55,14 +55,18 @@ def load_real(folder: Path, size: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def start_pool_render(photos: Path, items: int, pool_size: int, seed: int, workers: int):
-    """Render `items` synthetic pairs in worker processes; returns (pool, iterator of (x, y) uint8 chunks)."""
+def start_pool_render(photos: Path, items: int, pool_size: int, seed: int, workers: int, isp: float = 0.0):
+    """Render `items` synthetic pairs in worker processes; returns (pool, iterator of (x, y) uint8 chunks).
+
+    `isp`: share of blurred images given a phone camera's processing (edge_deblur.blur.isp).
+    """
     from edge_deblur.blur import SceneBlurConfig
+    from edge_deblur.blur.isp import CameraISP
     from edge_deblur.data import Pair
     from edge_deblur.sources import _render_chunk
 
     pairs = [Pair(sharp=p, blurred=None, scene=p.stem) for p in sorted(photos.iterdir())]
-    blur = SceneBlurConfig(max_radius=16.0)
+    blur = SceneBlurConfig(max_radius=16.0, isp=CameraISP(prob=isp))
     jobs = [(pairs, pool_size, blur, seed, list(range(i, min(i + 25, items)))) for i in range(0, items, 25)]
     pool = multiprocessing.get_context("spawn").Pool(workers)
     return pool, pool.imap_unordered(_render_chunk, jobs)
@@ -248,6 +252,8 @@ def _args(argv):
                     "brightness (mean uniform in [0, 1], contrast x0.2-1)")
     ap.add_argument("--smooth", type=float, default=0.0, help="fraction of each batch that is smooth in-focus "
                     "content (target = input less noise)")
+    ap.add_argument("--isp", type=float, default=0.0, help="share of synthetic blurred images given a phone "
+                    "camera's processing (chroma noise reduction, cored sharpening; edge_deblur.blur.isp)")
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
     ap.add_argument("--save-at", default="0.6,0.8,1.0", help="fractions of the run to save each model at")
     ap.add_argument("--seed", type=int, default=0)
@@ -301,7 +307,7 @@ def main(argv=None) -> int:
     a = _args(argv)
     t_start = time.time()
     pool_size = a.size + 64
-    pool, chunks = start_pool_render(a.data / "photos", a.pool, pool_size, a.seed, a.workers)
+    pool, chunks = start_pool_render(a.data / "photos", a.pool, pool_size, a.seed, a.workers, a.isp)
 
     import keras
     import torch

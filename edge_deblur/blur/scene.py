@@ -9,7 +9,8 @@ A scene is drawn from a sharp photo as depth layers, far to near:
 Layers are blurred in linear light and composited front over back with their blurred coverage (alpha), so a
 blurred near object spreads over the background and a sharp object cuts cleanly into a blurred one. The sharp
 target is the same composite without blur. Noise is added in linear light (shot noise proportional to the signal
-plus read noise), then sRGB encoding, 8-bit rounding and, sometimes, JPEG.
+plus read noise), then sRGB encoding, optionally a phone camera's processing (`edge_deblur.blur.isp`: chroma noise
+reduction and cored sharpening, on the blurred image only), 8-bit rounding and, sometimes, JPEG.
 
 Every draw comes from the `numpy.random.Generator` passed in, so a seed fixes the pair exactly.
 """
@@ -24,6 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from edge_deblur.blur.checks import check_probability, check_range
+from edge_deblur.blur.isp import CameraISP, camera_isp
 from edge_deblur.blur.lens import LensShape, channel_radii, lens_psf
 from edge_deblur.errors import DataError
 
@@ -49,6 +51,8 @@ class SceneBlurConfig:
         shot: (min, max) shot-noise variance per unit of linear signal.
         read: (min, max) read-noise sigma in linear light.
         jpeg_prob: chance of JPEG re-compression; jpeg_quality: (min, max) quality.
+        isp: a phone camera's processing of the blurred image (off unless `isp.prob` > 0; with it off, a seed
+            renders the same pairs as before it existed).
     """
 
     max_radius: float = 16.0
@@ -67,6 +71,7 @@ class SceneBlurConfig:
     read: tuple[float, float] = (0.0, 2e-3)
     jpeg_prob: float = 0.3
     jpeg_quality: tuple[int, int] = (75, 95)
+    isp: CameraISP = CameraISP()
 
     def __post_init__(self) -> None:
         """Refuse settings outside their ranges, naming the field and the value.
@@ -257,7 +262,7 @@ def render_scene(img: np.ndarray, cfg: SceneBlurConfig, rng: np.random.Generator
         objects = _random_objects(lin, cfg, rng)
     blurred, sharp = composite(lin, radius_map, objects, shape, chroma)
     noisy = add_sensor_noise(blurred, float(rng.uniform(*cfg.shot)), float(rng.uniform(*cfg.read)), rng)
-    out = np.round(linear_to_srgb(noisy) * 255.0) / 255.0
+    out = np.round(camera_isp(linear_to_srgb(noisy), cfg.isp, rng) * 255.0) / 255.0
     if rng.random() < cfg.jpeg_prob:
         out = jpeg_roundtrip(out, int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
     return out.astype(np.float32), linear_to_srgb(sharp)
