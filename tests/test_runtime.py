@@ -415,6 +415,20 @@ def test_the_coarse_pass_has_its_own_window_interpreter(files):
         two(img)
     assert [s["shape"] for s in two.window_setups] == [[120, 160], [60, 80]]
 
+
+def test_the_coarse_pass_reuses_the_learned_window_bound(files, monkeypatch):
+    """The coarse interpreter runs the same model: it takes a quarter of the measured bound, not a second probe."""
+    import edge_deblur.window_runner as wr
+
+    reads = []
+    monkeypatch.setattr(wr, "heap_in_use", lambda: reads.append(1) or 1000 * len(reads) * 256 * 256)
+    img = (smooth_image(120, 160, seed=13) * 255 + 0.5).astype(np.uint8)
+    two = Deblurrer(files["float32"], passes=2)
+    two(img)
+    assert len(reads) == 3  # one probe of three windows
+    fine, coarse = (s["window_pixels"] for s in two.window_setups)
+    assert two.window_memory["source"] == "measured" and coarse == fine // 4
+
 # --- whole images in resized windows (edge_deblur.strips) ---
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32])
 def test_gather_reflects_past_the_edges_exactly_like_numpy_padding(dtype):
