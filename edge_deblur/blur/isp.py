@@ -2,10 +2,11 @@
 
 A phone never hands over what its sensor saw: it demosaics, denoises (above all the colour noise), sharpens the
 luma with a small unsharp mask that leaves differences under a threshold alone (coring, so flat noise is not
-boosted) and encodes a 4:2:0 JPEG. A defocused phone shot therefore carries sharpening halos around its blurred
-edges and little colour noise, which synthetic pairs made by blurring a finished photo lack. `camera_isp` applies
-that processing to the synthetic BLURRED image only: the sharp photo it was made from already went through its own
-camera once, and a real defocused shot goes through the camera once after the lens blurred it.
+boosted) and encodes a JPEG (the scene model's own last step, chroma subsampled 4:2:0). A defocused phone shot
+therefore carries sharpening halos around its blurred edges and little colour noise, which synthetic pairs made by
+blurring a finished photo lack. `camera_isp` applies that processing to the synthetic BLURRED image only: the sharp
+photo it was made from already went through its own camera once, and a real defocused shot goes through the camera
+once after the lens blurred it.
 
 Colour space: JPEG's full-range BT.601 YCbCr on sRGB values, as a phone's encoder sees them.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge_deblur.blur.checks import check_range
+from edge_deblur.blur.checks import check_probability, check_range
 
 # full-range BT.601 (JFIF): Y, Cb, Cr rows
 _YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
@@ -85,8 +86,6 @@ class CameraISP:
 
     def __post_init__(self) -> None:
         """Refuse out-of-range settings (DataError naming the field)."""
-        from edge_deblur.blur.checks import check_probability
-
         check_probability("CameraISP.prob", self.prob)
         check_range("CameraISP.amount", self.amount, 0.0, 4.0)
         check_range("CameraISP.sigma", self.sigma, 0.0, 8.0)
