@@ -51,10 +51,6 @@ def resize_float(image: np.ndarray, height: int, width: int, shrink: bool) -> np
 
 
 def resize_channel(channel: np.ndarray, height: int, width: int, shrink: bool) -> np.ndarray:
-    """A 2-D float array resized whole with Pillow to `height` x `width` (box filter shrinking, bilinear
-    enlarging); for small arrays, where strips gain nothing."""
-    from PIL import Image
-
-    method = Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR
-    chan = Image.fromarray(np.ascontiguousarray(channel, dtype=np.float32), mode="F")
-    return np.asarray(chan.resize((width, height), method), dtype=np.float32)
+    """A 2-D float array resized whole to `height` x `width` (box filter shrinking, bilinear enlarging): one strip
+    of all the rows; for small arrays, where strips gain nothing."""
+    return resize_rows(channel, height, width, shrink, 0, height)

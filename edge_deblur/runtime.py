@@ -284,9 +284,7 @@ class Deblurrer:
         quarter of the window budget (its images have a quarter of the pixels)."""
         if coarse:
             if self._coarse is None:
-                fine = self._window_pixels
-                if fine is None and self._windows is not None and self._windows.memory is not None:
-                    fine = self._windows.memory["window_pixels"]  # learned already: the same model needs no probe
+                fine = self.window_pixels  # given, or learned already: the same model needs no second probe
                 pixels = None if fine is None else max(fine // 4, 1)
                 self._coarse = self._new_window_runner(max(self.window_budget // 4, 1), pixels)
             return self._coarse

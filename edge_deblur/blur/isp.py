@@ -44,6 +44,19 @@ def gaussian(channel: np.ndarray, sigma: float) -> np.ndarray:
                             borderType=cv2.BORDER_REFLECT_101)
 
 
+def _sharpen_y(ycc: np.ndarray, amount: float, sigma: float, threshold: float) -> None:
+    """The cored unsharp mask of `sharpen_luma`, on the Y plane of a YCbCr array, in place."""
+    y = ycc[..., 0]
+    detail = y - gaussian(y, sigma)
+    ycc[..., 0] = y + amount * np.sign(detail) * np.maximum(np.abs(detail) - threshold, 0.0)
+
+
+def _smooth_cbcr(ycc: np.ndarray, sigma: float) -> None:
+    """The chroma smoothing of `smooth_chroma`, on the Cb and Cr planes of a YCbCr array, in place."""
+    for c in (1, 2):
+        ycc[..., c] = gaussian(ycc[..., c], sigma)
+
+
 def sharpen_luma(img: np.ndarray, amount: float, sigma: float, threshold: float) -> np.ndarray:
     """Cored unsharp mask on the luma: Y + amount * (detail shrunk towards 0 by `threshold`), chroma untouched.
 
@@ -51,18 +64,14 @@ def sharpen_luma(img: np.ndarray, amount: float, sigma: float, threshold: float)
     alone and larger ones lose `threshold`, so a flat noisy area stays as noisy as it was.
     """
     ycc = to_ycc(img)
-    y = ycc[..., 0]
-    detail = y - gaussian(y, sigma)
-    cored = np.sign(detail) * np.maximum(np.abs(detail) - threshold, 0.0)
-    ycc[..., 0] = y + amount * cored
+    _sharpen_y(ycc, amount, sigma, threshold)
     return from_ycc(ycc)
 
 
 def smooth_chroma(img: np.ndarray, sigma: float) -> np.ndarray:
     """Chroma noise reduction: Cb and Cr blurred at `sigma` px, luma untouched."""
     ycc = to_ycc(img)
-    for c in (1, 2):
-        ycc[..., c] = gaussian(ycc[..., c], sigma)
+    _smooth_cbcr(ycc, sigma)
     return from_ycc(ycc)
 
 
@@ -103,5 +112,8 @@ def camera_isp(img: np.ndarray, cfg: CameraISP, rng: np.random.Generator) -> np.
         return img
     amount, sigma = rng.uniform(*cfg.amount), rng.uniform(*cfg.sigma)
     threshold, chroma = rng.uniform(*cfg.threshold) / 255.0, rng.uniform(*cfg.chroma)
-    out = smooth_chroma(img, chroma) if chroma > 0 else img
-    return np.clip(sharpen_luma(out, amount, sigma, threshold), 0.0, 1.0).astype(np.float32)
+    ycc = to_ycc(img)  # one trip through YCbCr for both steps
+    if chroma > 0:
+        _smooth_cbcr(ycc, chroma)
+    _sharpen_y(ycc, amount, sigma, threshold)
+    return np.clip(from_ycc(ycc), 0.0, 1.0)
