@@ -136,20 +136,24 @@ def ignored_options(cfg: TrainConfig, sources: list) -> list[str]:
     def plain(v):  # a range may come as a list (from card.json) or a tuple
         return tuple(v) if isinstance(v, (list, tuple)) else v
 
+    def flags(names):
+        return ", ".join("--" + n.replace("_", "-") for n in names)
+
+    disc_options, scene_options = {"radius", "noise", "jpeg_prob"}, {"max_radius", "isp_prob"}
+    synthetic_options = disc_options | scene_options | {"pool"}
     default = {f.name: f.default for f in fields(cfg)}
-    changed = {name for name in ("radius", "noise", "jpeg_prob", "max_radius", "isp_prob", "pool", "real_scale")
+    changed = {name for name in synthetic_options | {"real_scale"}
                if plain(getattr(cfg, name)) != plain(default[name])}
     kinds = {s.dataset for s in sources}
     notes = []
-    disc = sorted(changed & {"radius", "noise", "jpeg_prob"})
-    scene = sorted(changed & {"max_radius", "isp_prob"})
-    if "synthetic" not in kinds and changed & {"radius", "noise", "jpeg_prob", "max_radius", "isp_prob", "pool"}:
+    disc, scene = sorted(changed & disc_options), sorted(changed & scene_options)
+    if "synthetic" not in kinds and changed & synthetic_options:
         notes.append("the synthetic blur options have no effect: this run has no synthetic source")
     elif cfg.blur_model == "scene" and disc:
-        notes.append(f"{', '.join('--' + n.replace('_', '-') for n in disc)}: no effect with --blur-model scene "
+        notes.append(f"{flags(disc)}: no effect with --blur-model scene "
                      "(it draws its own blur, noise and JPEG, up to --max-radius)")
     elif cfg.blur_model == "disc" and scene:
-        notes.append(f"{', '.join('--' + n.replace('_', '-') for n in scene)}: no effect with --blur-model disc "
+        notes.append(f"{flags(scene)}: no effect with --blur-model disc "
                      "(its radii come from --radius; the camera processing is the scene model's)")
     if "real_scale" in changed and not kinds & {"pairs", "kwentar"}:
         notes.append("--real-scale: no effect, this run has no real pairs (it shrinks pairs and kwentar data only)")
