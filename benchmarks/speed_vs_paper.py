@@ -14,6 +14,8 @@ medians is the number the target asks for.
 Usage (from the repository root; needs TensorFlow for the exports and the shared training photos):
     python benchmarks/speed_vs_paper.py                    # 224 and 512 -> benchmarks/results/speed_vs_paper.json
     python benchmarks/speed_vs_paper.py --sizes 224 --rounds 50 --out /tmp/speed.json
+    # candidate architectures of the registry (random weights: latency only) in the same loop
+    python benchmarks/speed_vs_paper.py --sizes 224 --candidate unet_s3d --out benchmarks/results/speed_candidates.json
 """
 
 from __future__ import annotations
@@ -78,6 +80,12 @@ def markdown(result: dict) -> str:
     for r in result["rows"]:
         lines.append(f"| {r['size']}x{r['size']} | {r['median_ms'][name]:.2f} ({r['p90_ms'][name]:.2f}) | "
                      f"{r['median_ms']['paper']:.1f} ({r['p90_ms']['paper']:.1f}) | **{r['speedup']:.1f}x** |")
+    cands = [(r["size"], c, v) for r in result["rows"] for c, v in r.get("candidates", {}).items()]
+    if cands:
+        lines += ["", "| frame | candidate (random weights, same loop) | int8 ms | int8 file | speed-up over paper |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {size}x{size} | {c} | {v['median_ms']:.2f} | {v['size_bytes'] / 1e6:.2f} MB | {v['speedup']:.1f}x |"
+                  for size, c, v in cands]
     return "\n".join(lines)
 
 
@@ -88,13 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "speed_vs_paper.json")
+    parser.add_argument("--candidate", action="append", default=[], metavar="ARCH",
+                        help="a registry architecture to time in the same loop (random weights; repeatable)")
     args = parser.parse_args(argv)
-    run(args.sizes, args.rounds, args.warmup, args.threads, args.out)
+    result = run(args.sizes, args.rounds, args.warmup, args.threads, args.out, args.candidate)
+    if args.candidate:  # the suite puts the release table into summary.md; a candidates run gets its own
+        args.out.with_suffix(".md").write_text(markdown(result) + "\n")
     return 0
 
 
-def run(sizes, rounds: int, warmup: int, threads: int, out: Path) -> dict:
-    """Time the release int8 file against the paper's at each size; write and return the result."""
+def run(sizes, rounds: int, warmup: int, threads: int, out: Path, candidates=()) -> dict:
+    """Time the release int8 file against the paper's at each size, with each candidate architecture's (exported
+    from random weights: the ops and shapes set the latency) in the same loop; write and return the result."""
     from edge_deblur._io import write_json
     from edge_deblur.bench import _cpu_name
     from edge_deblur.export import load_keras
@@ -113,14 +126,24 @@ def run(sizes, rounds: int, warmup: int, threads: int, out: Path) -> dict:
         for size in sizes:
             ours = shipped["int8"] if size == 224 else _int8_file(release, size, 100, Path(tmp), name)
             theirs = _int8_file(paper, size, 16, Path(tmp), "paper")
-            times = time_pair({name: ours, "paper": theirs}, threads, rounds, warmup)
+            files = {name: ours, "paper": theirs}
+            files.update({c: _int8_file(build_model(c), size, 16, Path(tmp), c) for c in candidates})
+            times = time_pair(files, threads, rounds, warmup)
             med = {k: float(np.median(v)) for k, v in times.items()}
             p90 = {k: float(np.percentile(v, 90)) for k, v in times.items()}
             rows.append({"size": size, "file": ours.name if size == 224 else f"{ours.name} (exported on the fly)",
                          "median_ms": med, "p90_ms": p90, "speedup": med["paper"] / med[name]})
+            if candidates:
+                rows[-1]["candidates"] = {c: {"median_ms": med[c], "speedup": med["paper"] / med[c],
+                                              "size_bytes": files[c].stat().st_size}
+                                          for c in candidates}
             print(f"{size}x{size}: {name} int8 {med[name]:.2f} ms (p90 {p90[name]:.2f}), paper int8 "
                   f"{med['paper']:.2f} ms (p90 {p90['paper']:.2f}) -> {med['paper'] / med[name]:.1f}x", flush=True)
-    result = {"what": "int8 latency per frame, release model vs paper, alternating invoke by invoke in one process",
+            for c in candidates:
+                print(f"  candidate {c} int8 {med[c]:.2f} ms -> {med['paper'] / med[c]:.1f}x, "
+                      f"{files[c].stat().st_size / 1e6:.2f} MB", flush=True)
+    what = "int8 latency per frame, release model vs paper" + (" and candidates" if candidates else "")
+    result = {"what": f"{what}, alternating invoke by invoke in one process",
               "model": name, "paper_weights": "benchmarks/weights/paper.npz" if trained else "untrained",
               "threads": threads, "rounds": rounds, "warmup": warmup,
               "machine": {"cpu": _cpu_name(), "cores": os.cpu_count()},

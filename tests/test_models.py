@@ -64,6 +64,23 @@ def test_warm_start_copies_matching_layers_only():
     np.testing.assert_array_equal(np.asarray(twin(x)), np.asarray(src(x)))
 
 
+def test_unet_s3d_warm_starts_from_unet_s3_as_the_same_function():
+    """The deeper candidate starts where the release is: its extra block adds zero, so the outputs agree."""
+    from edge_deblur.models import warm_start
+
+    src, dst = build_model("unet_s3"), build_model("unet_s3d")
+    rng = np.random.default_rng(1)
+    for layer in src.layers:  # a trained-like net: every weight non-zero, the head included
+        layer.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in layer.get_weights()])
+    copied, fresh = warm_start(dst, src, quiet_new=True)
+    assert sorted(fresh) == ["enc0_2_c1", "enc0_2_c2"] and len(copied) == 32
+    assert count_params(dst) - count_params(src) == 2 * (9 * 32 * 32 + 32)
+    x = rng.random((1, 64, 48, 3), np.float32)
+    want = np.asarray(src(x))
+    assert 0.05 < float(np.abs(want - x).mean())  # the source really changes the image
+    np.testing.assert_allclose(np.asarray(dst(x)), want, atol=1e-6)
+
+
 def test_paper_has_exactly_1349059_params():
     m = build_model("paper")
     assert count_params(m) == 1_349_059
