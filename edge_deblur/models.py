@@ -139,8 +139,8 @@ REGISTRY: dict[str, ModelSpec] = {
                   Recipe(loss="l1+ssim"), "4-level residual U-Net: unet_s2 plus a 128-channel level at 1/16 scale "
                   "(receptive field for large real defocus; the default)"),
         ModelSpec("unet_s3d", _unet, {"widths": (32, 48, 96, 128), "blocks": (3, 2, 3, 2)}, 16,
-                  Recipe(loss="l1+ssim"), "unet_s3 with a third residual block at its finest (1/2 scale) level: "
-                  "more fine-detail capacity within the speed target; warm-starts from unet_s3 as the same function"),
+                  Recipe(loss="l1+ssim"), "unet_s3 plus a third residual block at its finest (1/2 scale) level "
+                  "(a capacity candidate, tried, not shipped)"),
         ModelSpec("unet_m", _unet, {"widths": (32, 64, 128), "blocks": (1, 2, 3)}, 8, Recipe(),
                   "3-level residual U-Net, 32-128 channels"),
         ModelSpec("unet_s_fr", _unet, {"widths": (12, 24, 48, 96), "blocks": (1, 1, 2, 2), "stem_stride": 1}, 8,
