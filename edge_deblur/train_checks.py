@@ -128,6 +128,11 @@ def _run_folder(out: Path):
         raise
 
 
+# TrainConfig fields of each synthetic blur model (the scene model also draws its own noise and JPEG), and of both
+_DISC_OPTIONS, _SCENE_OPTIONS = frozenset({"radius", "noise", "jpeg_prob"}), frozenset({"max_radius", "isp_prob"})
+_SYNTHETIC_OPTIONS = _DISC_OPTIONS | _SCENE_OPTIONS | {"pool"}
+
+
 def ignored_options(cfg: TrainConfig, sources: list) -> list[str]:
     """Options changed from their defaults that this run does not use, each as a sentence (the run goes on: they
     are harmless, but a user who set them expects an effect)."""
@@ -139,15 +144,13 @@ def ignored_options(cfg: TrainConfig, sources: list) -> list[str]:
     def flags(names):
         return ", ".join("--" + n.replace("_", "-") for n in names)
 
-    disc_options, scene_options = {"radius", "noise", "jpeg_prob"}, {"max_radius", "isp_prob"}
-    synthetic_options = disc_options | scene_options | {"pool"}
     default = {f.name: f.default for f in fields(cfg)}
-    changed = {name for name in synthetic_options | {"real_scale"}
+    changed = {name for name in _SYNTHETIC_OPTIONS | {"real_scale"}
                if plain(getattr(cfg, name)) != plain(default[name])}
     kinds = {s.dataset for s in sources}
     notes = []
-    disc, scene = sorted(changed & disc_options), sorted(changed & scene_options)
-    if "synthetic" not in kinds and changed & synthetic_options:
+    disc, scene = sorted(changed & _DISC_OPTIONS), sorted(changed & _SCENE_OPTIONS)
+    if "synthetic" not in kinds and changed & _SYNTHETIC_OPTIONS:
         notes.append("the synthetic blur options have no effect: this run has no synthetic source")
     elif cfg.blur_model == "scene" and disc:
         notes.append(f"{flags(disc)}: no effect with --blur-model scene "

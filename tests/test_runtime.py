@@ -429,6 +429,7 @@ def test_the_coarse_pass_reuses_the_learned_window_bound(files, monkeypatch):
     fine, coarse = (s["window_pixels"] for s in two.window_setups)
     assert two.window_memory["source"] == "measured" and coarse == fine // 4
 
+
 # --- whole images in resized windows (edge_deblur.strips) ---
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32])
 def test_gather_reflects_past_the_edges_exactly_like_numpy_padding(dtype):
